@@ -1,0 +1,41 @@
+"""Radio clinician web app: upload a chest X-ray, get decision support from the model server.
+
+The app never loads a model itself: it validates and preprocesses the upload
+(``training.preprocessing``), sends it to the MLflow model server (``training.wire``) and
+renders the answer. It must never import TensorFlow or mlflow, so it stays small and starts
+in a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from app.config import Config, load_config
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+    """Build the Flask application.
+
+    ``config`` is a :class:`Config`, or a dict of overrides applied on top of the
+    environment (handy in tests), or None to read everything from the environment.
+    """
+    from app import errors, health, openapi, predict, web  # late: keeps import cycles away
+
+    cfg = config if isinstance(config, Config) else load_config(overrides=config)
+    app = Flask(__name__)
+    app.config["RADIO"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_bytes
+    # Let the 413 handler answer JSON even for oversized multipart bodies.
+    app.config["MAX_FORM_MEMORY_SIZE"] = cfg.max_upload_bytes
+    app.json.sort_keys = False
+
+    logging.getLogger("radio").setLevel(cfg.log_level)
+    for module in (web, predict, health, openapi):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+    return app

@@ -1,0 +1,77 @@
+"""Configuration of the web app, read from the environment once at start-up.
+
+Every setting has a documented default (see docs/app.md) so ``gunicorn app.wsgi:app`` works
+with no environment at all on a developer machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one app instance; field comments name the environment variable."""
+
+    mlflow_url: str = "http://127.0.0.1:8000"  # MLFLOW_URL
+    mlflow_timeout_s: float = 10.0  # MLFLOW_TIMEOUT_S: read timeout of one /invocations call
+    connect_timeout_s: float = 2.0  # MLFLOW_CONNECT_TIMEOUT_S
+    health_timeout_s: float = 2.0  # RADIO_HEALTH_TIMEOUT_S: /ping from /health
+    max_upload_mb: float = 20.0  # RADIO_MAX_UPLOAD_MB
+    data_dir: Path = PROJECT_ROOT / "var" / "data"  # RADIO_DATA_DIR
+    pool_size: int = 8  # RADIO_POOL_SIZE: keep-alive connections per worker process
+    log_level: str = "INFO"  # RADIO_LOG_LEVEL
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """Upload limit in bytes (MB = 2**20 bytes)."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+# field name -> (environment variable, parser)
+_ENV: dict[str, tuple[str, Any]] = {
+    "mlflow_url": ("MLFLOW_URL", lambda v: v.rstrip("/")),
+    "mlflow_timeout_s": ("MLFLOW_TIMEOUT_S", float),
+    "connect_timeout_s": ("MLFLOW_CONNECT_TIMEOUT_S", float),
+    "health_timeout_s": ("RADIO_HEALTH_TIMEOUT_S", float),
+    "max_upload_mb": ("RADIO_MAX_UPLOAD_MB", float),
+    "data_dir": ("RADIO_DATA_DIR", Path),
+    "pool_size": ("RADIO_POOL_SIZE", int),
+    "log_level": ("RADIO_LOG_LEVEL", str.upper),
+}
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Read :class:`Config` from ``environ`` (default ``os.environ``), then apply overrides.
+
+    Raises ValueError naming the variable when a value does not parse, so a typo in a
+    deployment fails at start-up instead of at the first upload.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, (var, parse) in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{var}={raw!r} is not valid: {exc}") from exc
+    cfg = replace(Config(), **values)
+    if overrides:
+        known = {f.name for f in fields(Config)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        cfg = replace(cfg, **overrides)
+    if cfg.mlflow_timeout_s <= 0 or cfg.max_upload_mb <= 0:
+        raise ValueError("MLFLOW_TIMEOUT_S and RADIO_MAX_UPLOAD_MB must be positive")
+    return replace(cfg, data_dir=Path(cfg.data_dir), mlflow_url=cfg.mlflow_url.rstrip("/"))

@@ -1,0 +1,109 @@
+"""``GET /openapi.json`` (OpenAPI 3.1 description of the JSON API) and ``GET /docs``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "A sentence meant for the clinician."},
+        "id": {"type": "string", "description": "Request id, when the upload was accepted."},
+    },
+}
+_PREDICTION = {
+    "type": "object",
+    "required": ["id", "status", "label", "probabilities", "confidence", "needs_review",
+                 "heatmap", "model", "latency_ms"],
+    "properties": {
+        "id": {"type": "string", "description": "uuid4 hex; names the stored upload and record"},
+        "status": {"type": "string", "enum": ["ok", "not_xray"]},
+        "label": {"type": ["string", "null"], "description": "null when not_xray"},
+        "probabilities": {"type": ["object", "null"],
+                          "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
+        "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "needs_review": {"type": "boolean", "description": "flag for radiologist review"},
+        "heatmap": {"type": ["array", "null"], "description": "low-res rows of floats in [0,1]",
+                    "items": {"type": "array", "items": {"type": "number"}}},
+        "ood_reason": {"type": ["string", "null"], "description": "why it is not an X-ray"},
+        "model": {"type": "object", "properties": {"name": {"type": "string"},
+                                                   "version": {"type": "string"}}},
+        "latency_ms": {"type": "number"},
+    },
+}
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "app": {"type": "string"},
+        "model_server": {"type": "object", "properties": {
+            "url": {"type": "string"}, "ok": {"type": "boolean"}, "detail": {"type": "string"}}},
+    },
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document of this app."""
+    from app import __version__
+
+    limit = current_app.config["RADIO"].max_upload_mb
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Radio clinician API", "version": __version__,
+                 "description": "Chest X-ray decision support. Not a diagnosis."},
+        "paths": {
+            "/predict": {"post": {
+                "summary": "Analyse one chest X-ray (PNG or JPEG)",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": f"PNG or JPEG, at most {limit:g} MB"}}}}}},
+                "responses": {
+                    "200": _json("Prediction", "The model's answer"),
+                    "400": _json("Error", "Empty, damaged, too small or oversized image"),
+                    "413": _json("Error", "File larger than the upload limit"),
+                    "415": _json("Error", "Not a PNG/JPEG, or not multipart/form-data"),
+                    "502": _json("Error", "The model server failed or answered nonsense"),
+                    "503": _json("Error", "The model server is unreachable"),
+                    "504": _json("Error", "The model server did not answer in time"),
+                    "507": _json("Error", "The upload could not be stored"),
+                }}},
+            "/health": {"get": {
+                "summary": "Health of the app and the model server",
+                "responses": {"200": _json("Health", "App ok; status 'degraded' if the model "
+                                           "server is down"),
+                              "503": _json("Health", "The app cannot store uploads")}}},
+            "/version": {"get": {
+                "summary": "App, Python and model-server versions",
+                "responses": {"200": {"description": "Versions",
+                                      "content": {"application/json": {}}}}}},
+        },
+        "components": {"schemas": {"Prediction": _PREDICTION, "Error": _ERROR,
+                                   "Health": _HEALTH}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    """The OpenAPI document."""
+    return jsonify(spec())
+
+
+@bp.get("/docs")
+def docs() -> str:
+    """A self-contained HTML rendering of the OpenAPI document (no CDN)."""
+    doc = spec()
+    return render_template("docs.html", doc=doc,
+                           schemas={k: json.dumps(v, indent=2)
+                                    for k, v in doc["components"]["schemas"].items()})

@@ -1,0 +1,113 @@
+"""``POST /predict``: validate an uploaded X-ray, store it, ask the model server, answer JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app import contract, model_client, storage
+from app.config import Config
+from app.errors import APIError
+from training.preprocessing import ImageError, preprocess, sniff_format
+
+bp = Blueprint("predict", __name__)
+# Log lines carry id, size, status and latency only: never a file name or pixel (PHI).
+log = logging.getLogger("radio.predict")
+
+# The model that answered last in this process, shown by /version without a model call.
+last_model: dict[str, str] | None = None
+
+
+def _read_upload(request_id: str) -> bytes:
+    """The uploaded bytes from the multipart field ``file``; APIError 400/415 otherwise."""
+    if request.mimetype != "multipart/form-data":
+        raise APIError(
+            415, "Send the image as multipart/form-data in a field named 'file'.", request_id
+        )
+    upload = request.files.get("file")
+    if upload is None:
+        raise APIError(
+            400, "No file was uploaded; choose an image in the field 'file'.", request_id
+        )
+    return upload.read()
+
+
+def _check_image(data: bytes, request_id: str) -> tuple[str, Any]:
+    """``(format, preprocessed array)``; the ImageError message goes back to the user."""
+    try:
+        fmt = sniff_format(data)
+    except ImageError as exc:
+        # Empty is a bad request; non-empty bytes of another kind are the wrong media type.
+        raise APIError(415 if data else 400, str(exc), request_id) from exc
+    try:
+        return fmt, preprocess(data)
+    except ImageError as exc:
+        raise APIError(400, str(exc), request_id) from exc
+
+
+def _record(request_id: str, data: bytes, fmt: str, **fields: Any) -> dict[str, Any]:
+    from app import __version__
+
+    return {
+        "id": request_id,
+        "created_utc": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "upload": {"bytes": len(data), "format": fmt, "sha256": hashlib.sha256(data).hexdigest()},
+        "app_version": __version__,
+        **fields,
+    }
+
+
+def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) -> dict[str, Any]:
+    """Store the upload, call the model, store the record; returns the parsed prediction."""
+    global last_model
+    storage.save_upload(cfg.data_dir, request_id, data, fmt)
+    try:
+        parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
+    except model_client.ModelServerError as exc:
+        exc.request_id = request_id
+        cause = repr(exc.__cause__) if exc.__cause__ else None
+        log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
+        record = _record(
+            request_id, data, fmt, error={"status": exc.status, "message": exc.message}
+        )
+        try:
+            storage.save_record(cfg.data_dir, request_id, record)
+        except storage.StorageError:
+            log.error("id=%s could not store the error record", request_id)
+        raise
+    last_model = parsed["model"]
+    return parsed
+
+
+@bp.post("/predict")
+def predict() -> Response:
+    """Analyse one uploaded chest X-ray (multipart field ``file``)."""
+    started = time.perf_counter()
+    cfg: Config = current_app.config["RADIO"]
+    request_id = uuid.uuid4().hex
+    size = request.content_length or 0
+    status = 500
+    try:
+        data = _read_upload(request_id)
+        size = len(data)
+        fmt, image = _check_image(data, request_id)
+        parsed = _analyse(cfg, request_id, data, fmt, image)
+        result = {"id": request_id, **parsed}
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
+        storage.save_record(cfg.data_dir, request_id, _record(request_id, data, fmt, result=result))
+        status = 200
+        return jsonify(result)
+    except APIError as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info(
+            "id=%s bytes=%d status=%d latency_ms=%.1f",
+            request_id, size, status, (time.perf_counter() - started) * 1000.0,
+        )
