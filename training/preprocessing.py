@@ -5,9 +5,9 @@ Input contract of the model (what every caller must produce):
 * ``preprocess(data) -> np.ndarray`` of shape ``(IMAGE_SIZE, IMAGE_SIZE)``, dtype ``uint8``,
   greyscale, range 0-255, the whole image squashed to a square (the lung fields keep their
   place; aspect ratio is an acquisition cue we do not want to keep anyway).
-* ``standardize(batch)`` turns a ``(N, H, W)`` uint8 batch into the network's float32
-  ``(N, H, W, 1)`` input, zero mean and unit variance per image, so that exposure and
-  detector gain (hospital cues) are removed before the network sees the image.
+* The network itself standardises each image (zero mean, unit variance) in its first
+  layer, so exposure and detector gain (hospital cues) never reach the convolutions and
+  every caller sends the same uint8 array.
 
 This module needs only Pillow and NumPy: the web app imports it and must never pull in
 TensorFlow.
@@ -109,13 +109,3 @@ def preprocess(data: bytes, size: int = IMAGE_SIZE) -> np.ndarray:
 def preprocess_path(path: str | Path, size: int = IMAGE_SIZE) -> np.ndarray:
     """Same as :func:`preprocess` for a file on disk."""
     return preprocess(Path(path).read_bytes(), size)
-
-
-def standardize(batch: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, H, W)`` -> float32 ``(N, H, W, 1)``, zero mean and unit std per image."""
-    x = np.asarray(batch, dtype=np.float32)
-    if x.ndim == 2:
-        x = x[None]
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    std = x.std(axis=(1, 2), keepdims=True)
-    return ((x - mean) / np.maximum(std, 1.0))[..., None]

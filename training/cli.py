@@ -1,0 +1,66 @@
+"""Command line: ``python -m training train --data SRC [SRC...]``."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+from pathlib import Path
+
+from training.fit import HParams
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Arguments of the ``train`` command."""
+    parser = argparse.ArgumentParser(prog="python -m training")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train, evaluate, log and register a model")
+    t.add_argument("--data", nargs="+", required=True, type=Path, help="source folders")
+    t.add_argument("--registry", type=Path, default=Path("mlflow"), help="registry folder")
+    t.add_argument("--folds", type=int, default=5)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--epochs", type=int, default=HParams.epochs)
+    t.add_argument("--batch-size", type=int, default=HParams.batch_size)
+    t.add_argument("--learning-rate", type=float, nargs="+", default=[HParams.learning_rate],
+                   help="several values: chosen by cross-validation")
+    t.add_argument("--dropout", type=float, nargs="+", default=[HParams.dropout],
+                   help="several values: chosen by cross-validation")
+    t.add_argument("--patience", type=int, default=HParams.patience)
+    t.add_argument("--balance", choices=["weights", "downsample"], default="weights")
+    t.add_argument("--limit", type=int, default=None,
+                   help="at most N images per source, class and split (quick runs)")
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--no-promote", action="store_true", help="register without the alias")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = [str(p) for p in args.data if not p.is_dir()]
+    if missing:
+        print(f"error: data folder(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from training.pipeline import TrainConfig, run
+    from training.preprocessing import IMAGE_SIZE
+
+    grid = [
+        HParams(args.epochs, args.batch_size, lr, dr, args.patience)
+        for lr, dr in itertools.product(args.learning_rate, args.dropout)
+    ]
+    run(
+        TrainConfig(
+            sources=args.data,
+            registry=args.registry,
+            grid=grid,
+            folds=args.folds,
+            seed=args.seed,
+            balance=args.balance,
+            limit=args.limit,
+            promote=not args.no_promote,
+            size=args.image_size or IMAGE_SIZE,
+        )
+    )
+    return 0

@@ -1,0 +1,77 @@
+"""k-fold cross-validation on the train split: chooses hyper-parameters, early stopping,
+temperature and decision threshold; its fold models become the shipped ensemble."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from training.data import Dataset
+from training.fit import HParams, predict_logits, train_member
+from training.metrics import softmax
+
+
+@dataclass
+class CVResult:
+    """Members, out-of-fold logits and per-fold figures of one hyper-parameter setting."""
+
+    hp: HParams
+    members: list = field(default_factory=list)
+    oof_logits: np.ndarray | None = None
+    histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    fold_accuracy: list[float] = field(default_factory=list)
+    fold_loss: list[float] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """Selection criterion: mean held-out weighted log loss (lower is better)."""
+        return float(np.mean(self.fold_loss))
+
+
+def weighted_nll(logits: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Weighted mean negative log-likelihood."""
+    p = softmax(logits)[np.arange(len(y)), y]
+    return float(np.sum(-np.log(np.clip(p, 1e-12, 1)) * w) / np.sum(w))
+
+
+def cross_validate(
+    train: Dataset,
+    weights: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    hp: HParams,
+    seed: int,
+    size: int,
+    on_epoch=None,
+) -> CVResult:
+    """Train one member per fold, early-stopped on its held-out fold."""
+    y, images = train.y, train.images
+    n_classes = len(train.classes)
+    result = CVResult(hp, oof_logits=np.zeros((len(y), n_classes), np.float32))
+    verbose = 1 if sys.stdout.isatty() else 2
+    for f, (tr, te) in enumerate(folds):
+        print(f"--- fold {f + 1}/{len(folds)}: {len(tr)} train, {len(te)} held out ---", flush=True)
+
+        def sink(epoch, logs, f=f):
+            if on_epoch is not None:
+                on_epoch(f, epoch, logs)
+
+        member, history = train_member(
+            (images[tr], y[tr], weights[tr]),
+            (images[te], y[te], weights[te]),
+            n_classes,
+            size,
+            hp,
+            seed=seed + 101 * f,
+            name=f"fold{f}",
+            on_epoch=sink,
+            verbose=verbose,
+        )
+        logits = predict_logits(member, images[te])
+        result.oof_logits[te] = logits
+        result.members.append(member)
+        result.histories[f"fold{f}"] = history
+        result.fold_accuracy.append(float(np.mean(np.argmax(logits, 1) == y[te])))
+        result.fold_loss.append(weighted_nll(logits, y[te], weights[te]))
+    return result

@@ -1,0 +1,47 @@
+"""Keras ensemble -> ONNX, and the check that both give the same numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf2onnx
+
+OUTPUTS = ("logits", "cam", "features")
+
+
+def to_onnx(ensemble, path: Path, size: int) -> Path:
+    """Convert the ensemble (outputs logits, cam, features) to an ONNX file at ``path``."""
+    spec = (tf.TensorSpec((None, size, size, 1), tf.float32, name="image"),)
+    model_proto, _ = tf2onnx.convert.from_keras(ensemble, input_signature=spec, opset=17)
+    names = [o.name for o in model_proto.graph.output]
+    if sorted(names) != sorted(OUTPUTS):
+        raise RuntimeError(f"unexpected ONNX outputs {names}, expected {OUTPUTS}")
+    path.write_bytes(model_proto.SerializeToString())
+    return path
+
+
+def keras_outputs(ensemble, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """The Keras ensemble's outputs for uint8 images (compiled call, no progress bar)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUTS}
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size, ..., None].astype(np.float32)
+        for k, v in zip(OUTPUTS, ensemble(x, training=False), strict=True):
+            parts[k].append(np.asarray(v))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def onnx_outputs(path: Path, images: np.ndarray) -> dict[str, np.ndarray]:
+    """The ONNX copy's outputs for uint8 images."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = images[..., None].astype(np.float32)
+    return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), {"image": x}), strict=True))
+
+
+def max_difference(ensemble, path: Path, images: np.ndarray) -> dict[str, float]:
+    """Largest absolute difference per output between Keras and ONNX on ``images``."""
+    a, b = keras_outputs(ensemble, images), onnx_outputs(path, images)
+    return {k: float(np.max(np.abs(a[k] - b[k]))) for k in OUTPUTS}

@@ -1,0 +1,130 @@
+"""The MLflow registry Radio ships: logging, registering, aliases, portable paths.
+
+A registry is a folder holding ``mlflow.db`` (SQLite tracking + registry) and
+``artifacts/``. Inside the database every artefact path is stored relative to the
+folder's parent (the project root for the shipped ``mlflow/``), so the registry works
+from any clone path; MLflow is always started from that parent (``mlflow/serve.sh``
+does it). While a training run writes, paths are made absolute, then relative again.
+
+Command line::
+
+    python -m training.registry resolve [NAME] [ALIAS]    # prints the version number
+    python -m training.registry promote NAME VERSION [--alias production]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+MODEL_NAME = os.environ.get("RADIO_MODEL_NAME", "radio-cxr")
+ALIAS = os.environ.get("RADIO_MODEL_ALIAS", "production")
+EXPERIMENT = "radio-cxr"
+
+
+def tracking_uri(registry: Path) -> str:
+    """SQLite tracking URI of a registry folder."""
+    return f"sqlite:///{Path(registry).resolve() / 'mlflow.db'}"
+
+
+def _rewrite_paths(db: Path, old: str, new: str) -> int:
+    """Replace the prefix ``old`` by ``new`` in every text column that starts with it."""
+    con = sqlite3.connect(db)
+    changed = 0
+    try:
+        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+        for table in tables:
+            cols = [
+                r[1]
+                for r in con.execute(f'pragma table_info("{table}")')
+                if any(t in (r[2] or "").upper() for t in ("CHAR", "TEXT"))
+            ]
+            for col in cols:
+                changed += con.execute(
+                    f'update "{table}" set "{col}" = ? || substr("{col}", ?) '
+                    f'where substr("{col}", 1, ?) = ?',
+                    (new, len(old) + 1, len(old), old),
+                ).rowcount
+        con.commit()
+    finally:
+        con.close()
+    return changed
+
+
+def make_relative(registry: Path) -> int:
+    """Store artefact paths relative to the registry's parent folder."""
+    registry = Path(registry).resolve()
+    changed = _rewrite_paths(registry / "mlflow.db", f"file://{registry.parent}/", "")
+    return changed + _rewrite_paths(registry / "mlflow.db", f"{registry.parent}/", "")
+
+
+def make_absolute(registry: Path) -> int:
+    """Inverse of :func:`make_relative`, for the time a run writes to the registry."""
+    registry = Path(registry).resolve()
+    return _rewrite_paths(registry / "mlflow.db", f"{registry.name}/", f"{registry}/")
+
+
+@contextmanager
+def open_registry(registry: Path):
+    """Point MLflow at ``registry`` for the duration of a training run, then make it portable."""
+    import mlflow
+
+    registry = Path(registry).resolve()
+    registry.mkdir(parents=True, exist_ok=True)
+    if (registry / "mlflow.db").exists():
+        make_absolute(registry)
+    mlflow.set_tracking_uri(tracking_uri(registry))
+    mlflow.set_registry_uri(tracking_uri(registry))
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=str(registry / "artifacts"))
+    mlflow.set_experiment(EXPERIMENT)
+    try:
+        yield registry
+    finally:
+        make_relative(registry)
+
+
+def resolve(name: str = MODEL_NAME, alias: str = ALIAS) -> str:
+    """Version number that ``name@alias`` points to (uses MLFLOW_TRACKING_URI)."""
+    from mlflow import MlflowClient
+
+    return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+
+
+def promote(name: str, version: str, alias: str = ALIAS) -> None:
+    """Point ``alias`` at ``version`` (MLflow aliases, not the deprecated stages)."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: resolve or promote."""
+    parser = argparse.ArgumentParser(prog="python -m training.registry")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    res = sub.add_parser("resolve", help="print the version an alias points to")
+    res.add_argument("name", nargs="?", default=MODEL_NAME)
+    res.add_argument("alias", nargs="?", default=ALIAS)
+    pro = sub.add_parser("promote", help="point an alias at a version")
+    pro.add_argument("name")
+    pro.add_argument("version")
+    pro.add_argument("--alias", default=ALIAS)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "resolve":
+            print(resolve(args.name, args.alias))
+        else:
+            promote(args.name, args.version, args.alias)
+            print(f"{args.name}@{args.alias} -> version {args.version}")
+    except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

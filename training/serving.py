@@ -1,0 +1,120 @@
+"""The MLflow pyfunc served on /invocations: ONNX Runtime, calibration, CAM, OOD check.
+
+The registry keeps the Keras ensemble as the source of truth; this pyfunc serves the
+ONNX copy of the same graph (checked to agree to 1e-4 at training time and in the tests),
+so the model server needs neither TensorFlow nor ``keras.Model.predict``.
+
+Artefacts (names in ``ARTIFACTS``): ``onnx`` the network, ``ood`` the detector
+parameters, ``meta`` the JSON with classes, temperature, thresholds.
+
+Each prediction (one per input image)::
+
+    {"status": "ok" | "not_xray", "label": str | None,
+     "probabilities": {class: p}, "confidence": float, "needs_review": bool,
+     "ood": {"score": float, "threshold": float, "reason": str | None},
+     "heatmap": [[float]] | None,   # HEATMAP_SIZE square, [0, 1], for the predicted class
+     "model": {"name": str, "version": str}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import mlflow.pyfunc
+import numpy as np
+
+from training.metrics import decide, softmax
+from training.ood import OODDetector
+from training.wire import COLUMN, decode_batch
+
+ARTIFACTS = ("onnx", "ood", "meta")
+HEATMAP_SIZE = 28
+
+
+def _resize_bilinear(maps: np.ndarray, size: int) -> np.ndarray:
+    """``(N, h, w)`` -> ``(N, size, size)``, bilinear, align-corners=False."""
+    n, h, w = maps.shape
+
+    def coords(src: int):
+        pos = np.clip((np.arange(size) + 0.5) * src / size - 0.5, 0, src - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, src - 1)
+        return lo, hi, pos - lo
+
+    y0, y1, fy = coords(h)
+    x0, x1, fx = coords(w)
+    top = maps[:, y0][:, :, x0] * (1 - fx) + maps[:, y0][:, :, x1] * fx
+    bottom = maps[:, y1][:, :, x0] * (1 - fx) + maps[:, y1][:, :, x1] * fx
+    return top * (1 - fy)[None, :, None] + bottom * fy[None, :, None]
+
+
+def heatmaps(cam: np.ndarray, classes_idx: np.ndarray, size: int = HEATMAP_SIZE) -> np.ndarray:
+    """Class activation maps of the chosen classes, positive part, scaled to [0, 1]."""
+    chosen = np.maximum(cam[np.arange(len(classes_idx)), :, :, classes_idx], 0.0)
+    peak = chosen.max(axis=(1, 2), keepdims=True)
+    scaled = np.where(peak > 0, chosen / np.maximum(peak, 1e-12), 0.0)
+    return np.clip(_resize_bilinear(scaled, size), 0.0, 1.0)
+
+
+class RadioModel(mlflow.pyfunc.PythonModel):
+    """Serves the calibrated ensemble with heatmaps and out-of-distribution rejection."""
+
+    def load_context(self, context) -> None:
+        """Open the ONNX session and read calibration and OOD parameters."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # Set for a 2-vCPU host: one intra-op thread per request leaves the other core to
+        # the HTTP side; raise RADIO_ORT_THREADS on bigger machines.
+        opts.intra_op_num_threads = int(os.environ.get("RADIO_ORT_THREADS", "1"))
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            context.artifacts["onnx"], opts, providers=["CPUExecutionProvider"]
+        )
+        self.ood = OODDetector.load(context.artifacts["ood"])
+        with open(context.artifacts["meta"]) as fh:
+            self.meta = json.load(fh)
+        self.classes: list[str] = self.meta["classes"]
+        self.model = {
+            "name": os.environ.get("RADIO_MODEL_NAME", self.meta.get("name", "radio-cxr")),
+            "version": os.environ.get("RADIO_MODEL_VERSION", "unregistered"),
+        }
+
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw network outputs for uint8 ``(N, H, W)`` images: logits, cam, features."""
+        x = np.asarray(images, dtype=np.float32)[..., None]
+        logits, cam, features = self.session.run(["logits", "cam", "features"], {"image": x})
+        return {"logits": logits, "cam": cam, "features": features}
+
+    def predict(self, context, model_input, params=None) -> list[dict]:
+        """Base64 uint8 images (column ``image``) -> one prediction dict per image."""
+        params = params or {}
+        texts = model_input[COLUMN] if hasattr(model_input, "columns") else model_input
+        images = decode_batch(list(texts))
+        return self.predict_arrays(images, heatmap=bool(params.get("heatmap", True)))
+
+    def predict_arrays(self, images: np.ndarray, heatmap: bool = True) -> list[dict]:
+        """The same as :meth:`predict` for decoded uint8 arrays (used in-process)."""
+        out = self.run(images)
+        probs = softmax(out["logits"], self.meta["temperature"])
+        pred = decide(probs, self.classes, self.meta.get("covid_threshold"))
+        maps = heatmaps(out["cam"], pred) if heatmap else None
+        checks = self.ood.check(images, out["features"])
+        review_below = float(self.meta.get("review_threshold", 0.6))
+        results = []
+        for i, (score, reason) in enumerate(checks):
+            confidence = float(probs[i, pred[i]])
+            results.append(
+                {
+                    "status": "not_xray" if reason else "ok",
+                    "label": None if reason else self.classes[int(pred[i])],
+                    "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probs[i])},
+                    "confidence": round(confidence, 6),
+                    "needs_review": bool(reason is None and confidence < review_below),
+                    "ood": {"score": round(score, 3), "threshold": self.ood.threshold, "reason": reason},
+                    "heatmap": None if maps is None else np.round(maps[i], 3).tolist(),
+                    "model": self.model,
+                }
+            )
+        return results
