@@ -1,0 +1,125 @@
+"""POST /predict in-process (Flask test client) against the real model server."""
+
+import io
+import json
+import logging
+
+import helpers
+import pytest
+
+from training.preprocessing import ImageError, preprocess
+
+PHI_NAME = "Doe_Jane_1957-03-02_MRN123456.png"
+
+
+def _post(client, data: bytes, name: str = "x.png"):
+    return client.post("/predict", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def test_real_xray_is_analysed_and_stored(client, xray_path, data_dir, caplog):
+    caplog.set_level(logging.INFO, logger="radio")
+    data = xray_path.read_bytes()
+    resp = _post(client, data, PHI_NAME)
+    assert resp.status_code == 200, resp.json
+    body = resp.json
+    assert set(body) >= {"id", "status", "label", "probabilities", "confidence",
+                         "needs_review", "heatmap", "model", "latency_ms"}
+    assert len(body["id"]) == 32 and body["status"] in ("ok", "not_xray")
+    assert isinstance(body["needs_review"], bool) and body["latency_ms"] > 0
+    assert body["model"]["name"] and body["model"]["version"]
+    if body["status"] == "ok":
+        assert body["label"] in body["probabilities"]
+        assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
+        assert body["heatmap"] and all(0 <= v <= 1 for row in body["heatmap"] for v in row)
+    else:
+        assert body["label"] is None and body["probabilities"] is None
+    # The upload is kept byte for byte, with a record of the answer; never its file name.
+    assert (data_dir / "uploads" / f"{body['id']}.png").read_bytes() == data
+    record = json.loads((data_dir / "predictions" / f"{body['id']}.json").read_text())
+    assert record["result"] == body and record["upload"]["bytes"] == len(data)
+    stored = "".join(p.name + p.read_text(errors="ignore") for p in data_dir.rglob("*.json"))
+    assert "Doe" not in stored and "MRN" not in stored
+    assert "Doe" not in caplog.text and body["id"] in caplog.text
+    assert f"bytes={len(data)}" in caplog.text and "status=200" in caplog.text
+
+
+# name -> (bytes, HTTP status, words the message must contain)
+BAD_INPUTS = {
+    "empty": (b"", 400, "empty"),
+    "text renamed .png": (b"Patient notes, not an image\n" * 10, 415, "PNG or JPEG"),
+    "truncated JPEG": (helpers.truncated_jpeg(), 400, "truncated"),
+    "tiny image": (helpers.synthetic_image("PNG", (16, 16)), 400, "16x16"),
+    "100 MP PNG": (helpers.bomb_png(10000), 400, "pixels"),
+    "20000x20000 decompression bomb": (None, 400, "pixels"),
+}
+
+
+def _user_message(data: bytes) -> str:
+    """What the shared preprocessing says about ``data``: the app must pass it on verbatim."""
+    try:
+        preprocess(data)
+    except ImageError as exc:
+        return str(exc)
+    raise AssertionError("preprocess accepted a bad input")
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(client, data_dir, name,
+                                                          bomb_png_bytes):
+    data, status, words = BAD_INPUTS[name]
+    data = bomb_png_bytes if data is None else data
+    resp = _post(client, data)
+    assert resp.status_code == status
+    assert resp.is_json and resp.json["error"] == _user_message(data)
+    assert words in resp.json["error"]
+    assert not (data_dir / "uploads").exists()
+    assert client.get("/health").status_code == 200  # still serving
+
+
+def test_file_over_the_limit_is_413(make_app, model_server):
+    client = make_app(mlflow_url=model_server, max_upload_mb=1).test_client()
+    resp = _post(client, b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024 + 10))
+    assert resp.status_code == 413
+    assert resp.json == {"error": "The file is too large; the limit is 1 MB."}
+
+
+def test_missing_field_and_wrong_encoding(client):
+    resp = client.post("/predict", data={"other": (io.BytesIO(b"x"), "x.png")})
+    assert resp.status_code == 400 and "field 'file'" in resp.json["error"]
+    resp = client.post("/predict", json={"image": "..."})
+    assert resp.status_code == 415 and "multipart/form-data" in resp.json["error"]
+
+
+def test_model_server_down_is_503_and_upload_kept(offline_client, data_dir, xray_path):
+    resp = _post(offline_client, xray_path.read_bytes())
+    assert resp.status_code == 503
+    assert resp.json["error"] == (
+        "The model server is unreachable; the service cannot analyse images now.")
+    rid = resp.json["id"]
+    assert (data_dir / "uploads" / f"{rid}.png").exists()
+    record = json.loads((data_dir / "predictions" / f"{rid}.json").read_text())
+    assert record["error"]["status"] == 503
+
+
+def test_hung_model_server_is_504_within_the_timeout(make_app, xray_path):
+    server = helpers.SilentServer()
+    try:
+        client = make_app(mlflow_url=server.url, mlflow_timeout_s=1).test_client()
+        resp = _post(client, xray_path.read_bytes())
+        assert resp.status_code == 504
+        assert resp.json["error"].startswith("The model server did not answer within 1 s")
+    finally:
+        server.close()
+
+
+def test_unwritable_data_dir_is_507_and_app_keeps_serving(make_app, model_server, tmp_path,
+                                                         xray_path):
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    client = make_app(mlflow_url=model_server, data_dir=blocker / "data").test_client()
+    resp = _post(client, xray_path.read_bytes())
+    assert resp.status_code == 507
+    assert "cannot store the upload" in resp.json["error"] and resp.json["id"]
+    assert client.get("/").status_code == 200
+    assert client.get("/health").status_code == 503

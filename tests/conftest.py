@@ -1,0 +1,117 @@
+"""Shared fixtures: the real model server (mlflow/serve.sh), the app, a gunicorn process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Tests import the project (app, training) even when it is not pip-installed.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# A patient-data product sends nothing out, not even from its tests.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+
+import helpers  # noqa: E402
+
+VENV_BIN = ROOT / ".venv" / "bin"
+OUTPUT = ROOT / "test-output"
+# Loading the model on 2 busy CPUs can take minutes; a stuck start must still fail.
+MODEL_START_DEADLINE_S = float(os.environ.get("RADIO_TEST_MODEL_START_S", "300"))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if VENV_BIN.is_dir():
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[str]:
+    """Base URL of the real model server: mlflow/serve.sh on a free port, shipped registry."""
+    if "MLFLOW_TRACKING_URI" not in os.environ and not (ROOT / "mlflow" / "mlflow.db").exists():
+        pytest.skip("mlflow/mlflow.db (the shipped model registry) is not in this checkout")
+    port = helpers.free_port()
+    env = _env(MODEL_SERVER_HOST="127.0.0.1", MODEL_SERVER_PORT=str(port))
+    proc = helpers.start(["bash", "mlflow/serve.sh"], env, OUTPUT / "logs" / "model-server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        helpers.wait_until(f"{url}/ping", proc, MODEL_START_DEADLINE_S, lambda r: r.ok)
+        yield url
+    finally:
+        helpers.stop(proc)
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """An empty RADIO_DATA_DIR for one test."""
+    return tmp_path / "data"
+
+
+@pytest.fixture()
+def make_app(data_dir: Path):
+    """Factory: an app configured with the given overrides on top of a fresh data dir."""
+    from app import create_app
+
+    def make(**overrides):
+        overrides.setdefault("data_dir", data_dir)
+        app = create_app(overrides)
+        app.testing = True
+        return app
+
+    return make
+
+
+@pytest.fixture()
+def client(make_app, model_server: str):
+    """Flask test client of an app talking to the real model server."""
+    return make_app(mlflow_url=model_server).test_client()
+
+
+@pytest.fixture()
+def offline_client(make_app):
+    """Flask test client of an app whose model server port is closed."""
+    return make_app(mlflow_url=f"http://127.0.0.1:{helpers.free_port()}").test_client()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
+    """The app under a real gunicorn process; yields {"url", "data_dir", "max_mb"}."""
+    port = helpers.free_port()
+    data = tmp_path_factory.mktemp("gunicorn-data")
+    env = _env(PORT=str(port), HOST="127.0.0.1", MLFLOW_URL=model_server,
+               RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_THREADS="2",
+               RADIO_MAX_UPLOAD_MB="5")
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
+    proc = helpers.start(cmd, env, OUTPUT / "logs" / "gunicorn.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)
+        yield {"url": url, "data_dir": data, "max_mb": 5, "proc": proc}
+    finally:
+        helpers.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def xray_path() -> Path:
+    """A real adult chest X-ray from ../shared/data."""
+    path = helpers.first_val_xray()
+    if path is None:
+        pytest.skip(f"no X-rays in {helpers.SHARED_DATA} (shared data absent from this machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bomb_png_bytes() -> bytes:
+    """A 20000x20000 PNG decompression bomb (about 50 kB)."""
+    return helpers.bomb_png(20000)

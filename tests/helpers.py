@@ -1,0 +1,161 @@
+"""Process, port and file helpers shared by the tests (no test logic here)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """Start ``cmd`` in ``cwd``, in its own session (so its children can be stopped with it)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(log, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    proc.log_file = fh  # type: ignore[attr-defined]
+    proc.log_path = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.log_file.close()  # type: ignore[attr-defined]
+
+
+def log_tail(proc: subprocess.Popen, lines: int = 30) -> str:
+    """The last lines of a started process's log, for failure messages."""
+    text = Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until(
+    url: str, proc: subprocess.Popen, deadline_s: float, ok: Callable[[requests.Response], bool]
+) -> None:
+    """Poll ``url`` until ``ok(response)``; raise with the log if the process dies or time is up."""
+    end = time.monotonic() + deadline_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{log_tail(proc)}")
+        try:
+            if ok(requests.get(url, timeout=5)):
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > end:
+            raise RuntimeError(f"{url} not ready within {deadline_s:.0f}s:\n{log_tail(proc)}")
+        time.sleep(0.5)
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers: a hung model server."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)  # kept open, never read, never answered
+
+    def close(self) -> None:
+        """Stop accepting and drop every held connection."""
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+# --- bad and good inputs, generated on the fly -------------------------------------------
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk with its CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(side: int = 20000) -> bytes:
+    """A valid 1-bit greyscale PNG of side x side zeros: tiny on disk, huge decoded."""
+    row = b"\x00" + bytes((side + 7) // 8)  # filter byte + packed bits
+    comp = zlib.compressobj(9)
+    parts = [comp.compress(row) for _ in range(side)]
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def synthetic_image(fmt: str = "PNG", size: tuple[int, int] = (512, 512)) -> bytes:
+    """A noisy greyscale image (not an X-ray) encoded as PNG or JPEG."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, size=(size[1], size[0]), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    """A JPEG cut after 60% of its bytes."""
+    data = synthetic_image("JPEG")
+    return data[: int(len(data) * 0.6)]
+
+
+def first_val_xray() -> Path | None:
+    """The first NIH adult normal val X-ray in ../shared/data, or None if the data is absent."""
+    folder = SHARED_DATA / "nih-adult-normal" / "val" / "Normal"
+    files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    return files[0] if files else None
+
+
+def val_xrays() -> list[Path]:
+    """Every val X-ray of every source in ../shared/data (empty if absent)."""
+    return sorted(
+        p for p in SHARED_DATA.glob("*/val/*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+    )
