@@ -37,3 +37,8 @@ output "ssh_user" {
   description = "Login user of the Ubuntu image, used by Ansible."
   value       = "ubuntu"
 }
+
+output "mlflow_port" {
+  description = "TCP port of the model server."
+  value       = var.mlflow_port
+}

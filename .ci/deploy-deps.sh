@@ -3,6 +3,7 @@
 #   nginx            - `nginx -t` checks the rendered reverse-proxy site
 #   systemd          - `systemd-analyze verify` checks the rendered units
 #   openssh-client   - ssh-keygen derives the key pair's public half in deploy.sh tests
+#   ShellCheck       - lints deploy.sh
 #   git              - deploy.sh ships `git archive HEAD`; tests check .gitignore rules
 #   terraform        - `terraform fmt -check` (and `validate` where a provider mirror exists)
 # Idempotent and quiet when everything is already there. Needs root.
@@ -13,6 +14,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 
 if [ "${#need[@]}" -gt 0 ]; then
   # Package scripts must not start nginx on port 80 of the CI machine: the tests

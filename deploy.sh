@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Radio on AWS in one command.
+#
+#   ./deploy.sh [deploy]   create or update both hosts, configure them, smoke-test
+#   ./deploy.sh plan       show what Terraform would change
+#   ./deploy.sh status     print the addresses and the app's /health
+#   ./deploy.sh destroy    delete everything Terraform created (asks first)
+#
+# Needs .aws/_credentials with the [awslearnerlab] profile and .aws/key.pem
+# (mode 600); see .aws/README.md and docs/deploy.md. Safe to re-run: Terraform
+# and the playbooks only change what differs.
+#
+# Environment:
+#   RADIO_ADMIN_CIDR   network allowed to SSH in [your public IP/32, detected once, remembered]
+#   RADIO_AWS_PROFILE  profile in .aws/_credentials [awslearnerlab]
+#   RADIO_AWS_REGION   AWS region [us-east-1]
+#   RADIO_EXISTING_KEY_NAME  use this existing EC2 key pair instead of importing key.pem's
+#   RADIO_AUTO_APPROVE=1     destroy without asking
+#   RADIO_PYTHON       Python with boto3 [.venv/bin/python, else python3]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+AWS_DIR="$ROOT/.aws"
+CREDENTIALS="$AWS_DIR/_credentials"
+KEY="$AWS_DIR/key.pem"
+STATE_DIR="$ROOT/.deploy"
+PROFILE="${RADIO_AWS_PROFILE:-awslearnerlab}"
+[[ "$PROFILE" =~ ^[A-Za-z0-9._-]+$ ]] || {
+  echo "deploy.sh: error: RADIO_AWS_PROFILE=$PROFILE is not a profile name" >&2
+  exit 2
+}
+[[ "${RADIO_EXISTING_KEY_NAME:-}" =~ ^[A-Za-z0-9._-]*$ ]] || {
+  echo "deploy.sh: error: RADIO_EXISTING_KEY_NAME=$RADIO_EXISTING_KEY_NAME is not a key pair name" >&2
+  exit 2
+}
+REGION="${RADIO_AWS_REGION:-us-east-1}"
+TFVARS="$STATE_DIR/terraform.tfvars.json"
+OUTPUTS="$STATE_DIR/outputs.json"
+INVENTORY="$STATE_DIR/inventory.ini"
+ARCHIVE="$STATE_DIR/radio-src.tar.gz"
+
+# Terraform must not phone home, and Ansible's output should stay readable.
+export CHECKPOINT_DISABLE=1
+export ANSIBLE_ROLES_PATH="$ROOT/roles"
+export ANSIBLE_PIPELINING=True
+export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
+
+info() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'deploy.sh: warning: %s\n' "$*" >&2; }
+die() {
+  printf 'deploy.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+usage() {
+  sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+python_bin() {
+  if [ -n "${RADIO_PYTHON:-}" ]; then
+    printf '%s\n' "$RADIO_PYTHON"
+  elif [ -x "$ROOT/.venv/bin/python" ]; then
+    printf '%s\n' "$ROOT/.venv/bin/python"
+  else
+    command -v python3 || true
+  fi
+}
+
+pydeploy() {
+  (cd "$ROOT" && "$(python_bin)" -m deploy "$@")
+}
+
+# Octal permission bits of a file, on GNU and BSD stat alike.
+file_mode() {
+  stat -c '%a' "$1" 2>/dev/null || stat -f '%Lp' "$1"
+}
+
+# Every missing prerequisite of a subcommand, one line each; nothing runs if any.
+preflight() {
+  local cmd="$1" py mode
+  local -a problems=()
+
+  command -v terraform >/dev/null 2>&1 ||
+    problems+=("terraform not found on PATH: install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)")
+  if [ "$cmd" = deploy ]; then
+    command -v ansible-playbook >/dev/null 2>&1 ||
+      problems+=("ansible-playbook not found on PATH: pip install '.[deploy]' (ansible-core)")
+    command -v git >/dev/null 2>&1 ||
+      problems+=("git not found on PATH: the release is shipped with git archive")
+  fi
+  py="$(python_bin)"
+  if [ -z "$py" ] || ! command -v "$py" >/dev/null 2>&1; then
+    problems+=("python3 not found on PATH (or set RADIO_PYTHON): it runs the deploy helpers")
+  elif [ "$cmd" != status ] && ! "$py" -c 'import boto3' >/dev/null 2>&1; then
+    problems+=("$py cannot import boto3: pip install '.[deploy]'")
+  fi
+  if [ "$cmd" != status ]; then
+    if [ ! -f "$CREDENTIALS" ]; then
+      problems+=(".aws/_credentials not found: copy .aws/_credentials.example and paste the lab's credentials under [$PROFILE]")
+    elif ! grep -Eq "^[[:space:]]*\[$PROFILE\][[:space:]]*$" "$CREDENTIALS"; then
+      problems+=(".aws/_credentials has no [$PROFILE] profile")
+    fi
+  fi
+  if [ "$cmd" = deploy ] || { [ "$cmd" = plan ] && [ -z "${RADIO_EXISTING_KEY_NAME:-}" ]; }; then
+    if [ ! -f "$KEY" ]; then
+      problems+=(".aws/key.pem not found: save the SSH private key there (chmod 600 .aws/key.pem)")
+    else
+      mode="$(file_mode "$KEY")"
+      case "$mode" in
+        600 | 400) ;;
+        *) problems+=(".aws/key.pem has mode $mode; ssh refuses keys others can read: chmod 600 .aws/key.pem") ;;
+      esac
+    fi
+    if [ -z "${RADIO_EXISTING_KEY_NAME:-}" ] && ! command -v ssh-keygen >/dev/null 2>&1; then
+      problems+=("ssh-keygen not found on PATH: it derives the key pair's public key from .aws/key.pem")
+    fi
+  fi
+
+  if [ "${#problems[@]}" -gt 0 ]; then
+    printf 'deploy.sh: error: %s\n' "${problems[@]}" >&2
+    printf 'deploy.sh: %d problem(s) found; nothing was changed.\n' "${#problems[@]}" >&2
+    exit 2
+  fi
+}
+
+check_credentials() {
+  info "Checking AWS credentials (profile $PROFILE)"
+  pydeploy credentials --file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION" || exit 1
+}
+
+# The admin CIDR is the one thing an operator must decide; remember it so a
+# re-run needs no arguments.
+admin_cidr() {
+  local cidr="${RADIO_ADMIN_CIDR:-}" ip
+  if [ -z "$cidr" ] && [ -f "$TFVARS" ]; then
+    cidr="$("$(python_bin)" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("admin_cidr", ""))' "$TFVARS")"
+  fi
+  if [ -z "$cidr" ]; then
+    info "RADIO_ADMIN_CIDR not set: asking AWS for this machine's public address"
+    ip="$(curl -fsS --max-time 10 https://checkip.amazonaws.com 2>/dev/null | tr -d '[:space:]')" || true
+    [[ "$ip" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+      die "cannot find this machine's public IP: set RADIO_ADMIN_CIDR=<your ip>/32"
+    cidr="$ip/32"
+  fi
+  [[ "$cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] ||
+    die "RADIO_ADMIN_CIDR=$cidr is not an IPv4 CIDR such as 203.0.113.7/32"
+  [ "$cidr" != "0.0.0.0/0" ] || die "RADIO_ADMIN_CIDR must not open SSH to the whole internet"
+  printf '%s\n' "$cidr"
+}
+
+write_tfvars() {
+  local cidr="$1" key_json=null existing_json=null pubkey
+  if [ -n "${RADIO_EXISTING_KEY_NAME:-}" ]; then
+    existing_json="\"$RADIO_EXISTING_KEY_NAME\""
+  elif [ -f "$KEY" ]; then
+    pubkey="$(ssh-keygen -y -f "$KEY")" || die "ssh-keygen cannot read .aws/key.pem (is it a private key without passphrase?)"
+    key_json="\"$pubkey\""
+  fi
+  mkdir -p "$STATE_DIR"
+  cat >"$TFVARS" <<EOF
+{
+  "admin_cidr": "$cidr",
+  "aws_profile": "$PROFILE",
+  "region": "$REGION",
+  "credentials_file": ".aws/_credentials",
+  "ssh_public_key": $key_json,
+  "existing_key_name": $existing_json
+}
+EOF
+}
+
+tf() {
+  (cd "$ROOT" && terraform "$@")
+}
+
+tf_init() {
+  info "terraform init"
+  tf init -input=false >&2
+}
+
+# Ships the committed HEAD: what runs in AWS is always a commit you can name.
+prepare_release() {
+  RELEASE="$(git -C "$ROOT" rev-parse --short=12 HEAD)" || die "$ROOT is not a git checkout with a commit"
+  if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]; then
+    warn "uncommitted changes are not deployed; deploying commit $RELEASE"
+  fi
+  mkdir -p "$STATE_DIR"
+  git -C "$ROOT" archive --format=tar.gz -o "$ARCHIVE" HEAD
+  info "Release $RELEASE packed into ${ARCHIVE#"$ROOT"/}"
+}
+
+write_inventory() {
+  tf output -json >"$OUTPUTS"
+  pydeploy inventory "$OUTPUTS" --key "$KEY" --known-hosts "$STATE_DIR/known_hosts" \
+    --output "$INVENTORY" ${RELEASE:+--release "$RELEASE"} ${RELEASE:+--src-archive "$ARCHIVE"}
+}
+
+wait_for_ssh() {
+  info "Waiting for SSH on $*"
+  pydeploy wait-ssh "$@"
+}
+
+run_playbooks() {
+  local playbook
+  # The model host first: the app's health check asks it for /ping.
+  for playbook in mlflow.playbook.yml app.playbook.yml; do
+    info "ansible-playbook $playbook"
+    (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook")
+  done
+}
+
+smoke_test() {
+  info "Smoke test: $1"
+  pydeploy smoke "$1"
+}
+
+print_addresses() {
+  pydeploy addresses "$OUTPUTS"
+}
+
+cmd_deploy() {
+  local cidr hosts
+  preflight deploy
+  check_credentials
+  cidr="$(admin_cidr)"
+  write_tfvars "$cidr"
+  prepare_release
+  tf_init
+  info "terraform apply"
+  tf apply -input=false -auto-approve -var-file="$TFVARS" >&2
+  write_inventory
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
+  wait_for_ssh "${hosts[@]}"
+  run_playbooks
+  smoke_test "http://${hosts[0]}/health"
+  print_addresses
+  echo "(port 8000 answers the frontend only; see docs/deploy.md to reach it yourself)"
+}
+
+cmd_plan() {
+  preflight plan
+  check_credentials
+  write_tfvars "$(admin_cidr)"
+  tf_init
+  tf plan -input=false -var-file="$TFVARS"
+}
+
+cmd_destroy() {
+  local -a approve=()
+  preflight destroy
+  check_credentials
+  # Variables must be set even though nothing is created; any valid CIDR will do.
+  [ -f "$TFVARS" ] || write_tfvars "${RADIO_ADMIN_CIDR:-127.0.0.1/32}"
+  if [ "${RADIO_AUTO_APPROVE:-0}" = 1 ]; then approve=(-auto-approve); fi
+  tf_init
+  # The +alternative keeps bash 3.2 (macOS) happy with an empty array under set -u.
+  tf destroy -input=false -var-file="$TFVARS" ${approve[@]+"${approve[@]}"}
+  rm -f "$OUTPUTS" "$INVENTORY"
+}
+
+cmd_status() {
+  local hosts
+  preflight status
+  tf output -json >"$OUTPUTS.tmp" 2>/dev/null || echo '{}' >"$OUTPUTS.tmp"
+  mv "$OUTPUTS.tmp" "$OUTPUTS"
+  pydeploy addresses "$OUTPUTS" || die "nothing deployed (run ./deploy.sh)"
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
+  pydeploy smoke "http://${hosts[0]}/health" --attempts 1
+}
+
+main() {
+  local cmd="${1:-deploy}"
+  case "$cmd" in
+    deploy) cmd_deploy ;;
+    plan) cmd_plan ;;
+    destroy) cmd_destroy ;;
+    status) cmd_status ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      die "unknown command '$cmd' (use deploy, plan, destroy or status)"
+      ;;
+  esac
+}
+
+# Sourcing the script (as its tests do) defines the functions without running.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

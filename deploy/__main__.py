@@ -1,0 +1,125 @@
+"""Command line of the deploy helpers, called by deploy.sh.
+
+Exit status: 0 success, 1 the check failed (message on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from deploy.inventory import InventoryError, load_outputs, parse_outputs, render_inventory
+from deploy.net import NotReadyError, smoke_test, wait_for_ssh
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    hosts = parse_outputs(load_outputs(args.outputs))
+    text = render_inventory(
+        hosts,
+        key_file=args.key.resolve(),
+        known_hosts=args.known_hosts.resolve(),
+        release=args.release,
+        src_archive=args.src_archive.resolve() if args.src_archive else None,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    return 0
+
+
+def _addresses(args: argparse.Namespace) -> int:
+    hosts = parse_outputs(load_outputs(args.outputs))
+    print(f"FrontEnd Application: http://{hosts.frontend_public_ip}")
+    print(f"Mlflow app address: http://{hosts.mlflow_public_ip}:{hosts.mlflow_port}")
+    return 0
+
+
+def _hosts(args: argparse.Namespace) -> int:
+    hosts = parse_outputs(load_outputs(args.outputs))
+    print(hosts.frontend_public_ip, hosts.mlflow_public_ip)
+    return 0
+
+
+def _credentials(args: argparse.Namespace) -> int:
+    # Imported here: the other commands must work where boto3 is not installed.
+    from deploy.credentials import CredentialsError, caller_identity
+
+    try:
+        identity = caller_identity(args.file, args.profile, args.region)
+    except CredentialsError as exc:
+        print(f"deploy.sh: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"AWS account {identity['Account']} as {identity['Arn']}", file=sys.stderr)
+    return 0
+
+
+def _wait_ssh(args: argparse.Namespace) -> int:
+    for host in args.hosts:
+        took = wait_for_ssh(host, args.port, timeout_s=args.timeout, interval_s=args.interval)
+        print(f"SSH on {host} ready after {took:.0f}s", file=sys.stderr)
+    return 0
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    body = smoke_test(args.url, attempts=args.attempts, delay_s=args.delay)
+    print(json.dumps(body, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m deploy`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inv = sub.add_parser("inventory", help="write the Ansible inventory from terraform outputs")
+    inv.add_argument("outputs", type=Path, help="saved `terraform output -json`")
+    inv.add_argument("--key", type=Path, required=True, help="SSH private key for Ansible")
+    inv.add_argument("--known-hosts", type=Path, required=True, help="known_hosts file to use")
+    inv.add_argument("--output", type=Path, required=True, help="inventory file to write")
+    inv.add_argument("--release", help="commit id being deployed (radio_release)")
+    inv.add_argument("--src-archive", type=Path, help="git archive of that commit")
+    inv.set_defaults(func=_inventory)
+
+    for name, func, text in (
+        ("addresses", _addresses, "print the frontend and model server addresses"),
+        ("hosts", _hosts, "print both public IPs on one line"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("outputs", type=Path, help="saved `terraform output -json`")
+        cmd.set_defaults(func=func)
+
+    cred = sub.add_parser("credentials", help="check the AWS profile with STS")
+    cred.add_argument("--file", type=Path, required=True, help="shared credentials file")
+    cred.add_argument("--profile", required=True)
+    cred.add_argument("--region", default="us-east-1")
+    cred.set_defaults(func=_credentials)
+
+    ssh = sub.add_parser("wait-ssh", help="wait until hosts answer with an SSH banner")
+    ssh.add_argument("hosts", nargs="+")
+    ssh.add_argument("--port", type=int, default=22)
+    ssh.add_argument("--timeout", type=float, default=300.0)
+    ssh.add_argument("--interval", type=float, default=5.0)
+    ssh.set_defaults(func=_wait_ssh)
+
+    smoke = sub.add_parser("smoke", help="poll a /health URL until it reports ok")
+    smoke.add_argument("url")
+    smoke.add_argument("--attempts", type=int, default=10)
+    smoke.add_argument("--delay", type=float, default=3.0)
+    smoke.set_defaults(func=_smoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; failures print ``deploy.sh: error: ...`` and return 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (InventoryError, NotReadyError) as exc:
+        print(f"deploy.sh: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
