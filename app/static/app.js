@@ -73,7 +73,7 @@
     Object.keys(probabilities).forEach(function (name) {
       var p = probabilities[name];
       var li = document.createElement("li");
-      li.className = "bar" + (name === label ? " top" : "");
+      li.className = "bar" + (name === label ? " best" : "");
       var title = document.createElement("span");
       title.className = "bar-name";
       title.textContent = name;
@@ -113,6 +113,10 @@
   }
   opacity.addEventListener("input", applyOpacity);
   preview.addEventListener("load", drawHeatmap);
+  // A file the browser cannot show is not shown; the server explains what is wrong with it.
+  preview.addEventListener("error", function () {
+    if (answer.hidden) { result.hidden = true; }
+  });
 
   function render(data, clientMs) {
     var notXray = data.status === "not_xray";

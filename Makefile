@@ -1,0 +1,52 @@
+# Radio. `make run` serves the app locally; `make test` runs every test.
+# Only python3.11 is needed on the machine: the virtualenv is created on first use.
+#
+# Adding a target that needs the project installed: depend on $(VENV_ML) (runtime + ML
+# extras) or $(VENV_ALL) (+ deploy and dev extras) and call $(PY), e.g.
+#   train: $(VENV_ML)
+#   	$(PY) -m training.cli ...
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+comma := ,
+
+# A patient-data product sends nothing out: no MLflow telemetry, no usage tracking.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+# One stamp per set of extras; reinstalled when pyproject.toml changes.
+VENV_ML := $(VENV)/.installed-ml
+VENV_ALL := $(VENV)/.installed-all
+
+# $(call venv_install,EXTRAS)
+define venv_install
+	@test -x $(PY) || { $(PYTHON) -m venv $(VENV) && \
+	  $(PY) -m pip install --disable-pip-version-check -q --upgrade pip; }
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[$(1)]'
+	@touch $@
+endef
+
+$(VENV_ML): pyproject.toml
+	$(call venv_install,ml)
+
+$(VENV_ALL): pyproject.toml
+	$(call venv_install,ml$(comma)deploy$(comma)dev)
+	@touch $(VENV_ML)
+
+.PHONY: help venv run test
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV_ALL)  ## create/update .venv with every extra
+
+run: $(VENV_ML)  ## serve the model and the app on 127.0.0.1 (PORT, default 8080)
+	RADIO_VENV=$(abspath $(VENV)) bash app/run_local.sh
+
+test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
+	$(PY) -m pytest $(PYTEST_ARGS)

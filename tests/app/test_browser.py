@@ -1,0 +1,118 @@
+"""The upload page in a real browser (Playwright + Debian's chromium) against gunicorn."""
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "test-output"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser, url, **viewport):
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+    page = context.new_page()
+    # Only ever talk to our own server.
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
+               else route.abort())
+    page.goto(url + "/")
+    return page
+
+
+def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, xray_path):
+    page = _page(browser, gunicorn_app["url"])
+    assert page.get_by_text("Decision support, not a diagnosis.").is_visible()
+    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_role("button", name="Analyse").click()
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    assert page.locator("#message").inner_text() == ""
+    if page.locator("#not-xray").is_visible():
+        pytest.fail("the model called a real chest X-ray 'not a chest X-ray'")
+    label = page.locator("#result-label").inner_text()
+    assert label in ("COVID", "Normal", "Viral Pneumonia")
+    assert page.locator("#bars .bar").count() == 3
+    assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
+    assert "ms" in page.locator("#result-time").inner_text()
+    canvas = page.locator("#heatmap")
+    assert canvas.is_visible()
+    # The heatmap was really painted: the canvas holds opaque-ish coloured pixels.
+    painted = page.evaluate("""() => {
+        const c = document.getElementById('heatmap');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; }
+        return {w: c.width, h: c.height, n: n};
+    }""")
+    assert painted["w"] > 0 and painted["n"] == painted["w"] * painted["h"]
+    slider = page.get_by_label("Heatmap opacity")
+    slider.fill("80")
+    assert canvas.evaluate("c => c.style.opacity") == "0.8"
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "browser-result.png"), full_page=True)
+    page.context.close()
+
+
+def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
+    fake = tmp_path / "scan.png"
+    fake.write_text("this is a text file renamed to .png\n")
+    page = _page(browser, gunicorn_app["url"], width=390, height=844)
+    # Keyboard only: tab to the file input, then to the button.
+    page.get_by_label("Chest X-ray image").set_input_files(str(fake))
+    page.get_by_label("Chest X-ray image").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "submit"
+    page.keyboard.press("Enter")
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    page.wait_for_function("document.getElementById('message').textContent.length > 0")
+    # The server's own sentence, plus the request id for support.
+    assert message.inner_text().startswith(
+        "The file is not a PNG or JPEG image (its content says otherwise). (reference ")
+    assert page.locator("#answer").is_hidden()
+    # Nothing overflows sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "browser-phone-error.png"), full_page=True)
+    page.context.close()
+
+
+NOT_XRAY = {
+    "id": "0" * 32, "status": "not_xray", "label": None, "probabilities": None,
+    "confidence": None, "needs_review": True, "heatmap": None, "ood_reason": "no lung fields",
+    "model": {"name": "radio-cxr", "version": "7"}, "latency_ms": 12.0,
+}
+
+
+def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, xray_path):
+    # The page's rendering of a not_xray answer; the answer is fixed here so the test does
+    # not depend on which images the current model rejects.
+    page = _page(browser, gunicorn_app["url"])
+    SHOTS.mkdir(exist_ok=True)
+    page.route("**/predict", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(NOT_XRAY)))
+    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_role("button", name="Analyse").click()
+    page.locator("#not-xray").wait_for(state="visible")
+    assert page.locator("#not-xray").inner_text() == "Not a chest X-ray"
+    assert page.locator("#review-flag").inner_text() == "Needs radiologist review"
+    assert page.locator("#not-xray-reason").inner_text() == "no lung fields"
+    assert page.locator("#diagnosis").is_hidden() and page.locator("#bars .bar").count() == 0
+    assert page.locator("#heatmap").is_hidden()
+    assert page.locator("#result-model").inner_text() == "radio-cxr version 7"
+    page.screenshot(path=str(SHOTS / "browser-not-xray.png"), full_page=True)
+    page.context.close()

@@ -1,0 +1,38 @@
+"""Every val X-ray gets the same answer through the app as from the model server directly."""
+
+import io
+
+import helpers
+import pytest
+import requests
+
+from training.preprocessing import preprocess
+from training.wire import build_request
+
+pytestmark = pytest.mark.slow
+
+
+def test_app_and_model_server_agree_on_every_val_xray(client, model_server):
+    paths = helpers.val_xrays()
+    if not paths:
+        pytest.skip(f"no val X-rays under {helpers.SHARED_DATA}")
+    session = requests.Session()
+    disagreements = []
+    for path in paths:
+        data = path.read_bytes()
+        direct = session.post(f"{model_server}/invocations",
+                              json=build_request([preprocess(data)], heatmap=False), timeout=60)
+        assert direct.status_code == 200, direct.text
+        expected = direct.json()["predictions"][0]
+        resp = client.post("/predict", data={"file": (io.BytesIO(data), path.name)},
+                           content_type="multipart/form-data")
+        assert resp.status_code == 200, (path, resp.json)
+        got = resp.json
+        want_label = expected["label"] if expected["status"] == "ok" else None
+        if (got["status"], got["label"]) != (expected["status"], want_label):
+            disagreements.append((str(path.relative_to(helpers.SHARED_DATA)), got["label"],
+                                  want_label))
+        elif got["status"] == "ok":
+            for cls, p in expected["probabilities"].items():
+                assert got["probabilities"][cls] == pytest.approx(p, abs=1e-6)
+    assert not disagreements, disagreements

@@ -1,0 +1,60 @@
+"""app/run_local.sh (what `make run` starts): both servers up, then both down on Ctrl-C."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import helpers
+import pytest
+import requests
+from helpers import ROOT
+
+SCRIPT = ROOT / "app" / "run_local.sh"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, RADIO_VENV=str(ROOT / ".venv"), **extra)
+    return env
+
+
+def test_refuses_a_busy_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        out = subprocess.run(["bash", str(SCRIPT)], env=_env(PORT=str(port),
+                             MODEL_SERVER_PORT=str(helpers.free_port())),
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in out.stderr
+
+
+@pytest.mark.slow
+def test_starts_both_then_stops_both_on_ctrl_c(model_server, tmp_path):
+    # model_server: only to skip when no registry is shipped; this test starts its own.
+    app_port, model_port = helpers.free_port(), helpers.free_port()
+    env = _env(PORT=str(app_port), MODEL_SERVER_PORT=str(model_port),
+               RADIO_DATA_DIR=str(tmp_path / "data"))
+    proc = helpers.start(["bash", str(SCRIPT)], env, tmp_path / "run.log")
+    try:
+        end = time.monotonic() + 300
+        while "Radio is running" not in (tmp_path / "run.log").read_text():
+            assert proc.poll() is None, helpers.log_tail(proc)
+            assert time.monotonic() < end, helpers.log_tail(proc)
+            time.sleep(0.5)
+        assert f"http://127.0.0.1:{app_port}/" in (tmp_path / "run.log").read_text()
+        health = requests.get(f"http://127.0.0.1:{app_port}/health", timeout=10).json()
+        assert health["status"] == "ok"
+        assert health["model_server"]["url"] == f"http://127.0.0.1:{model_port}"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert proc.wait(timeout=60) == 130
+        assert not _listening(app_port) and not _listening(model_port)
+    finally:
+        helpers.stop(proc)
