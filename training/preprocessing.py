@@ -73,7 +73,9 @@ def open_image(data: bytes, size: int = IMAGE_SIZE) -> Image.Image:
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"The image is too large to decode safely ({exc}).") from exc
+        raise ImageError(
+            f"The image has too many pixels to decode safely; the limit is {MAX_PIXELS:,} pixels."
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"The {fmt} file is damaged or truncated and cannot be decoded.") from exc
 

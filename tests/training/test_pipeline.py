@@ -1,0 +1,117 @@
+"""training/pipeline.py end to end: a short real training run into a temporary registry,
+served by the real ``mlflow models serve``, answering like the in-process model."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import chdir
+
+import numpy as np
+import pytest
+import requests
+
+from tests.helpers import free_port, start, stop, wait_until
+from training.fit import HParams
+from training.preprocessing import preprocess_path
+from training.wire import build_request
+
+pytestmark = pytest.mark.slow
+
+
+def short_run(sources, registry, seed=7):
+    from training.pipeline import TrainConfig, run
+
+    cfg = TrainConfig(
+        sources=sources,
+        registry=registry,
+        grid=[HParams(epochs=2, batch_size=16, patience=2)],
+        folds=2,
+        seed=seed,
+        limit=8,
+    )
+    return run(cfg)
+
+
+@pytest.fixture(scope="module")
+def trained(real_sources, tmp_path_factory):
+    work = tmp_path_factory.mktemp("train")
+    summary = short_run(real_sources, work / "reg")
+    return work, summary
+
+
+def model_server_env(work) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
+    env.update(
+        MLFLOW_TRACKING_URI="sqlite:///reg/mlflow.db",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+    )
+    return env
+
+
+def test_run_registers_a_model_with_alias_and_tags(trained):
+    import mlflow
+    from mlflow import MlflowClient
+
+    work, summary = trained
+    assert summary["model"]["alias"] == "production"
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'reg' / 'mlflow.db'}")
+    mv = MlflowClient().get_model_version_by_alias("radio-cxr", "production")
+    assert mv.tags["dataset_version"] == summary["dataset_version"]
+    assert mv.tags["parent_version"] == "none"
+    assert mv.tags["git_commit"]
+    run = MlflowClient().get_run(mv.run_id)
+    for key in ("val_union_accuracy", "val_nih-adult-normal_non_covid_called_covid",
+                "baseline_val_union_accuracy", "ece_oof_before", "ece_oof_after", "cv_accuracy_mean"):
+        assert key in run.data.metrics, key
+    assert max(summary["onnx_max_diff"].values()) < 1e-4
+    with chdir(work):  # artefact paths are relative to the registry's parent
+        artifacts = {a.path for a in MlflowClient().list_artifacts(mv.run_id, "plots")}
+        data = {a.path for a in MlflowClient().list_artifacts(mv.run_id, "data")}
+    assert {"plots/confusion_val.png", "plots/roc_val.png", "plots/reliability.png",
+            "plots/training_curves.png"} <= artifacts
+    assert "data/train_metadata.csv" in data
+
+
+def test_registry_has_no_absolute_paths(trained):
+    work, _ = trained
+    assert str(work).encode() not in (work / "reg" / "mlflow.db").read_bytes()
+
+
+def test_served_answer_equals_in_process_prediction(trained, real_sources, tmp_path):
+    import mlflow
+
+    work, _ = trained
+    image = preprocess_path(sorted((real_sources[1] / "val" / "Normal").iterdir())[0])
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'reg' / 'mlflow.db'}")
+    with chdir(work):
+        local = mlflow.pyfunc.load_model("models:/radio-cxr@production")
+    expected = local.unwrap_python_model().predict_arrays(image[None])[0]
+
+    port = free_port()
+    proc = start(
+        ["mlflow", "models", "serve", "-m", "models:/radio-cxr@production", "-p", str(port),
+         "--env-manager", "local"],
+        model_server_env(work), tmp_path / "serve.log", cwd=work,
+    )
+    try:
+        wait_until(f"http://127.0.0.1:{port}/ping", proc, 120, lambda r: r.ok)
+        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=30)
+        assert r.status_code == 200, r.text
+        got = r.json()["predictions"][0]
+    finally:
+        stop(proc)
+    for cls, p in expected["probabilities"].items():
+        assert abs(got["probabilities"][cls] - p) < 1e-5
+    assert got["label"] == expected["label"] and got["status"] == expected["status"]
+    assert np.allclose(got["heatmap"], expected["heatmap"], atol=1e-3)
+
+
+def test_same_seed_same_metrics(trained, real_sources, tmp_path):
+    _, first = trained
+    second = short_run(real_sources, tmp_path / "reg")
+    for src, rep in first["val"].items():
+        for key, value in rep.items():
+            assert abs(second["val"][src][key] - value) <= 0.05, (src, key)
