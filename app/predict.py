@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from app import contract, model_client, storage
 from app.config import Config
@@ -105,6 +106,9 @@ def predict() -> Response:
         return jsonify(result)
     except APIError as exc:
         status = exc.status
+        raise
+    except HTTPException as exc:  # e.g. 413 raised by Werkzeug while reading the body
+        status = exc.code or 500
         raise
     finally:
         log.info(

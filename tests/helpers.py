@@ -107,6 +107,57 @@ class SilentServer:
             conn.close()
 
 
+class DroppingProxy:
+    """A TCP proxy to ``upstream`` that drops its first connection after reading the request.
+
+    Looks to the client like a model server that restarted, or a pooled keep-alive
+    connection it had already closed; every later connection is forwarded untouched.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.connections == 1:
+                conn.recv(65536)
+                conn.close()
+                continue
+            up = socket.create_connection(self.upstream)
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        """Stop accepting new connections."""
+        self.sock.close()
+
+
 # --- bad and good inputs, generated on the fly -------------------------------------------
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:

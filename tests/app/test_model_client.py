@@ -55,3 +55,14 @@ def test_hung_server_is_504_and_not_retried():
         assert not ok and "no answer" in detail
     finally:
         server.close()
+
+
+def test_dropped_connection_is_retried_once(model_server, xray_path):
+    proxy = helpers.DroppingProxy(model_server)
+    try:
+        model_client._session = None  # a fresh pool, so the first connection is the dropped one
+        body = model_client.invoke(_cfg(proxy.url), preprocess_path(xray_path))
+        assert parse_response(body)["model"]["name"]
+        assert proxy.connections == 2
+    finally:
+        proxy.close()
