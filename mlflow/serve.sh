@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Serve the registry's production model on /invocations (MLflow scoring server).
-# Used the same way by `make run`, the tests and the systemd unit on the MLflow host.
+# Serve the registry's production model on /invocations (MLflow's scoring server).
+# Used the same way by `make run`, the tests, the bench and the systemd unit on the MLflow host.
 # Configuration (environment, defaults in brackets):
-#   MODEL_SERVER_HOST [127.0.0.1]  MODEL_SERVER_PORT [8000]  MODEL_SERVER_WORKERS [1]
-#   RADIO_MODEL_NAME [radio-cxr]  RADIO_MODEL_ALIAS [production]
+#   MODEL_SERVER_HOST [127.0.0.1]   MODEL_SERVER_PORT [8000]   MODEL_SERVER_WORKERS [1]
+#   MODEL_SERVER_TIMEOUT_S [60]     per-request timeout of the scoring server
+#   MODEL_SERVER_LAUNCH [lean]      lean: MLflow's scoring server app under uvicorn, started
+#                                   directly; mlflow: `mlflow models serve` (same app, plus a
+#                                   ~260 MB parent process that only waits; see README)
+#   RADIO_ORT_THREADS [1]           ONNX Runtime threads per request
+#   RADIO_MODEL_NAME [radio-cxr]    RADIO_MODEL_ALIAS [production]
 #   MLFLOW_TRACKING_URI [sqlite:///mlflow/mlflow.db, relative to the project root]
 #   RADIO_VENV [<project>/.venv, if present]
 set -euo pipefail
@@ -21,10 +26,24 @@ export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
 host="${MODEL_SERVER_HOST:-127.0.0.1}"
 port="${MODEL_SERVER_PORT:-8000}"
 workers="${MODEL_SERVER_WORKERS:-1}"
+timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 
 # Pin the alias to a version once, so every answer names the version that produced it.
-RADIO_MODEL_VERSION="$(python -m training.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS")"
+IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir < <(
+  python -m training.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path
+)
+if [ -z "${RADIO_MODEL_VERSION:-}" ] || [ -z "${model_dir:-}" ]; then
+  echo "error: cannot resolve models:/$RADIO_MODEL_NAME@$RADIO_MODEL_ALIAS in $MLFLOW_TRACKING_URI" >&2
+  exit 1
+fi
 export RADIO_MODEL_VERSION
 echo "serving models:/$RADIO_MODEL_NAME@$RADIO_MODEL_ALIAS (version $RADIO_MODEL_VERSION) on $host:$port" >&2
-exec mlflow models serve -m "models:/$RADIO_MODEL_NAME/$RADIO_MODEL_VERSION" \
-  --host "$host" --port "$port" --workers "$workers" --env-manager local
+
+if [ "${MODEL_SERVER_LAUNCH:-lean}" = "mlflow" ]; then
+  exec mlflow models serve -m "models:/$RADIO_MODEL_NAME/$RADIO_MODEL_VERSION" \
+    --host "$host" --port "$port" --workers "$workers" --timeout "$timeout_s" --env-manager local
+fi
+# What `mlflow models serve --env-manager local` runs, without its waiting parent process.
+export __pyfunc_model_path__="file://$model_dir"
+export MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="$timeout_s"
+exec uvicorn --host "$host" --port "$port" --workers "$workers" mlflow.pyfunc.scoring_server.app:app

@@ -8,7 +8,7 @@ does it). While a training run writes, paths are made absolute, then relative ag
 
 Command line::
 
-    python -m training.registry resolve [NAME] [ALIAS]    # prints the version number
+    python -m training.registry resolve [NAME] [ALIAS] [--path]   # version [and folder]
     python -m training.registry promote NAME VERSION [--alias production]
 """
 
@@ -95,6 +95,34 @@ def resolve(name: str = MODEL_NAME, alias: str = ALIAS) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, alias).version)
 
 
+def model_path(name: str, version: str) -> Path:
+    """Absolute folder of a registered version's pyfunc, read in place (no download copy)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    source = MlflowClient().get_model_version(name, version).source
+    if source.startswith("models:/m-"):
+        location = mlflow.get_logged_model(source.removeprefix("models:/")).artifact_location
+    else:
+        location = source
+    path = Path(location.removeprefix("file://")).resolve()
+    if not (path / "MLmodel").is_file():
+        raise FileNotFoundError(f"no MLmodel in {path} for {name} version {version}")
+    return path
+
+
+def load_model(registry: Path, name: str = MODEL_NAME, alias: str = ALIAS):
+    """The served pyfunc of ``name@alias`` from a registry folder, loaded in-process."""
+    from contextlib import chdir
+
+    import mlflow
+
+    registry = Path(registry).resolve()
+    mlflow.set_tracking_uri(tracking_uri(registry))
+    with chdir(registry.parent):
+        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
+
+
 def promote(name: str, version: str, alias: str = ALIAS) -> None:
     """Point ``alias`` at ``version`` (MLflow aliases, not the deprecated stages)."""
     from mlflow import MlflowClient
@@ -109,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     res = sub.add_parser("resolve", help="print the version an alias points to")
     res.add_argument("name", nargs="?", default=MODEL_NAME)
     res.add_argument("alias", nargs="?", default=ALIAS)
+    res.add_argument("--path", action="store_true", help="also print the model folder")
     pro = sub.add_parser("promote", help="point an alias at a version")
     pro.add_argument("name")
     pro.add_argument("version")
@@ -116,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.cmd == "resolve":
-            print(resolve(args.name, args.alias))
+            version = resolve(args.name, args.alias)
+            print(f"{version}\t{model_path(args.name, version)}" if args.path else version)
         else:
             promote(args.name, args.version, args.alias)
             print(f"{args.name}@{args.alias} -> version {args.version}")

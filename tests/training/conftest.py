@@ -50,3 +50,20 @@ def real_sources() -> list[Path]:
     if missing:
         pytest.skip(f"real X-rays not available here ({', '.join(missing)} missing)")
     return paths
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The production model of the shipped registry (mlflow/), loaded in-process."""
+    from tests.helpers import ROOT
+    from training.registry import load_model
+
+    return load_model(ROOT / "mlflow")
+
+
+@pytest.fixture(scope="session")
+def val_set(real_sources, shipped_model):
+    """All val X-rays of the three sources, decoded to the model contract."""
+    from training.data import load
+
+    return load(real_sources, "val", classes=shipped_model.classes)

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``, ``make bench-model``): they print numbers, they assert nothing."""

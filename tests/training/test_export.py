@@ -1,0 +1,23 @@
+"""training/export.py: the ONNX copy served answers like the Keras source of truth."""
+
+from __future__ import annotations
+
+from training.registry import ALIAS, MODEL_NAME
+
+
+def test_shipped_onnx_agrees_with_keras_on_the_val_set(shipped_model, val_set, monkeypatch):
+    import keras
+
+    import training.model  # noqa: F401 - registers the Standardize layer
+    from tests.helpers import ROOT
+    from training.export import OUTPUTS, keras_outputs
+    from training.registry import model_path, resolve, tracking_uri
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(ROOT / "mlflow"))
+    folder = model_path(MODEL_NAME, resolve(MODEL_NAME, ALIAS)) / "artifacts"
+    ensemble = keras.models.load_model(folder / "ensemble.keras")
+    reference = keras_outputs(ensemble, val_set.images)
+    served = shipped_model.run(val_set.images)
+    for name in OUTPUTS:
+        assert abs(reference[name] - served[name]).max() < 1e-4, name

@@ -1,0 +1,26 @@
+"""training/ood_eval.py and training/nonxray.py: the "not a chest X-ray" gate."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from training.nonxray import non_xray_set
+from training.ood_eval import evaluate
+from training.preprocessing import preprocess
+
+
+def test_non_xray_set_is_varied_and_decodable():
+    items = non_xray_set()
+    kinds = Counter(name.split(":")[0] for name, _ in items)
+    assert len(items) >= 100
+    assert kinds["generated"] >= 60 and len(kinds) >= 3  # package pictures too
+    for _, data in items[:10]:
+        assert preprocess(data).shape == (224, 224)
+
+
+def test_gate_keeps_xrays_and_rejects_the_rest(shipped_model, real_sources):
+    res = evaluate(shipped_model, real_sources[0].parent)
+    val, non = res["val"]["union"], res["non_xray"]["union"]
+    assert val["n"] == 124
+    assert val["rejected"] / val["n"] <= 0.02
+    assert non["rejected"] / non["n"] >= 0.95, res["missed"]
