@@ -211,7 +211,7 @@ run_playbooks() {
 
 smoke_test() {
   info "Smoke test: $1"
-  pydeploy smoke "$1"
+  pydeploy smoke "$@"
 }
 
 print_addresses() {
@@ -261,11 +261,12 @@ cmd_destroy() {
 cmd_status() {
   local hosts
   preflight status
+  mkdir -p "$STATE_DIR"
   tf output -json >"$OUTPUTS.tmp" 2>/dev/null || echo '{}' >"$OUTPUTS.tmp"
   mv "$OUTPUTS.tmp" "$OUTPUTS"
   pydeploy addresses "$OUTPUTS" || die "nothing deployed (run ./deploy.sh)"
   read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
-  pydeploy smoke "http://${hosts[0]}/health" --attempts 1
+  smoke_test "http://${hosts[0]}/health" --attempts 1
 }
 
 main() {

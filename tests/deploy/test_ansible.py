@@ -1,0 +1,128 @@
+"""Playbooks and roles: syntax, lint, builtin modules only, handlers and idempotence rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT, ansible_env, require, run
+
+PLAYBOOKS = ("app.playbook.yml", "mlflow.playbook.yml")
+ROLES = ROOT / "roles"
+# Keys of a task that are not its module.
+TASK_KEYWORDS = {
+    "name", "when", "loop", "loop_control", "notify", "register", "become", "become_user",
+    "changed_when", "failed_when", "until", "retries", "delay", "vars", "tags", "listen",
+    "ignore_errors", "environment", "no_log", "check_mode", "delegate_to", "run_once",
+}  # fmt: skip
+
+
+def tasks_of(path: Path) -> list[dict[str, Any]]:
+    return yaml.safe_load(path.read_text()) or []
+
+
+def all_tasks() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(ROLES.glob("*/tasks/*.yml")) + sorted(ROLES.glob("*/handlers/*.yml")):
+        found += [(f"{path.relative_to(ROOT)}: {t['name']}", t) for t in tasks_of(path)]
+    return found
+
+
+def module_of(task: dict[str, Any]) -> str:
+    (module,) = set(task) - TASK_KEYWORDS
+    return module
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_syntax_check(playbook: str, tmp_path: Path) -> None:
+    tool = require("ansible-playbook")
+    result = run(
+        [tool, "--syntax-check", "-i", "localhost,", playbook], cwd=ROOT, env=ansible_env(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_syntax_check_catches_errors(tmp_path: Path) -> None:
+    """Guards the test above: a play naming a missing role must fail the check."""
+    tool = require("ansible-playbook")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("- hosts: all\n  roles: [radio_nonexistent]\n")
+    result = run([tool, "--syntax-check", "-i", "localhost,", str(bad)], env=ansible_env(tmp_path))
+    assert result.returncode != 0
+
+
+def test_ansible_lint_production_profile(tmp_path: Path) -> None:
+    lint = require("ansible-lint")
+    env = ansible_env(tmp_path)
+    # Offline: never try to install collections or requirements.
+    result = run(
+        [lint, "--offline", "--profile", "production", "--nocolor", *PLAYBOOKS],
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+def test_only_builtin_modules() -> None:
+    """No collection can be installed on the target's controller here: ansible.builtin only."""
+    tasks = all_tasks()
+    assert len(tasks) > 20
+    for where, task in tasks:
+        assert module_of(task).startswith("ansible.builtin."), where
+
+
+def test_commands_are_idempotent() -> None:
+    """A command either says when it changes something or runs once (creates)."""
+    for where, task in all_tasks():
+        if module_of(task) in {"ansible.builtin.command", "ansible.builtin.shell"}:
+            args = task[module_of(task)]
+            assert "creates" in args or "changed_when" in task, where
+
+
+def test_every_notify_has_a_handler() -> None:
+    for role in ("radio_web", "radio_model"):
+        handlers = tasks_of(ROLES / role / "handlers" / "main.yml")
+        names = {h["name"] for h in handlers} | {h.get("listen") for h in handlers}
+        notified = set()
+        for path in (
+            ROLES / "radio_common" / "tasks" / "main.yml",
+            ROLES / role / "tasks" / "main.yml",
+        ):
+            for task in tasks_of(path):
+                value = task.get("notify", [])
+                notified.update([value] if isinstance(value, str) else value)
+        assert notified, role
+        assert notified <= names, f"{role}: no handler for {notified - names}"
+
+
+def test_code_changes_restart_both_services() -> None:
+    for role, service in (("radio_web", "radio-web"), ("radio_model", "radio-model")):
+        handlers = tasks_of(ROLES / role / "handlers" / "main.yml")
+        restart = next(h for h in handlers if h["name"] == f"Restart {service}")
+        assert restart["listen"] == "Radio code changed"
+        assert restart["ansible.builtin.systemd_service"]["state"] == "restarted"
+
+
+def test_nginx_is_checked_before_it_reloads() -> None:
+    handlers = tasks_of(ROLES / "radio_web" / "handlers" / "main.yml")
+    order = [h["name"] for h in handlers]
+    check = order.index("Check the nginx configuration")
+    assert handlers[check]["listen"] == "Reload nginx"
+    assert handlers[check]["ansible.builtin.command"]["argv"][:2] == ["nginx", "-t"]
+    assert check < order.index("Reload nginx")
+
+
+def test_model_host_installs_the_ml_extra() -> None:
+    play = tasks_of(ROOT / "mlflow.playbook.yml")[0]
+    common = next(r for r in play["roles"] if r["role"] == "radio_common")
+    assert common["vars"]["radio_common_pip_extras"] == "[ml]"
+    app_play = tasks_of(ROOT / "app.playbook.yml")[0]
+    assert [r["role"] for r in app_play["roles"]] == ["radio_common", "radio_web"]
+    defaults = yaml.safe_load((ROLES / "radio_common" / "defaults" / "main.yml").read_text())
+    assert defaults["radio_common_pip_extras"] == ""
+    assert defaults["radio_common_venv"] == "{{ radio_common_root }}/venv"
+    assert defaults["radio_common_root"] == "/opt/radio"

@@ -1,0 +1,393 @@
+"""deploy.sh's own logic: preflight messages, the command sequence, the files it writes.
+
+Terraform and ansible-playbook are recording stubs on a fake PATH; STS is moto's
+server on loopback; the two network steps (SSH wait, smoke test) are replaced by
+recording shell functions, since the recorded addresses are not ours to contact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, ROOT, require, run
+
+SCRIPT = ROOT / "deploy.sh"
+RECORDED = FIXTURES / "terraform-output.json"
+ADMIN = "203.0.113.7/32"
+# Real commands the script may use; anything else is absent unless a test adds it.
+BASE_TOOLS = ("bash", "env", "dirname", "stat", "grep", "sed", "cat", "mkdir", "rm", "mv", "tr")
+
+LAB = """\
+[awslearnerlab]
+aws_access_key_id = ASIATESTTESTTESTTEST
+aws_secret_access_key = secret
+aws_session_token = token
+"""
+
+MSG = {
+    "terraform": "terraform not found on PATH: install Terraform >= 1.5 "
+    "(https://developer.hashicorp.com/terraform/install)",
+    "ansible-playbook": "ansible-playbook not found on PATH: "
+    "pip install '.[deploy]' (ansible-core)",
+    "git": "git not found on PATH: the release is shipped with git archive",
+    "python3": "python3 not found on PATH (or set RADIO_PYTHON): it runs the deploy helpers",
+    "credentials": ".aws/_credentials not found: copy .aws/_credentials.example and paste the "
+    "lab's credentials under [awslearnerlab]",
+    "profile": ".aws/_credentials has no [awslearnerlab] profile",
+    "key": ".aws/key.pem not found: save the SSH private key there (chmod 600 .aws/key.pem)",
+    "key-mode": ".aws/key.pem has mode 644; ssh refuses keys others can read: "
+    "chmod 600 .aws/key.pem",
+    "ssh-keygen": "ssh-keygen not found on PATH: "
+    "it derives the key pair's public key from .aws/key.pem",
+}
+
+STUB = """#!/bin/sh
+printf '%s\\n' "{name} $*" >>"$FAKE_LOG"
+{extra}
+exit 0
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sts_endpoint() -> Iterator[str]:
+    """moto's server on loopback, standing in for AWS STS."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+class Project:
+    """A copy of the deploy side of the repo with its own .aws, PATH and log."""
+
+    def __init__(self, base: Path) -> None:
+        self.root = base / "radio"
+        self.bin = base / "bin"
+        self.log = base / "calls.log"
+        self.root.mkdir()
+        self.bin.mkdir()
+        shutil.copy(SCRIPT, self.root / "deploy.sh")
+        shutil.copytree(
+            ROOT / "deploy", self.root / "deploy", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        (self.root / ".aws").mkdir()
+        for tool in BASE_TOOLS:
+            self.link(tool)
+        self.env = {
+            "PATH": str(self.bin),
+            "HOME": str(base / "home"),
+            "FAKE_LOG": str(self.log),
+            "LANG": "C.UTF-8",
+            # Belt and braces: nothing may reach a real AWS endpoint.
+            "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9",
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def link(self, tool: str) -> None:
+        real = shutil.which(tool)
+        assert real, f"{tool} is needed to test deploy.sh"
+        (self.bin / tool).symlink_to(real)
+
+    def stub(self, name: str, extra: str = "") -> None:
+        path = self.bin / name
+        path.write_text(STUB.format(name=name, extra=extra))
+        path.chmod(0o755)
+
+    def add_python(self) -> None:
+        wrapper = self.bin / "python3"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        wrapper.chmod(0o755)
+
+    def add_credentials(self, text: str = LAB) -> None:
+        (self.root / ".aws" / "_credentials").write_text(text)
+
+    def add_key(self, mode: int = 0o600) -> Path:
+        key = self.root / ".aws" / "key.pem"
+        keygen = require("ssh-keygen")
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        key.chmod(mode)
+        return key
+
+    def all_tools(self) -> None:
+        self.stub("terraform", f'[ "$1" = output ] && cat "{RECORDED}"')
+        self.stub("ansible-playbook")
+        self.add_python()
+        self.link("git")
+        self.link("ssh-keygen")
+
+    def commit(self) -> str:
+        git = ["git", "-C", str(self.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        # The repo's ignore rules: the secrets in .aws must stay out of the release.
+        shutil.copy(ROOT / ".gitignore", self.root / ".gitignore")
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "release"], check=True)
+        return subprocess.run(
+            [*git, "rev-parse", "--short=12", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        bash = shutil.which("bash")
+        return run(
+            [bash, str(self.root / "deploy.sh"), *args], env={**self.env, **env}, timeout=120
+        )
+
+    def source(self, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """Source deploy.sh (defining its functions), then run ``script``."""
+        bash = shutil.which("bash")
+        code = f'source "{self.root}/deploy.sh"\n{script}'
+        return run([bash, "-c", code], env={**self.env, **env}, timeout=120)
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    prefix = "deploy.sh: error: "
+    return [line[len(prefix) :] for line in result.stderr.splitlines() if line.startswith(prefix)]
+
+
+# --- preflight ----------------------------------------------------------------------
+
+
+def test_preflight_names_everything_missing(project: Project) -> None:
+    result = project.run("deploy")
+    assert result.returncode == 2
+    assert errors(result) == [
+        MSG[k]
+        for k in (
+            "terraform",
+            "ansible-playbook",
+            "git",
+            "python3",
+            "credentials",
+            "key",
+            "ssh-keygen",
+        )
+    ]
+    assert "7 problem(s) found; nothing was changed." in result.stderr
+    assert not (project.root / ".deploy").exists()
+    assert project.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("terraform", MSG["terraform"]),
+        ("ansible-playbook", MSG["ansible-playbook"]),
+        ("python3", MSG["python3"]),
+        ("credentials", MSG["credentials"]),
+        ("profile", MSG["profile"]),
+        ("key", MSG["key"]),
+        ("key-mode", MSG["key-mode"]),
+    ],
+)
+def test_each_preflight_failure_alone(project: Project, broken: str, message: str) -> None:
+    project.all_tools()
+    if broken in ("terraform", "ansible-playbook", "python3"):
+        (project.bin / broken).unlink()
+    if broken != "credentials":
+        project.add_credentials(
+            LAB.replace("[awslearnerlab]", "[default]") if broken == "profile" else LAB
+        )
+    if broken != "key":
+        project.add_key(0o644 if broken == "key-mode" else 0o600)
+    result = project.run("deploy")
+    assert result.returncode == 2, result.stderr
+    assert errors(result) == [message]
+    assert "1 problem(s) found" in result.stderr
+    assert project.calls() == []
+
+
+def test_python_without_boto3(project: Project) -> None:
+    project.all_tools()
+    (project.bin / "python3").write_text("#!/bin/sh\nexit 1\n")
+    project.add_credentials()
+    project.add_key()
+    result = project.run("deploy")
+    assert result.returncode == 2
+    assert errors(result) == [f"{project.bin}/python3 cannot import boto3: pip install '.[deploy]'"]
+
+
+def test_read_only_key_is_accepted_and_bad_credentials_stop_at_once(project: Project) -> None:
+    """Mode 400 passes; then STS (unreachable here) fails before anything is created."""
+    project.all_tools()
+    project.add_credentials()
+    project.add_key(0o400)
+    result = project.run("deploy")
+    assert result.returncode == 1, result.stderr
+    assert errors(result)[0].startswith("cannot check the credentials with AWS STS")
+    assert project.calls() == []  # no terraform, no ansible
+    assert not (project.root / ".deploy").exists()
+
+
+def test_status_needs_no_credentials(project: Project) -> None:
+    project.all_tools()
+    result = project.source('smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }\nmain status')
+    assert result.returncode == 0, result.stderr
+    assert "FrontEnd Application: http://198.51.100.10" in result.stdout
+    assert project.calls() == [
+        "terraform output -json",
+        "smoke http://198.51.100.10/health --attempts 1",
+    ]
+
+
+def test_unknown_command(project: Project) -> None:
+    result = project.run("launch")
+    assert result.returncode == 1
+    assert errors(result) == ["unknown command 'launch' (use deploy, plan, destroy or status)"]
+
+
+def test_admin_cidr_refuses_the_internet(project: Project) -> None:
+    project.add_python()
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR="0.0.0.0/0")
+    assert result.returncode == 1
+    assert errors(result) == ["RADIO_ADMIN_CIDR must not open SSH to the whole internet"]
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR="10.0.0.1")
+    assert errors(result) == [
+        "RADIO_ADMIN_CIDR=10.0.0.1 is not an IPv4 CIDR such as 203.0.113.7/32"
+    ]
+
+
+# --- the whole deploy, with stubs ---------------------------------------------------
+
+NETWORK_STUBS = """
+wait_for_ssh() { echo "wait-ssh $*" >>"$FAKE_LOG"; }
+smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }
+"""
+
+
+def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    project.add_credentials()
+    key = project.add_key()
+    release = project.commit()
+    result = project.source(
+        NETWORK_STUBS + "main deploy", RADIO_ADMIN_CIDR=ADMIN, AWS_ENDPOINT_URL_STS=sts_endpoint
+    )
+    assert result.returncode == 0, result.stderr
+    state = project.root / ".deploy"
+    tfvars = state / "terraform.tfvars.json"
+    assert project.calls() == [
+        "terraform init -input=false",
+        f"terraform apply -input=false -auto-approve -var-file={tfvars}",
+        "terraform output -json",
+        "wait-ssh 198.51.100.10 198.51.100.20",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml",
+        "smoke http://198.51.100.10/health",
+    ]
+    assert result.stdout.splitlines()[:2] == [
+        "FrontEnd Application: http://198.51.100.10",
+        "Mlflow app address: http://198.51.100.20:8000",
+    ]
+    assert "AWS account 123456789012" in result.stderr
+
+    pubkey = subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert json.loads(tfvars.read_text()) == {
+        "admin_cidr": ADMIN,
+        "aws_profile": "awslearnerlab",
+        "region": "us-east-1",
+        "credentials_file": ".aws/_credentials",
+        "ssh_public_key": pubkey,
+        "existing_key_name": None,
+    }
+    inventory = (state / "inventory.ini").read_text()
+    assert f"radio_release={release}\n" in inventory
+    assert "radio_mlflow_private_ip=172.31.20.5\n" in inventory
+    assert f"ansible_ssh_private_key_file={key}\n" in inventory
+
+    with tarfile.open(state / "radio-src.tar.gz") as archive:
+        names = set(archive.getnames())
+    assert "deploy.sh" in names and "deploy/inventory.py" in names
+    assert not {".aws/key.pem", ".aws/_credentials"} & names, "secrets must never ship"
+
+
+def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    project.add_credentials()
+    project.add_key()
+    project.commit()
+    first = project.source(
+        NETWORK_STUBS + "main deploy", RADIO_ADMIN_CIDR=ADMIN, AWS_ENDPOINT_URL_STS=sts_endpoint
+    )
+    assert first.returncode == 0, first.stderr
+    tfvars = project.root / ".deploy" / "terraform.tfvars.json"
+    before = tfvars.read_text()
+    # No RADIO_ADMIN_CIDR and no curl on PATH: the saved value must be used.
+    second = project.source(NETWORK_STUBS + "main deploy", AWS_ENDPOINT_URL_STS=sts_endpoint)
+    assert second.returncode == 0, second.stderr
+    assert tfvars.read_text() == before
+    assert project.calls().count("terraform init -input=false") == 2
+
+
+def test_plan_with_an_existing_key_pair(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    (project.bin / "ssh-keygen").unlink()  # not needed: no key to derive
+    project.add_credentials()
+    result = project.run(
+        "plan",
+        RADIO_ADMIN_CIDR=ADMIN,
+        RADIO_EXISTING_KEY_NAME="vockey",
+        AWS_ENDPOINT_URL_STS=sts_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    tfvars = json.loads((project.root / ".deploy" / "terraform.tfvars.json").read_text())
+    assert tfvars["existing_key_name"] == "vockey" and tfvars["ssh_public_key"] is None
+    assert project.calls()[-1] == (
+        f"terraform plan -input=false -var-file={project.root}/.deploy/terraform.tfvars.json"
+    )
+
+
+def test_destroy_asks_unless_told_not_to(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    project.add_credentials()
+    env = {"AWS_ENDPOINT_URL_STS": sts_endpoint}
+    assert project.run("destroy", **env).returncode == 0
+    assert project.calls()[-1].endswith("terraform.tfvars.json")  # no -auto-approve
+    assert project.run("destroy", RADIO_AUTO_APPROVE="1", **env).returncode == 0
+    assert project.calls()[-1].endswith(" -auto-approve")
+
+
+def test_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (.ci/deploy-deps.sh installs it)")
+    result = run(
+        [shellcheck, "--severity=style", str(SCRIPT), str(ROOT / ".ci" / "deploy-deps.sh")]
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_script_is_executable_and_strict() -> None:
+    assert os.stat(SCRIPT).st_mode & stat.S_IXUSR
+    assert "\nset -euo pipefail\n" in SCRIPT.read_text()

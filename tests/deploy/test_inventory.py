@@ -1,0 +1,122 @@
+"""Inventory from `terraform output -json` (a recorded output of this configuration)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, ROOT, ansible_env, require, run
+
+from deploy.__main__ import main
+from deploy.inventory import InventoryError, load_outputs, parse_outputs, render_inventory
+
+RECORDED = FIXTURES / "terraform-output.json"
+
+
+def test_parse_recorded_outputs() -> None:
+    hosts = parse_outputs(load_outputs(RECORDED))
+    assert hosts.frontend_public_ip == "198.51.100.10"
+    assert hosts.mlflow_public_ip == "198.51.100.20"
+    assert hosts.mlflow_private_ip == "172.31.20.5"
+    assert hosts.ssh_user == "ubuntu"
+    assert hosts.mlflow_port == 8000
+
+
+def test_recorded_outputs_match_outputs_tf() -> None:
+    """The fixture has every output the configuration declares, so it stays representative."""
+    import hcl2
+
+    with open(ROOT / "outputs.tf") as handle:
+        declared = {name.strip('"') for entry in hcl2.load(handle)["output"] for name in entry}
+    assert declared == set(json.loads(RECORDED.read_text()))
+
+
+@pytest.mark.parametrize("missing", ["frontend_public_ip", "mlflow_private_ip", "ssh_user"])
+def test_missing_output_is_named(missing: str) -> None:
+    outputs = json.loads(RECORDED.read_text())
+    del outputs[missing]
+    with pytest.raises(InventoryError, match=f"terraform output has no {missing}"):
+        parse_outputs(outputs)
+
+
+def test_nothing_deployed() -> None:
+    with pytest.raises(InventoryError, match="no frontend_public_ip: deploy first"):
+        parse_outputs({})
+
+
+def test_address_must_be_ipv4() -> None:
+    outputs = json.loads(RECORDED.read_text())
+    outputs["mlflow_private_ip"]["value"] = "not-an-ip"
+    with pytest.raises(InventoryError, match="mlflow_private_ip is 'not-an-ip'"):
+        parse_outputs(outputs)
+
+
+def test_cli_writes_the_inventory(tmp_path: Path) -> None:
+    key = tmp_path / "my keys" / "key.pem"  # a space: values must be quoted
+    out = tmp_path / "inv" / "inventory.ini"
+    archive = tmp_path / "radio-src.tar.gz"
+    code = main(
+        [
+            "inventory", str(RECORDED), "--key", str(key), "--known-hosts",
+            str(tmp_path / "known_hosts"), "--output", str(out), "--release", "0123456789ab",
+            "--src-archive", str(archive),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    text = out.read_text()
+    assert "[frontend]\nradio-frontend ansible_host=198.51.100.10\n" in text
+    assert "[mlflow]\nradio-mlflow ansible_host=198.51.100.20\n" in text
+    assert "radio_mlflow_private_ip=172.31.20.5\n" in text
+    assert f"ansible_ssh_private_key_file={shlex.quote(str(key))}\n" in text
+    assert "radio_release=0123456789ab\n" in text
+
+
+def test_ansible_reads_the_inventory(tmp_path: Path) -> None:
+    """ansible-inventory resolves the groups and variables the playbooks use."""
+    tool = require("ansible-inventory")
+    key = tmp_path / "my keys" / "key.pem"
+    text = render_inventory(
+        parse_outputs(load_outputs(RECORDED)),
+        key_file=key,
+        known_hosts=tmp_path / "known hosts",
+        release="0123456789ab",
+        src_archive=tmp_path / "radio-src.tar.gz",
+    )
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(text)
+    result = run([tool, "-i", str(inventory), "--list"], env=ansible_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["frontend"]["hosts"] == ["radio-frontend"]
+    assert data["mlflow"]["hosts"] == ["radio-mlflow"]
+    hostvars = data["_meta"]["hostvars"]["radio-frontend"]
+    assert hostvars["ansible_host"] == "198.51.100.10"
+    assert hostvars["ansible_user"] == "ubuntu"
+    assert hostvars["ansible_ssh_private_key_file"] == str(key)
+    assert hostvars["radio_mlflow_private_ip"] == "172.31.20.5"
+    assert hostvars["radio_src_archive"] == str(tmp_path / "radio-src.tar.gz")
+    assert f"UserKnownHostsFile='{tmp_path / 'known hosts'}'" in hostvars["ansible_ssh_common_args"]
+    assert "StrictHostKeyChecking=accept-new" in hostvars["ansible_ssh_common_args"]
+
+
+def test_addresses_command_prints_the_contract_lines() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "addresses", str(RECORDED)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "FrontEnd Application: http://198.51.100.10",
+        "Mlflow app address: http://198.51.100.20:8000",
+    ]
+
+
+def test_cli_reports_bad_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "outputs.json"
+    bad.write_text("Error: no state")
+    assert main(["hosts", str(bad)]) == 1
+    assert "is not terraform output JSON" in capsys.readouterr().err

@@ -1,0 +1,214 @@
+"""The rendered nginx site: valid for the real nginx, and behaving as a reverse proxy."""
+
+from __future__ import annotations
+
+import getpass
+import gzip
+import http.client
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import RENDER_VARS, render_templates, require, run
+
+# A stand-in for Ubuntu's /etc/nginx/nginx.conf: the site is included in the http
+# block, where Ubuntu already turns gzip on. Workers run as the test's user so
+# they can read pytest's private temp directories.
+NGINX_CONF = """\
+user {user};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    access_log off;
+    gzip on;
+    include {site};
+}}
+"""
+
+
+def nginx_prefix(tmp: Path, site: Path) -> Path:
+    """A prefix directory with nginx.conf including ``site``; returns the conf path."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (site.parent.parent / "logs").mkdir(exist_ok=True)
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=tmp, site=site, user=getpass.getuser()))
+    return conf
+
+
+def test_site_passes_nginx_t(rendered: Path, tmp_path: Path) -> None:
+    nginx = require("nginx")
+    conf = nginx_prefix(tmp_path / "nginx", rendered / "radio.conf")
+    result = run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-c", str(conf)])
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_nginx_t_rejects_a_broken_site(rendered: Path, tmp_path: Path) -> None:
+    """Guards the check above: nginx -t must really read the included site."""
+    nginx = require("nginx")
+    broken = rendered.parent / "broken.conf"
+    broken.write_text(
+        (rendered / "radio.conf").read_text().replace("client_max_body_size", "client_max_bdy")
+    )
+    conf = nginx_prefix(tmp_path / "nginx", broken)
+    result = run([nginx, "-t", "-p", str(tmp_path / "nginx"), "-c", str(conf)])
+    assert result.returncode != 0
+    assert "client_max_bdy" in result.stderr
+
+
+def test_site_settings(rendered: Path, env_file) -> None:
+    site = (rendered / "radio.conf").read_text()
+    limit = RENDER_VARS["radio_max_upload_mb"]
+    # One variable feeds nginx and the app.
+    assert re.search(rf"^\s*client_max_body_size {limit}m;", site, re.M)
+    assert env_file(rendered / "app.env")["RADIO_MAX_UPLOAD_MB"] == str(limit)
+    # nginx outwaits gunicorn's timeout of 2 * MLFLOW_TIMEOUT_S + 30.
+    gunicorn_timeout = 2 * RENDER_VARS["radio_web_mlflow_timeout_s"] + 30
+    read_timeout = int(re.search(r"proxy_read_timeout (\d+)s;", site).group(1))
+    assert read_timeout > gunicorn_timeout
+    assert "server 127.0.0.1:8080;" in site
+    assert "listen 80 default_server;" in site
+    assert "listen [::]" not in site  # radio_web_listen_ipv6 is off for this render
+    for header in (
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+        "Content-Security-Policy",
+    ):
+        assert re.search(rf'add_header {header} "[^"]+" always;', site), header
+    assert "server_tokens off;" in site
+
+
+# --- nginx running the site against a stub app --------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StubApp(BaseHTTPRequestHandler):
+    """Answers like the Flask app: JSON, echoing the headers nginx forwarded."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.dumps(
+            {
+                "path": self.path,
+                "forwarded_for": self.headers.get("X-Forwarded-For"),
+                "host": self.headers.get("Host"),
+                "padding": "x" * 4096,  # big enough for gzip_min_length
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def live_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """nginx serving the rendered site on a loopback port, proxying to StubApp."""
+    nginx = require("nginx")
+    app_port, http_port = free_port(), free_port()
+    base = tmp_path_factory.mktemp("live")
+    static = base / "static"
+    static.mkdir()
+    (static / "app.css").write_text("body { color: black; }\n")
+    out = render_templates(
+        base / "out",
+        radio_web_bind_port=app_port,
+        radio_web_http_port=http_port,
+        radio_web_nginx_log_dir=str(base / "logs"),
+        radio_web_static_dir=str(static),
+        radio_max_upload_mb=1,
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", app_port), StubApp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prefix = base / "nginx"
+    conf = nginx_prefix(prefix, out / "radio.conf")
+    proc = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http_port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"nginx did not start: {proc.communicate()[1]}")
+                time.sleep(0.1)
+        yield http_port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        server.shutdown()
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_proxies_to_the_app_with_security_headers(live_nginx: int) -> None:
+    status, headers, body = request(live_nginx, "GET", "/health")
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["path"] == "/health"
+    assert answer["forwarded_for"] == "127.0.0.1"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["server"] == "nginx"  # server_tokens off: no version
+
+
+def test_gzips_json(live_nginx: int) -> None:
+    status, headers, body = request(live_nginx, "GET", "/x", **{"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers.get("content-encoding") == "gzip"
+    assert json.loads(gzip.decompress(body))["path"] == "/x"
+
+
+def test_oversized_upload_gets_the_apps_json_error(live_nginx: int) -> None:
+    # radio_max_upload_mb=1 for this nginx: 1 MiB + 1 byte is refused by nginx itself.
+    status, headers, body = request(live_nginx, "POST", "/predict", body=b"x" * (2**20 + 1))
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"error": "The file is too large; the limit is 1 MB."}
+
+
+def test_serves_static_files_itself(live_nginx: int) -> None:
+    status, headers, body = request(live_nginx, "GET", "/static/app.css")
+    assert status == 200
+    assert body == b"body { color: black; }\n"
+    assert headers["cache-control"] == "public, max-age=3600"
+    assert headers["x-content-type-options"] == "nosniff"

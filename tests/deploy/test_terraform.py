@@ -1,0 +1,255 @@
+"""Terraform configuration: formatting, validity and the security rules, without AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from conftest import ROOT, run, tool
+
+TF_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
+# A local provider mirror (registry.terraform.io/hashicorp/aws/<version>/<platform>/)
+# lets `terraform init` work offline; CI images may carry one here.
+PROVIDER_MIRROR = Path(os.environ.get("RADIO_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+
+
+def plain(value: Any) -> Any:
+    """python-hcl2's output with the quotes around strings and keys removed, metadata dropped."""
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return json.loads(value)
+    return value
+
+
+def load(name: str) -> dict[str, Any]:
+    with open(ROOT / name) as handle:
+        return plain(hcl2.load(handle))
+
+
+def blocks(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """{name: body} of top-level blocks such as variable or output."""
+    return {name: body for entry in doc.get(kind, []) for name, body in entry.items()}
+
+
+def resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for entry in doc.get("resource", []):
+        for kind, named in entry.items():
+            if kind == rtype:
+                found.update(named)
+    return found
+
+
+@pytest.fixture(scope="module")
+def main() -> dict[str, Any]:
+    return load("main.tf")
+
+
+@pytest.fixture(scope="module")
+def variables() -> dict[str, Any]:
+    return blocks(load("variables.tf"), "variable")
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, Any]:
+    return blocks(load("outputs.tf"), "output")
+
+
+# --- formatting ------------------------------------------------------------------
+
+
+def test_terraform_fmt_check() -> None:
+    terraform = tool("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed (.ci/deploy-deps.sh installs it)")
+    result = run([terraform, "fmt", "-check", "-diff", "-no-color", *TF_FILES], cwd=ROOT)
+    assert result.returncode == 0, f"run `terraform fmt`:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("name", TF_FILES)
+def test_files_parse_and_follow_fmt_whitespace(name: str) -> None:
+    """What `terraform fmt` would also flag, checkable without terraform."""
+    text = (ROOT / name).read_text()
+    load(name)  # parses as HCL
+    assert text.endswith("\n") and not text.endswith("\n\n"), "one final newline"
+    for number, line in enumerate(text.splitlines(), 1):
+        assert "\t" not in line, f"{name}:{number}: tab"
+        assert line == line.rstrip(), f"{name}:{number}: trailing whitespace"
+        indent = len(line) - len(line.lstrip(" "))
+        assert indent % 2 == 0, f"{name}:{number}: indent not a multiple of two"
+
+
+# --- terraform validate with the real provider schema -----------------------------
+
+
+def test_terraform_validate(tmp_path: Path) -> None:
+    terraform = tool("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed (.ci/deploy-deps.sh installs it)")
+    if not any(PROVIDER_MIRROR.glob("registry.terraform.io/hashicorp/aws/*/*")):
+        pytest.skip(
+            f"no hashicorp/aws provider in {PROVIDER_MIRROR} and the Terraform registry "
+            "is out of reach: validate needs the provider's schema"
+        )
+    work = tmp_path / "tf"
+    work.mkdir()
+    for name in TF_FILES:
+        shutil.copy(ROOT / name, work / name)
+    rc = tmp_path / "terraformrc"
+    mirror = f'  filesystem_mirror {{\n    path = "{PROVIDER_MIRROR}"\n  }}\n'
+    rc.write_text(f"provider_installation {{\n{mirror}}}\n")
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1"}
+    init = run(
+        [terraform, "init", "-backend=false", "-input=false", "-no-color"], cwd=work, env=env
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    result = run([terraform, "validate", "-json", "-no-color"], cwd=work, env=env)
+    report = json.loads(result.stdout)
+    assert report["valid"], json.dumps(report["diagnostics"], indent=2)
+    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+
+
+# --- provider, inputs and outputs ---------------------------------------------------
+
+
+def test_aws_provider_is_pinned() -> None:
+    terraform = load("versions.tf")["terraform"][0]
+    aws = terraform["required_providers"][0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert re.fullmatch(r"~> \d+\.\d+", aws["version"]), aws["version"]
+    assert terraform["required_version"].startswith(">=")
+
+
+def test_provider_reads_the_learner_lab_profile(main: dict[str, Any], variables) -> None:
+    provider = main["provider"][0]["aws"]
+    assert provider["profile"] == "${var.aws_profile}"
+    assert provider["region"] == "${var.region}"
+    assert provider["shared_credentials_files"] == ["${var.credentials_file}"]
+    assert variables["aws_profile"]["default"] == "awslearnerlab"
+    assert variables["credentials_file"]["default"] == ".aws/_credentials"
+
+
+def test_every_variable_and_output_is_described(variables, outputs) -> None:
+    assert variables and outputs
+    for kind, named in (("variable", variables), ("output", outputs)):
+        for name, body in named.items():
+            assert len(body.get("description", "")) > 10, f"{kind} {name} lacks a description"
+
+
+def test_outputs_name_both_hosts(outputs) -> None:
+    assert outputs["frontend_public_ip"]["value"] == "${aws_instance.frontend.public_ip}"
+    assert outputs["mlflow_public_ip"]["value"] == "${aws_instance.mlflow.public_ip}"
+    assert outputs["mlflow_private_ip"]["value"] == "${aws_instance.mlflow.private_ip}"
+
+
+def test_instance_types_and_volumes(main: dict[str, Any], variables) -> None:
+    assert variables["mlflow_instance_type"]["default"] == "t3.medium"
+    assert "default" in variables["frontend_instance_type"]
+    instances = resources(main, "aws_instance")
+    assert set(instances) == {"frontend", "mlflow"}
+    for name, body in instances.items():
+        assert body["instance_type"] == f"${{var.{name}_instance_type}}"
+        root = body["root_block_device"][0]
+        assert root["volume_size"] == f"${{var.{name}_root_volume_gb}}"
+        assert root["encrypted"] is True
+        assert body["metadata_options"][0]["http_tokens"] == "required"
+
+
+def test_ami_comes_from_a_data_source(main: dict[str, Any]) -> None:
+    for name in TF_FILES:
+        assert not re.search(r"\bami-[0-9a-f]{8,}\b", (ROOT / name).read_text()), name
+    ami = next(e["aws_ami"]["ubuntu"] for e in main["data"] if "aws_ami" in e)
+    assert ami["owners"] == ["099720109477"]  # Canonical
+    assert ami["most_recent"] is True
+    name_filter = next(f for f in ami["filter"] if f["name"] == "name")
+    # 22.04 is the LTS that ships python3.11 (the project's Python) in its archive.
+    assert any("ubuntu-jammy-22.04-amd64-server-" in v for v in name_filter["values"])
+    for body in resources(main, "aws_instance").values():
+        assert body["ami"] == "${data.aws_ami.ubuntu.id}"
+
+
+def test_key_pair_from_key_pem_or_existing_name(main: dict[str, Any], variables) -> None:
+    key = resources(main, "aws_key_pair")["deploy"]
+    assert key["public_key"] == "${var.ssh_public_key}"
+    assert key["count"] == "${var.existing_key_name == null ? 1 : 0}"
+    assert variables["existing_key_name"]["default"] is None
+
+
+def test_tags(main: dict[str, Any]) -> None:
+    provider = main["provider"][0]["aws"]
+    assert provider["default_tags"][0]["tags"] == "${local.tags}"
+    for body in resources(main, "aws_instance").values():
+        assert "Name" in body["tags"]
+
+
+# --- security groups: least privilege -------------------------------------------
+
+
+def ingress_rules(main: dict[str, Any], group: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: body
+        for name, body in resources(main, "aws_vpc_security_group_ingress_rule").items()
+        if body["security_group_id"] == f"${{aws_security_group.{group}.id}}"
+    }
+
+
+def test_no_inline_rules(main: dict[str, Any]) -> None:
+    """Rules are separate resources, so the checks below see every one of them."""
+    for body in resources(main, "aws_security_group").values():
+        assert "ingress" not in body and "egress" not in body
+
+
+def test_frontend_opens_http_https_and_admin_ssh_only(main: dict[str, Any], variables) -> None:
+    rules = ingress_rules(main, "frontend")
+    ports = sorted((r["from_port"], r["to_port"]) for r in rules.values())
+    assert ports == [(22, 22), (80, 80), (443, 443)]
+    for rule in rules.values():
+        if rule["from_port"] == 22:
+            assert rule["cidr_ipv4"] == "${var.admin_cidr}"
+        else:
+            assert rule["cidr_ipv4"] == "${each.value}"
+            assert rule["for_each"] == "${toset(var.http_ingress_cidrs)}"
+    assert variables["http_ingress_cidrs"]["default"] == ["0.0.0.0/0"]
+
+
+def test_admin_cidr_has_no_default_and_refuses_the_internet(variables) -> None:
+    admin = variables["admin_cidr"]
+    assert "default" not in admin
+    condition = admin["validation"][0]["condition"]
+    assert '"0.0.0.0/0"' in condition and "!contains" in condition
+
+
+def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables) -> None:
+    rules = ingress_rules(main, "mlflow")
+    model_port = "${var.mlflow_port}"
+    assert variables["mlflow_port"]["default"] == 8000
+    by_port = {}
+    for name, rule in rules.items():
+        by_port.setdefault(rule["from_port"], []).append((name, rule))
+    assert set(by_port) == {22, model_port}
+    assert by_port[22][0][1]["cidr_ipv4"] == "${var.admin_cidr}"
+    sources = {name: rule for name, rule in by_port[model_port]}
+    frontend = sources.pop("mlflow_from_frontend")
+    assert frontend["referenced_security_group_id"] == "${aws_security_group.frontend.id}"
+    assert "cidr_ipv4" not in frontend
+    # The only other way in is the operator's explicit, empty-by-default list.
+    ((name, rule),) = sources.items()
+    assert rule["for_each"] == "${toset(var.mlflow_public_ingress_cidrs)}"
+    assert variables["mlflow_public_ingress_cidrs"]["default"] == []
+
+
+def test_no_rule_opens_ssh_or_the_model_port_to_the_world(main: dict[str, Any]) -> None:
+    text = (ROOT / "main.tf").read_text()
+    opened = re.findall(r'cidr_ipv4\s*=\s*"0\.0\.0\.0/0"', text)
+    # The only literal world-wide CIDRs are the two egress rules.
+    egress = resources(main, "aws_vpc_security_group_egress_rule")
+    assert len(opened) == len(egress) == 2

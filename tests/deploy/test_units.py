@@ -1,0 +1,104 @@
+"""Rendered systemd units and environment files of both services."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+import pytest
+from conftest import RENDER_VARS, RENDER_VCPUS, require, run
+
+UNITS = ("radio-web.service", "radio-model.service")
+
+
+def parse_unit(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.read(path)
+    return parser
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_systemd_analyze_verify(rendered: Path, unit: str) -> None:
+    analyze = require("systemd-analyze")
+    result = run([analyze, "verify", str(rendered / unit)])
+    output = result.stdout + result.stderr
+    if "Failed to initialize manager" in output or "Failed to setup" in output:
+        pytest.skip(f"systemd-analyze cannot run in this environment: {output.strip()[:200]}")
+    assert result.returncode == 0, output
+    # Unknown or misspelt keys are only warnings: treat them as failures here.
+    assert "Unknown key" not in output and "ignoring" not in output, output
+
+
+def test_verify_catches_a_missing_executable(rendered: Path, tmp_path: Path) -> None:
+    """Guards the check above: verify must really resolve ExecStart."""
+    analyze = require("systemd-analyze")
+    broken = tmp_path / "radio-web.service"
+    text = (rendered / "radio-web.service").read_text()
+    broken.write_text(re.sub(r"ExecStart=\S+", "ExecStart=/nonexistent/gunicorn", text))
+    result = run([analyze, "verify", str(broken)])
+    assert result.returncode != 0
+    assert "/nonexistent/gunicorn" in result.stdout + result.stderr
+
+
+def test_web_unit(rendered: Path, fake_root: Path) -> None:
+    unit = parse_unit(rendered / "radio-web.service")
+    service = unit["Service"]
+    assert service["User"] == "radio" and service["Group"] == "radio"
+    assert service["EnvironmentFile"] == "/etc/radio/app.env"
+    src = fake_root / "opt/radio/src"
+    assert service["ExecStart"] == (
+        f"{fake_root}/opt/radio/venv/bin/gunicorn --config {src}/app/gunicorn.conf.py app.wsgi:app"
+    )
+    assert service["Restart"] == "on-failure"
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ReadWritePaths"] == str(fake_root / "var/lib/radio")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_model_unit_runs_serve_sh(rendered: Path, fake_root: Path) -> None:
+    unit = parse_unit(rendered / "radio-model.service")
+    service = unit["Service"]
+    assert service["User"] == "radio"
+    assert service["ExecStart"] == f"{fake_root}/opt/radio/src/mlflow/serve.sh"
+    assert service["WorkingDirectory"] == str(fake_root / "opt/radio/src")
+    assert service["EnvironmentFile"] == "/etc/radio/model.env"
+
+
+def test_app_env(rendered: Path, env_file, fake_root: Path) -> None:
+    env = env_file(rendered / "app.env")
+    assert env["MLFLOW_URL"] == f"http://{RENDER_VARS['radio_mlflow_private_ip']}:8000"
+    assert env["MLFLOW_TIMEOUT_S"] == str(RENDER_VARS["radio_web_mlflow_timeout_s"])
+    assert env["RADIO_DATA_DIR"] == str(fake_root / "var/lib/radio")
+    assert (env["HOST"], env["PORT"]) == ("127.0.0.1", "8080")
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
+    # Workers from this machine's facts: 2 * vCPUs + 1, never above the cap of 8.
+    assert 3 <= int(env["RADIO_WORKERS"]) <= 8
+
+
+@pytest.mark.parametrize(("vcpus", "workers"), [(1, 3), (2, 5), (16, 8)])
+def test_gunicorn_workers_follow_the_cpu_count(
+    rendered: Path, env_file, vcpus: int, workers: int
+) -> None:
+    assert vcpus in RENDER_VCPUS
+    assert env_file(rendered / f"app-{vcpus}cpu.env")["RADIO_WORKERS"] == str(workers)
+
+
+def test_model_env(rendered: Path, env_file, fake_root: Path) -> None:
+    env = env_file(rendered / "model.env")
+    assert env["MODEL_SERVER_HOST"] == "0.0.0.0"
+    assert env["MODEL_SERVER_PORT"] == "8000"
+    assert env["MODEL_SERVER_WORKERS"] == "1"
+    assert env["RADIO_MODEL_ALIAS"] == "production"
+    assert env["RADIO_VENV"] == str(fake_root / "opt/radio/venv")
+    assert env["TMPDIR"] == str(fake_root / "var/lib/radio/tmp")
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
+
+
+def test_model_env_names_what_serve_sh_reads(rendered: Path, env_file) -> None:
+    """Every MODEL_SERVER_* / RADIO_* variable we set is one that mlflow/serve.sh uses."""
+    serve = (Path(__file__).resolve().parents[2] / "mlflow" / "serve.sh").read_text()
+    for key in env_file(rendered / "model.env"):
+        if key.startswith(("MODEL_SERVER_", "RADIO_")):
+            assert key in serve, key
