@@ -2,6 +2,8 @@
 # Radio on AWS in one command.
 #
 #   ./deploy.sh [deploy]   create or update both hosts, configure them, smoke-test
+#                          (arguments after "deploy" go to ansible-playbook, e.g.
+#                          ./deploy.sh deploy -e radio_max_upload_mb=30)
 #   ./deploy.sh plan       show what Terraform would change
 #   ./deploy.sh status     print the addresses and the app's /health
 #   ./deploy.sh destroy    delete everything Terraform created (asks first)
@@ -39,6 +41,9 @@ OUTPUTS="$STATE_DIR/outputs.json"
 INVENTORY="$STATE_DIR/inventory.ini"
 ARCHIVE="$STATE_DIR/radio-src.tar.gz"
 
+# The project's virtualenv, where pip install '.[deploy]' puts ansible-playbook.
+if [ -d "$ROOT/.venv/bin" ]; then PATH="$ROOT/.venv/bin:$PATH"; fi
+
 # Terraform must not phone home, and Ansible's output should stay readable.
 export CHECKPOINT_DISABLE=1
 export ANSIBLE_ROLES_PATH="$ROOT/roles"
@@ -53,7 +58,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 python_bin() {
@@ -200,12 +205,13 @@ wait_for_ssh() {
   pydeploy wait-ssh "$@"
 }
 
+# Arguments: extra ansible-playbook options from the command line.
 run_playbooks() {
   local playbook
   # The model host first: the app's health check asks it for /ping.
   for playbook in mlflow.playbook.yml app.playbook.yml; do
     info "ansible-playbook $playbook"
-    (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook")
+    (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook" "$@")
   done
 }
 
@@ -231,7 +237,7 @@ cmd_deploy() {
   write_inventory
   read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
   wait_for_ssh "${hosts[@]}"
-  run_playbooks
+  run_playbooks "$@"
   smoke_test "http://${hosts[0]}/health"
   print_addresses
   echo "(port 8000 answers the frontend only; see docs/deploy.md to reach it yourself)"
@@ -272,7 +278,10 @@ cmd_status() {
 main() {
   local cmd="${1:-deploy}"
   case "$cmd" in
-    deploy) cmd_deploy ;;
+    deploy)
+      [ "$#" -eq 0 ] || shift
+      cmd_deploy "$@"
+      ;;
     plan) cmd_plan ;;
     destroy) cmd_destroy ;;
     status) cmd_status ;;

@@ -290,7 +290,9 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
     key = project.add_key()
     release = project.commit()
     result = project.source(
-        NETWORK_STUBS + "main deploy", RADIO_ADMIN_CIDR=ADMIN, AWS_ENDPOINT_URL_STS=sts_endpoint
+        NETWORK_STUBS + "main deploy -e radio_max_upload_mb=30",
+        RADIO_ADMIN_CIDR=ADMIN,
+        AWS_ENDPOINT_URL_STS=sts_endpoint,
     )
     assert result.returncode == 0, result.stderr
     state = project.root / ".deploy"
@@ -300,8 +302,8 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         f"terraform apply -input=false -auto-approve -var-file={tfvars}",
         "terraform output -json",
         "wait-ssh 198.51.100.10 198.51.100.20",
-        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml",
-        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_max_upload_mb=30",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_max_upload_mb=30",
         "smoke http://198.51.100.10/health",
     ]
     assert result.stdout.splitlines()[:2] == [
