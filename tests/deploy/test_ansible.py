@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, ansible_env, require, run
+from deploy_helpers import ROOT, ansible_env, require, run
 
 PLAYBOOKS = ("app.playbook.yml", "mlflow.playbook.yml")
 ROLES = ROOT / "roles"

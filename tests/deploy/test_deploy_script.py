@@ -1,6 +1,6 @@
 """deploy.sh's own logic: preflight messages, the command sequence, the files it writes.
 
-Terraform and ansible-playbook are recording stubs on a fake PATH; STS is moto's
+Terraform and ansible-playbook are recording stubs on a fake PATH; STS is a stub
 server on loopback; the two network steps (SSH wait, smoke test) are replaced by
 recording shell functions, since the recorded addresses are not ours to contact.
 """
@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, require, run
+from deploy_helpers import FIXTURES, ROOT, require, run
 
 SCRIPT = ROOT / "deploy.sh"
 RECORDED = FIXTURES / "terraform-output.json"
@@ -58,24 +59,47 @@ exit 0
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+IDENTITY = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult>
+    <Arn>arn:aws:sts::123456789012:assumed-role/voclabs/user1</Arn>
+    <UserId>AROAEXAMPLE:user1</UserId>
+    <Account>123456789012</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>"""
 
 
-@pytest.fixture(scope="module")
+class FakeSts(BaseHTTPRequestHandler):
+    """STS on loopback: answers GetCallerIdentity and records who signed the request."""
+
+    signers: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self.signers.append(self.headers.get("Authorization", ""))
+        ok = "Action=GetCallerIdentity" in body
+        raw = IDENTITY.encode() if ok else b"<ErrorResponse/>"
+        self.send_response(200 if ok else 400)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
 def sts_endpoint() -> Iterator[str]:
-    """moto's server on loopback, standing in for AWS STS."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    """URL of a FakeSts; its handler class's ``signers`` lists the Authorization headers."""
+    FakeSts.signers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeSts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
 
 
 class Project:
@@ -311,6 +335,8 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         "Mlflow app address: http://198.51.100.20:8000",
     ]
     assert "AWS account 123456789012" in result.stderr
+    # Signed with the [awslearnerlab] profile of .aws/_credentials, nothing else.
+    assert [h.split("Credential=")[1][:20] for h in FakeSts.signers] == ["ASIATESTTESTTESTTEST"]
 
     pubkey = subprocess.run(
         ["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True

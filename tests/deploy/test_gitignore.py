@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import ROOT, run
+from deploy_helpers import ROOT, run
 
 IGNORED = (
     ".aws/_credentials",

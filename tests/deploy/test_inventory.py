@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, ansible_env, require, run
+from deploy_helpers import FIXTURES, ROOT, ansible_env, require, run
 
 from deploy.__main__ import main
 from deploy.inventory import InventoryError, load_outputs, parse_outputs, render_inventory

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import RENDER_VARS, render_templates, require, run
+from deploy_helpers import RENDER_VARS, render_templates, require, run
 
 # A stand-in for Ubuntu's /etc/nginx/nginx.conf: the site is included in the http
 # block, where Ubuntu already turns gzip on. Workers run as the test's user so

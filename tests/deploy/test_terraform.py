@@ -11,7 +11,7 @@ from typing import Any
 
 import hcl2
 import pytest
-from conftest import ROOT, run, tool
+from deploy_helpers import ROOT, run, tool
 
 TF_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
 # A local provider mirror (registry.terraform.io/hashicorp/aws/<version>/<platform>/)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import RENDER_VARS, RENDER_VCPUS, require, run
+from deploy_helpers import RENDER_VARS, RENDER_VCPUS, require, run
 
 UNITS = ("radio-web.service", "radio-model.service")
 
