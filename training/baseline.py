@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 from sklearn.linear_model import LogisticRegression
+
+from training.preprocessing import thumbnails
 
 SIZE = 32
 
 
 def features(images: np.ndarray) -> np.ndarray:
     """uint8 images -> standardised 32x32 pixel vectors (same per-image normalisation as the CNN)."""
-    small = np.stack(
-        [
-            np.asarray(Image.fromarray(a).resize((SIZE, SIZE), Image.Resampling.BOX), np.float32)
-            for a in images
-        ]
-    ).reshape(len(images), -1)
-    small -= small.mean(axis=1, keepdims=True)
-    return small / np.maximum(small.std(axis=1, keepdims=True), 1.0)
+    return thumbnails(images, SIZE)
 
 
 def fit(images: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float = 0.01):

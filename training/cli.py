@@ -27,6 +27,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--dropout", type=float, nargs="+", default=[HParams.dropout],
                    help="several values: chosen by cross-validation")
     t.add_argument("--patience", type=int, default=HParams.patience)
+    t.add_argument("--schedule", nargs="+", choices=["plateau", "cosine"], default=[HParams.schedule],
+                   help="learning-rate schedule(s); several: chosen by cross-validation")
     t.add_argument("--balance", choices=["weights", "downsample"], default="weights")
     t.add_argument("--limit", type=int, default=None,
                    help="at most N images per source, class and split (quick runs)")
@@ -47,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.preprocessing import IMAGE_SIZE
 
     grid = [
-        HParams(args.epochs, args.batch_size, lr, dr, args.patience)
-        for lr, dr in itertools.product(args.learning_rate, args.dropout)
+        HParams(args.epochs, args.batch_size, lr, dr, args.patience, sch)
+        for lr, dr, sch in itertools.product(args.learning_rate, args.dropout, args.schedule)
     ]
     run(
         TrainConfig(

@@ -42,6 +42,13 @@ def onnx_outputs(path: Path, images: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def max_difference(ensemble, path: Path, images: np.ndarray) -> dict[str, float]:
-    """Largest absolute difference per output between Keras and ONNX on ``images``."""
+    """Largest difference per output between Keras and ONNX on ``images``.
+
+    Absolute for logits and features; for the CAM relative to each map's largest value,
+    since the heatmap is shown scaled to [0, 1].
+    """
     a, b = keras_outputs(ensemble, images), onnx_outputs(path, images)
-    return {k: float(np.max(np.abs(a[k] - b[k]))) for k in OUTPUTS}
+    out = {k: float(np.max(np.abs(a[k] - b[k]))) for k in ("logits", "features")}
+    scale = np.maximum(np.abs(a["cam"]).max(axis=(1, 2), keepdims=True), 1e-6)
+    out["cam_relative"] = float(np.max(np.abs(a["cam"] - b["cam"]) / scale))
+    return out

@@ -23,6 +23,7 @@ class HParams:
     learning_rate: float = 2e-3
     dropout: float = 0.3
     patience: int = 8
+    schedule: str = "plateau"  # or "cosine": smooth decay to 5% over the epochs
 
 
 def augmenter(seed: int) -> keras.Sequential:
@@ -111,16 +112,24 @@ def train_member(
     keras.utils.set_random_seed(seed)
     member = build_member(n_classes, size, hp.dropout, name=name)
     clf = classifier(member)
+    steps = -(-len(train[1]) // hp.batch_size)
+    lr = (
+        keras.optimizers.schedules.CosineDecay(hp.learning_rate, hp.epochs * steps, alpha=0.05)
+        if hp.schedule == "cosine"
+        else hp.learning_rate
+    )
     clf.compile(
-        optimizer=keras.optimizers.Adam(hp.learning_rate),
+        optimizer=keras.optimizers.Adam(lr),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         weighted_metrics=["accuracy"],
     )
     train_ds = make_dataset(*train, n_classes, hp.batch_size, seed, train=True)
     val_ds = None
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=4, min_lr=1e-5),
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if hp.schedule != "cosine":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=4, min_lr=1e-5)
+        )
     if held_out is not None:
         val_ds = make_dataset(*held_out, n_classes, 64, seed, train=False)
         callbacks.append(

@@ -1,12 +1,19 @@
-"""Is this a frontal chest X-ray at all? Cheap image checks plus a feature-space distance.
+"""Is this a frontal chest X-ray at all? Three checks, all fitted on the train split only.
 
-* Image checks on the preprocessed uint8 image: a blank image (tiny contrast) or noise
-  (most of the energy in pixel-to-pixel differences) is rejected before any distance.
-* Mahalanobis distance of the classifier's own pooled features to the training set
-  (shrunk covariance, fitted at training time). The threshold is set from the training
-  images' own distances with a fixed margin, never from the val split.
+1. Image statistics of the preprocessed uint8 image: contrast (blank images) and
+   roughness (mean neighbour difference / std: noise is rough, gradients and flat
+   drawings are too smooth), against the range seen on training X-rays.
+2. Feature space: for each cross-validation fold k, a Mahalanobis distance (shrunk
+   covariance) on member k's pooled features, fitted on the images member k trained on.
+3. Pixel space: for each fold k, the residual of a PCA of 32x32 thumbnails fitted on the
+   same images: chest X-rays share one layout (lungs, heart, spine), other pictures do not.
 
-NumPy only at serving time; :func:`fit` uses scikit-learn.
+Each fold's distance is divided by the largest distance among that fold's HELD-OUT train
+images, which the fold's model and statistics never saw: unseen chest X-rays are what the
+threshold is calibrated on, not the (overfitted) training images themselves. The score of
+a check is the median over folds; an image is rejected when a score exceeds 1.
+
+NumPy at serving time; :func:`fit` uses scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Fixed before looking at any val image: in-sample distances run low, so the threshold is
-# well above the largest training distance.
-QUANTILE = 0.99
-MARGIN = 1.5
+from training.preprocessing import thumbnails
+
+PCA_COMPONENTS = 20
+# Image statistics: outside [min / STATS_MARGIN, max * STATS_MARGIN] of the training range.
+STATS_MARGIN = 1.5
 
 
 def image_stats(images: np.ndarray) -> np.ndarray:
@@ -33,71 +41,111 @@ def image_stats(images: np.ndarray) -> np.ndarray:
     return np.stack([std, diff / np.maximum(std, 1e-3)], axis=1)
 
 
+def _mahalanobis(x: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    d = np.asarray(x, dtype=np.float64) - mean
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, precision, d), 0.0))
+
+
+def _pca_residual(x: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64) - mean
+    return np.linalg.norm(z - (z @ basis.T) @ basis, axis=1)
+
+
 @dataclass
 class OODDetector:
-    """Fitted parameters; saved to and loaded from an ``.npz`` next to the model."""
+    """Fitted parameters (one row per fold); saved to and loaded from an ``.npz``."""
 
-    mean: np.ndarray
-    precision: np.ndarray
-    threshold: float
-    min_std: float
-    max_roughness: float
+    feat_mean: np.ndarray  # (K, D)
+    feat_precision: np.ndarray  # (K, D, D)
+    feat_scale: np.ndarray  # (K,)
+    pix_mean: np.ndarray  # (K, P)
+    pix_basis: np.ndarray  # (K, C, P)
+    pix_scale: np.ndarray  # (K,)
+    std_range: np.ndarray  # (2,)
+    rough_range: np.ndarray  # (2,)
+    threshold: float = 1.0
 
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance of each feature row to the training distribution."""
-        d = np.asarray(features, dtype=np.float64) - self.mean
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
+    def scores(self, images: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: (feature score, pixel score); above 1 means unlike every X-ray seen."""
+        k = len(self.feat_scale)
+        width = features.shape[1] // k
+        feat = np.median(
+            [
+                _mahalanobis(features[:, i * width : (i + 1) * width], self.feat_mean[i],
+                             self.feat_precision[i]) / self.feat_scale[i]
+                for i in range(k)
+            ],
+            axis=0,
+        )
+        thumbs = thumbnails(images)
+        pix = np.median(
+            [
+                _pca_residual(thumbs, self.pix_mean[i], self.pix_basis[i]) / self.pix_scale[i]
+                for i in range(k)
+            ],
+            axis=0,
+        )
+        return feat, pix
 
     def check(self, images: np.ndarray, features: np.ndarray) -> list[tuple[float, str | None]]:
-        """Per image: (distance, reason it is not a chest X-ray, or None if it looks like one)."""
+        """Per image: (score, reason it is not a chest X-ray, or None if it looks like one)."""
         stats = image_stats(images)
-        dist = self.distance(features)
+        feat, pix = self.scores(images, features)
         out = []
-        for (std, rough), d in zip(stats, dist, strict=True):
-            if std < self.min_std:
+        for (std, rough), f, p in zip(stats, feat, pix, strict=True):
+            if std < self.std_range[0]:
                 reason = "The image is blank or has almost no contrast."
-            elif rough > self.max_roughness:
+            elif rough > self.rough_range[1]:
                 reason = "The image looks like noise, not a radiograph."
-            elif d > self.threshold:
-                reason = "The image does not look like a frontal chest X-ray."
+            elif rough < self.rough_range[0]:
+                reason = "The image is too smooth to be a radiograph (a drawing or gradient?)."
+            elif p > self.threshold:
+                reason = "The image does not have the layout of a frontal chest X-ray."
+            elif f > self.threshold:
+                reason = "The image does not look like a frontal chest X-ray to the model."
             else:
                 reason = None
-            out.append((float(d), reason))
+            out.append((float(max(f, p)), reason))
         return out
 
     def save(self, path) -> None:
         """Write the parameters to ``path`` (.npz)."""
-        np.savez(
-            path,
-            mean=self.mean,
-            precision=self.precision,
-            threshold=self.threshold,
-            min_std=self.min_std,
-            max_roughness=self.max_roughness,
-        )
+        np.savez(path, **{k: np.asarray(v) for k, v in self.__dict__.items()})
 
     @classmethod
     def load(cls, path) -> OODDetector:
         """Read parameters written by :meth:`save`."""
         z = np.load(path)
-        return cls(
-            z["mean"],
-            z["precision"],
-            float(z["threshold"]),
-            float(z["min_std"]),
-            float(z["max_roughness"]),
-        )
+        fields = {k: z[k] for k in z.files}
+        fields["threshold"] = float(fields["threshold"])
+        return cls(**fields)
 
 
-def fit(features: np.ndarray, images: np.ndarray) -> OODDetector:
-    """Fit on the training images' features and pixels."""
+def fit(
+    features: np.ndarray, images: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> OODDetector:
+    """Fit on the train split; ``features[:, k*D:(k+1)*D]`` are fold k's member's features."""
     from sklearn.covariance import LedoitWolf
 
-    lw = LedoitWolf().fit(features.astype(np.float64))
-    det = OODDetector(lw.location_, lw.precision_, 0.0, 0.0, 0.0)
-    dist = det.distance(features)
-    det.threshold = float(np.quantile(dist, QUANTILE) * MARGIN)
+    k = len(folds)
+    width = features.shape[1] // k
+    thumbs = thumbnails(images)
+    fm, fp, fs, pm, pb, ps = [], [], [], [], [], []
+    for i, (train, held) in enumerate(folds):
+        f = features[:, i * width : (i + 1) * width].astype(np.float64)
+        lw = LedoitWolf().fit(f[train])
+        fm.append(lw.location_)
+        fp.append(lw.precision_)
+        fs.append(_mahalanobis(f[held], lw.location_, lw.precision_).max())
+        mean = thumbs[train].mean(axis=0).astype(np.float64)
+        _, _, vt = np.linalg.svd(thumbs[train] - mean, full_matrices=False)
+        basis = vt[:PCA_COMPONENTS]
+        pm.append(mean)
+        pb.append(basis)
+        ps.append(_pca_residual(thumbs[held], mean, basis).max())
     stats = image_stats(images)
-    det.min_std = float(stats[:, 0].min() * 0.5)
-    det.max_roughness = float(stats[:, 1].max() * MARGIN)
-    return det
+    return OODDetector(
+        np.array(fm), np.array(fp), np.array(fs), np.array(pm), np.array(pb), np.array(ps),
+        std_range=np.array([stats[:, 0].min() / STATS_MARGIN, np.inf]),
+        rough_range=np.array([stats[:, 1].min() / STATS_MARGIN, stats[:, 1].max() * STATS_MARGIN]),
+    )

@@ -168,7 +168,7 @@ def run(cfg: TrainConfig) -> dict:
         export.to_onnx(ensemble, model_dir / ARTIFACT_FILES["onnx"], cfg.size)
         onnx_diff = export.max_difference(ensemble, model_dir / ARTIFACT_FILES["onnx"], val.images)
         train_out = export.onnx_outputs(model_dir / ARTIFACT_FILES["onnx"], train.images)
-        ood.fit(train_out["features"], train.images).save(model_dir / ARTIFACT_FILES["ood"])
+        ood.fit(train_out["features"], train.images, folds).save(model_dir / ARTIFACT_FILES["ood"])
         meta = {
             "name": cfg.model_name,
             "classes": classes,

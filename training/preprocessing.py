@@ -111,3 +111,18 @@ def preprocess(data: bytes, size: int = IMAGE_SIZE) -> np.ndarray:
 def preprocess_path(path: str | Path, size: int = IMAGE_SIZE) -> np.ndarray:
     """Same as :func:`preprocess` for a file on disk."""
     return preprocess(Path(path).read_bytes(), size)
+
+
+def thumbnails(images: np.ndarray, size: int = 32) -> np.ndarray:
+    """uint8 ``(N, H, W)`` -> ``(N, size*size)`` float32 pixels, zero mean and unit std per image.
+
+    The input of the pixel baseline and of the pixel-space "is it a chest X-ray" check.
+    """
+    small = np.stack(
+        [
+            np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BOX), np.float32)
+            for a in np.asarray(images, dtype=np.uint8)
+        ]
+    ).reshape(len(images), -1)
+    small -= small.mean(axis=1, keepdims=True)
+    return small / np.maximum(small.std(axis=1, keepdims=True), 1.0)
