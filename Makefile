@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test
+.PHONY: help venv run test train bench bench-model bench-ood lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -50,3 +50,21 @@ run: $(VENV_ML)  ## serve the model and the app on 127.0.0.1 (PORT, default 8080
 
 test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+DATA ?= ../shared/data
+SOURCES := $(DATA)/covid19-3class $(DATA)/nih-adult-normal $(DATA)/hannover-covid
+
+train: $(VENV_ML)  ## retrain on the three sources into mlflow/ (new version, alias production)
+	$(PY) -m training train --data $(SOURCES) --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
+
+bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, memory (prints JSON last)
+	$(PY) -m bench.serving
+
+bench-model: $(VENV_ML)  ## shipped model vs pixel baseline per source; epoch time, size, inference ms
+	$(PY) -m bench.model
+
+bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
+	$(PY) -m training.ood_eval --registry mlflow --data $(DATA)
+
+lint: $(VENV_ALL)  ## ruff on the Python code
+	$(VENV)/bin/ruff check app training bench deploy tests

@@ -62,19 +62,30 @@ def main() -> int:
 
     hp = HParams(epochs=2)
     t0 = time.perf_counter()
-    train_member((train.images, train.y, weights), None, len(classes), train.images.shape[1], hp,
-                 seed=0, verbose=0)
+    train_member(
+        (train.images, train.y, weights),
+        None,
+        len(classes),
+        train.images.shape[1],
+        hp,
+        seed=0,
+        verbose=0,
+    )
     epoch_s = (time.perf_counter() - t0) / hp.epochs
 
     size_mb = {
         name: (folder / "artifacts" / name).stat().st_size / 2**20
         for name in ("model.onnx", "ensemble.keras")
     }
-    print(f"model {MODEL_NAME} version {version}, {model.meta.get('members')} members, "
-          f"T={model.meta['temperature']:.3f}, COVID threshold {model.meta.get('covid_threshold')}")
+    print(
+        f"model {MODEL_NAME} version {version}, {model.meta.get('members')} members, "
+        f"T={model.meta['temperature']:.3f}, COVID threshold {model.meta.get('covid_threshold')}"
+    )
     print(format_table({"cnn": cnn, "baseline": base}))
-    print(f"seconds per epoch (one member, all {len(train.samples)} train images, "
-          f"{os.cpu_count()} cores): {epoch_s:.1f}")
+    print(
+        f"seconds per epoch (one member, all {len(train.samples)} train images, "
+        f"{os.cpu_count()} cores): {epoch_s:.1f}"
+    )
     print(f"in-process inference (ONNX ensemble, heatmap, OOD): {infer_ms:.2f} ms per image")
     print("model size: " + ", ".join(f"{k} {v:.2f} MB" for k, v in size_mb.items()))
     summary = {

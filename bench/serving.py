@@ -55,7 +55,9 @@ def as_2048(images: list[tuple[str, bytes]], fmt: str) -> list[tuple[str, bytes]
     """The same X-rays as 2048x2048 greyscale files, like a digital radiograph."""
     out = []
     for name, data in images:
-        img = Image.open(io.BytesIO(data)).convert("L").resize((2048, 2048), Image.Resampling.BICUBIC)
+        img = (
+            Image.open(io.BytesIO(data)).convert("L").resize((2048, 2048), Image.Resampling.BICUBIC)
+        )
         buf = io.BytesIO()
         img.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         out.append((f"{name}@2048.{fmt.lower()}", buf.getvalue()))
@@ -76,7 +78,9 @@ class Radio:
         self.model_port, self.app_port = procs.free_port(), procs.free_port()
         env = env_base() | {"MODEL_SERVER_PORT": str(self.model_port)}
         self.server = procs.launch(["bash", "mlflow/serve.sh"], env, tmp / "radio-model.log", ROOT)
-        self.cold_start_s = procs.wait_ready(f"http://127.0.0.1:{self.model_port}/ping", self.server)
+        self.cold_start_s = procs.wait_ready(
+            f"http://127.0.0.1:{self.model_port}/ping", self.server
+        )
         app_env = env_base() | {
             "PORT": str(self.app_port),
             "MLFLOW_URL": f"http://127.0.0.1:{self.model_port}",
@@ -84,7 +88,9 @@ class Radio:
         }
         self.app = procs.launch(
             [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"],
-            app_env, tmp / "radio-app.log", ROOT,
+            app_env,
+            tmp / "radio-app.log",
+            ROOT,
         )
         procs.wait_ready(f"http://127.0.0.1:{self.app_port}/health", self.app)
         self.url = f"http://127.0.0.1:{self.app_port}/predict"
@@ -115,8 +121,20 @@ class Reference:
         self.port = procs.free_port()
         env = env_base() | {"MLFLOW_TRACKING_URI": f"sqlite:///{reg / 'mlflow.db'}"}
         self.server = procs.launch(
-            ["mlflow", "models", "serve", "-m", uri, "-p", str(self.port), "--env-manager", "local"],
-            env, tmp / "reference.log", tmp,
+            [
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                uri,
+                "-p",
+                str(self.port),
+                "--env-manager",
+                "local",
+            ],
+            env,
+            tmp / "reference.log",
+            tmp,
         )
         self.cold_start_s = procs.wait_ready(f"http://127.0.0.1:{self.port}/ping", self.server)
         self.url = f"http://127.0.0.1:{self.port}/invocations"
@@ -127,7 +145,10 @@ class Reference:
 
     def call(self, session: requests.Session, name: str, data: bytes) -> bool:
         r = session.post(
-            self.url, data=self.bodies[name], headers={"Content-Type": "application/json"}, timeout=120
+            self.url,
+            data=self.bodies[name],
+            headers={"Content-Type": "application/json"},
+            timeout=120,
         )
         return r.status_code == 200
 
@@ -183,7 +204,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> int:
     """Run everything, print the table and the JSON line."""
-    from training.registry import MODEL_NAME, ALIAS, model_path, resolve
+    from training.registry import ALIAS, MODEL_NAME, model_path, resolve
 
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}")
     os.chdir(ROOT)
@@ -231,14 +252,23 @@ def main() -> int:
     print(f"{'images':12} {'path':10} {'p50 ms':>9} {'p95 ms':>9} {'n':>4} {'errors':>6}")
     for set_name, label, p50, p95, n, errs in rows:
         print(f"{set_name:12} {label:10} {p50:9.1f} {p95:9.1f} {n:4d} {errs:6d}")
-    print(f"4 clients, {CONCURRENCY_S:.0f} s: reference {result['rps_c4_reference']} req/s, "
-          f"radio {result['rps_c4_radio']} req/s")
-    print(f"payload: reference {result['payload_bytes_reference']:,} B, radio {result['payload_bytes_radio']:,} B")
-    print(f"memory: model server {result['rss_model_server_mb']} MB (reference "
-          f"{result['rss_reference_server_mb']} MB), app worker {result['rss_app_worker_mb']} MB")
-    print(f"speed-up p50: {result['p50_ms_reference'] / result['p50_ms_radio']:.1f}x; "
-          f"throughput: {result['rps_c4_radio'] / max(result['rps_c4_reference'], 1e-9):.1f}x; "
-          f"median of {statistics.median([r[4] for r in rows])} requests per row")
+    print(
+        f"4 clients, {CONCURRENCY_S:.0f} s: reference {result['rps_c4_reference']} req/s, "
+        f"radio {result['rps_c4_radio']} req/s"
+    )
+    print(
+        f"payload: reference {result['payload_bytes_reference']:,} B, "
+        f"radio {result['payload_bytes_radio']:,} B"
+    )
+    print(
+        f"memory: model server {result['rss_model_server_mb']} MB (reference "
+        f"{result['rss_reference_server_mb']} MB), app worker {result['rss_app_worker_mb']} MB"
+    )
+    print(
+        f"speed-up p50: {result['p50_ms_reference'] / result['p50_ms_radio']:.1f}x; "
+        f"throughput: {result['rps_c4_radio'] / max(result['rps_c4_reference'], 1e-9):.1f}x; "
+        f"median of {statistics.median([r[4] for r in rows])} requests per row"
+    )
     print(json.dumps(result))
     return 0
 

@@ -11,7 +11,7 @@ SIZE = 32
 
 
 def features(images: np.ndarray) -> np.ndarray:
-    """uint8 images -> standardised 32x32 pixel vectors (same per-image normalisation as the CNN)."""
+    """uint8 images -> standardised 32x32 pixel vectors (per-image normalised like the CNN)."""
     return thumbnails(images, SIZE)
 
 

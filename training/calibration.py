@@ -39,7 +39,9 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10):
     for b in range(bins):
         m = which == b
         n = int(m.sum())
-        rows.append((float(conf[m].mean()) if n else np.nan, float(correct[m].mean()) if n else np.nan, n))
+        rows.append(
+            (float(conf[m].mean()) if n else np.nan, float(correct[m].mean()) if n else np.nan, n)
+        )
     return edges, rows
 
 

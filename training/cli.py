@@ -22,16 +22,35 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--epochs", type=int, default=HParams.epochs)
     t.add_argument("--batch-size", type=int, default=HParams.batch_size)
-    t.add_argument("--learning-rate", type=float, nargs="+", default=[HParams.learning_rate],
-                   help="several values: chosen by cross-validation")
-    t.add_argument("--dropout", type=float, nargs="+", default=[HParams.dropout],
-                   help="several values: chosen by cross-validation")
+    t.add_argument(
+        "--learning-rate",
+        type=float,
+        nargs="+",
+        default=[HParams.learning_rate],
+        help="several values: chosen by cross-validation",
+    )
+    t.add_argument(
+        "--dropout",
+        type=float,
+        nargs="+",
+        default=[HParams.dropout],
+        help="several values: chosen by cross-validation",
+    )
     t.add_argument("--patience", type=int, default=HParams.patience)
-    t.add_argument("--schedule", nargs="+", choices=["plateau", "cosine"], default=[HParams.schedule],
-                   help="learning-rate schedule(s); several: chosen by cross-validation")
+    t.add_argument(
+        "--schedule",
+        nargs="+",
+        choices=["plateau", "cosine"],
+        default=[HParams.schedule],
+        help="learning-rate schedule(s); several: chosen by cross-validation",
+    )
     t.add_argument("--balance", choices=["weights", "downsample"], default="weights")
-    t.add_argument("--limit", type=int, default=None,
-                   help="at most N images per source, class and split (quick runs)")
+    t.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most N images per source, class and split (quick runs)",
+    )
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--no-promote", action="store_true", help="register without the alias")
     return parser.parse_args(argv)

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from training.preprocessing import IMAGE_SIZE
 from training.registry import ALIAS
 from training.wire import COLUMN, encode_image
 
 PIP_REQUIREMENTS = ["mlflow==3.17.*", "onnxruntime==1.32.*", "numpy", "pandas", "pillow"]
+
+
+def example_image() -> np.ndarray:
+    """A synthetic gradient in the input contract: the registry must hold no patient image."""
+    return np.tile(np.linspace(0, 255, IMAGE_SIZE).astype(np.uint8)[:, None], (1, IMAGE_SIZE))
 
 
 def signature():
@@ -27,17 +33,16 @@ def log_and_register(
     model_dir: Path,
     files: dict[str, str],
     name: str,
-    example: np.ndarray,
     dataset_version: str,
     promote: bool,
 ) -> dict[str, str]:
     """Log the pyfunc (Keras source of truth + ONNX copy + parameters), register, alias it."""
-    import mlflow
     import pandas as pd
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    import mlflow
     import training
+    from mlflow import MlflowClient
     from training.serving import RadioModel
 
     info = mlflow.pyfunc.log_model(
@@ -46,7 +51,7 @@ def log_and_register(
         artifacts={k: str(model_dir / f) for k, f in files.items()},
         code_paths=[str(Path(training.__file__).parent)],
         signature=signature(),
-        input_example=(pd.DataFrame({COLUMN: [encode_image(example[0])]}), {"heatmap": False}),
+        input_example=(pd.DataFrame({COLUMN: [encode_image(example_image())]}), {"heatmap": False}),
         pip_requirements=PIP_REQUIREMENTS,
     )
     client = MlflowClient()

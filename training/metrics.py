@@ -57,9 +57,7 @@ def report(
 
     out: dict[str, float] = {"n": float(len(y)), "accuracy": float(np.mean(pred == y))}
     labels = list(range(len(classes)))
-    p, r, f, support = precision_recall_fscore_support(
-        y, pred, labels=labels, zero_division=0
-    )
+    p, r, f, support = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     for k, name in enumerate(classes):
         if support[k]:
             key = name.replace(" ", "_")

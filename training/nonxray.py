@@ -60,7 +60,9 @@ def _document(rng: np.random.Generator, i: int) -> Image.Image:
     d = ImageDraw.Draw(img)
     y = 60
     while y < 1040:
-        words = " ".join("".join(rng.choice(list("abcdefghij klmnop"), rng.integers(3, 9))) for _ in range(12))
+        words = " ".join(
+            "".join(rng.choice(list("abcdefghij klmnop"), rng.integers(3, 9))) for _ in range(12)
+        )
         d.text((60, y), words, fill=int(rng.integers(0, 60)))
         y += int(rng.integers(18, 30))
     if i % 2:
@@ -93,8 +95,11 @@ def _screenshot(rng: np.random.Generator, i: int) -> Image.Image:
     d.rectangle((0, 0, 1280, 60), fill=tuple(int(v) for v in rng.integers(0, 120, 3)))
     for _ in range(12):
         x, y = int(rng.integers(0, 1100)), int(rng.integers(80, 700))
-        d.rectangle((x, y, x + int(rng.integers(60, 300)), y + int(rng.integers(20, 120))),
-                    fill=tuple(int(v) for v in rng.integers(0, 256, 3)), outline=(0, 0, 0))
+        d.rectangle(
+            (x, y, x + int(rng.integers(60, 300)), y + int(rng.integers(20, 120))),
+            fill=tuple(int(v) for v in rng.integers(0, 256, 3)),
+            outline=(0, 0, 0),
+        )
         d.text((x + 5, y + 5), f"button {i}", fill=(0, 0, 0))
     return img
 

@@ -71,8 +71,12 @@ class OODDetector:
         width = features.shape[1] // k
         feat = np.median(
             [
-                _mahalanobis(features[:, i * width : (i + 1) * width], self.feat_mean[i],
-                             self.feat_precision[i]) / self.feat_scale[i]
+                _mahalanobis(
+                    features[:, i * width : (i + 1) * width],
+                    self.feat_mean[i],
+                    self.feat_precision[i],
+                )
+                / self.feat_scale[i]
                 for i in range(k)
             ],
             axis=0,
@@ -145,7 +149,12 @@ def fit(
         ps.append(_pca_residual(thumbs[held], mean, basis).max())
     stats = image_stats(images)
     return OODDetector(
-        np.array(fm), np.array(fp), np.array(fs), np.array(pm), np.array(pb), np.array(ps),
+        np.array(fm),
+        np.array(fp),
+        np.array(fs),
+        np.array(pm),
+        np.array(pb),
+        np.array(ps),
         std_range=np.array([stats[:, 0].min() / STATS_MARGIN, np.inf]),
         rough_range=np.array([stats[:, 1].min() / STATS_MARGIN, stats[:, 1].max() * STATS_MARGIN]),
     )

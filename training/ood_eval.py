@@ -22,7 +22,9 @@ from training.registry import load_model
 
 def evaluate(model, data_root: Path) -> dict:
     """Rates and counts for val X-rays (per source) and the non-X-ray set (per kind)."""
-    val = sorted(p for p in data_root.glob("*/val/*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    val = sorted(
+        p for p in data_root.glob("*/val/*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+    )
     result: dict = {"val": {}, "non_xray": {}}
     if val:
         images = np.stack([preprocess_path(p) for p in val])
@@ -62,16 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'set':28} {'n':>5} {'rejected':>9} {'rate':>7}")
     for part in ("val", "non_xray"):
         for key, r in res[part].items():
-            print(f"{part + '/' + key:28} {r['n']:5d} {r['rejected']:9d} {r['rejected'] / r['n']:7.3f}")
+            rate = r["rejected"] / r["n"]
+            print(f"{part + '/' + key:28} {r['n']:5d} {r['rejected']:9d} {rate:7.3f}")
     if res["missed"]:
         print("non-X-rays let through:", ", ".join(res["missed"]))
     val_u, non_u = res["val"].get("union"), res["non_xray"]["union"]
-    print(json.dumps({
-        "val_false_rejection_rate": val_u["rejected"] / val_u["n"] if val_u else None,
-        "non_xray_rejection_rate": non_u["rejected"] / non_u["n"],
-        "n_val": val_u["n"] if val_u else 0,
-        "n_non_xray": non_u["n"],
-    }))
+    print(
+        json.dumps(
+            {
+                "val_false_rejection_rate": val_u["rejected"] / val_u["n"] if val_u else None,
+                "non_xray_rejection_rate": non_u["rejected"] / non_u["n"],
+                "n_val": val_u["n"] if val_u else 0,
+                "n_non_xray": non_u["n"],
+            }
+        )
+    )
     return 0
 
 

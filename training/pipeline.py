@@ -78,13 +78,17 @@ def load_served(model_dir: Path):
     return model
 
 
-ARTIFACT_FILES = {"onnx": "model.onnx", "ood": "ood.npz", "meta": "meta.json", "keras": "ensemble.keras"}
+ARTIFACT_FILES = {
+    "onnx": "model.onnx",
+    "ood": "ood.npz",
+    "meta": "meta.json",
+    "keras": "ensemble.keras",
+}
 
 
 def run(cfg: TrainConfig) -> dict:
     """Train, evaluate, log and register; returns the summary dict."""
     import mlflow
-
     from training import export
     from training.model import build_ensemble
 
@@ -103,7 +107,11 @@ def run(cfg: TrainConfig) -> dict:
     for f, (_, te) in enumerate(folds):
         fold_of[te] = f
 
-    with open_registry(cfg.registry), mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
+    with (
+        open_registry(cfg.registry),
+        mlflow.start_run() as active,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp)
         mlflow.set_tags({"dataset_version": version, "git_commit": git_commit()})
         mlflow.log_params(
@@ -123,14 +131,17 @@ def run(cfg: TrainConfig) -> dict:
         mlflow.log_dict(data.describe(train), "data/train_counts.json")
         mlflow.log_dict({str(p): r for p, r in train.skipped + val.skipped}, "data/skipped.json")
         mlflow.log_artifact(
-            str(sampling.write_metadata(out / "train_metadata.csv", train, weights, fold_of)), "data"
+            str(sampling.write_metadata(out / "train_metadata.csv", train, weights, fold_of)),
+            "data",
         )
 
         results: list[CVResult] = []
         for g, hp in enumerate(cfg.grid):
 
             def on_epoch(fold, epoch, logs, g=g):
-                mlflow.log_metrics({f"g{g}_fold{fold}_{k}": float(v) for k, v in logs.items()}, step=epoch)
+                mlflow.log_metrics(
+                    {f"g{g}_fold{fold}_{k}": float(v) for k, v in logs.items()}, step=epoch
+                )
 
             res = cross_validate(train, weights, folds, hp, cfg.seed, cfg.size, on_epoch)
             mlflow.log_metrics(
@@ -200,24 +211,35 @@ def run(cfg: TrainConfig) -> dict:
         base_report = report_by_source(base_probs, val.y, val.sources, classes, None)
 
         flat = {f"val_{src}_{k}": v for src, r in val_report.items() for k, v in r.items()}
-        flat |= {f"baseline_val_{src}_{k}": v for src, r in base_report.items() for k, v in r.items()}
-        flat |= calib | {k: v for k, v in {"temperature": temperature, "covid_threshold": threshold}.items() if v is not None}
+        flat |= {
+            f"baseline_val_{src}_{k}": v for src, r in base_report.items() for k, v in r.items()
+        }
+        flat |= calib | {
+            k: v
+            for k, v in {"temperature": temperature, "covid_threshold": threshold}.items()
+            if v is not None
+        }
         flat |= {f"onnx_max_diff_{k}": v for k, v in onnx_diff.items()}
         flat |= {"val_ood_false_rejections": float(len(rejected)), "baseline_C": c}
         mlflow.log_metrics(flat)
         pred = decide(val_probs, classes, threshold)
-        for name, fig in {
-            "confusion_val.png": plots.confusion(val.y, pred, classes, out / "confusion_val.png", "val (union)"),
-            "roc_val.png": plots.roc(val.y, val_probs, classes, out / "roc_val.png", "val (union)"),
-            "reliability.png": plots.reliability_diagram(
-                y, {"before": softmax(best.oof_logits), "after": oof_probs}, out / "reliability.png",
+        figures = [
+            plots.confusion(val.y, pred, classes, out / "confusion_val.png", "val (union)"),
+            plots.roc(val.y, val_probs, classes, out / "roc_val.png", "val (union)"),
+            plots.reliability_diagram(
+                y,
+                {"before": softmax(best.oof_logits), "after": oof_probs},
+                out / "reliability.png",
                 f"out-of-fold, T={temperature:.2f}",
             ),
-            "reliability_val.png": plots.reliability_diagram(
-                val.y, {"before": softmax(val_out["logits"]), "after": val_probs},
-                out / "reliability_val.png", "val (union)",
+            plots.reliability_diagram(
+                val.y,
+                {"before": softmax(val_out["logits"]), "after": val_probs},
+                out / "reliability_val.png",
+                "val (union)",
             ),
-        }.items():
+        ]
+        for fig in figures:
             mlflow.log_artifact(str(fig), "plots")
 
         summary = {
@@ -239,7 +261,7 @@ def run(cfg: TrainConfig) -> dict:
         from training.logging_model import log_and_register
 
         summary["model"] = log_and_register(
-            model_dir, ARTIFACT_FILES, cfg.model_name, val.images[:1], version, cfg.promote
+            model_dir, ARTIFACT_FILES, cfg.model_name, version, cfg.promote
         )
         print(format_summary(summary), flush=True)
     return summary

@@ -56,10 +56,20 @@ def _rewrite_paths(db: Path, old: str, new: str) -> int:
 
 
 def make_relative(registry: Path) -> int:
-    """Store artefact paths relative to the registry's parent folder."""
+    """Store artefact paths relative to the registry's parent folder.
+
+    The MLmodel files' informational ``artifact_path`` lines are made relative too, so no
+    file of the shipped registry names the machine it was trained on.
+    """
     registry = Path(registry).resolve()
     changed = _rewrite_paths(registry / "mlflow.db", f"file://{registry.parent}/", "")
-    return changed + _rewrite_paths(registry / "mlflow.db", f"{registry.parent}/", "")
+    changed += _rewrite_paths(registry / "mlflow.db", f"{registry.parent}/", "")
+    for mlmodel in (registry / "artifacts").rglob("MLmodel"):
+        text = mlmodel.read_text()
+        relative = text.replace(f"{registry.parent}/", "")
+        if relative != text:
+            mlmodel.write_text(relative)
+    return changed
 
 
 def make_absolute(registry: Path) -> int:

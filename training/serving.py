@@ -109,10 +109,16 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                 {
                     "status": "not_xray" if reason else "ok",
                     "label": None if reason else self.classes[int(pred[i])],
-                    "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probs[i])},
+                    "probabilities": {
+                        c: round(float(p), 6) for c, p in zip(self.classes, probs[i], strict=True)
+                    },
                     "confidence": round(confidence, 6),
                     "needs_review": bool(reason is None and confidence < review_below),
-                    "ood": {"score": round(score, 3), "threshold": self.ood.threshold, "reason": reason},
+                    "ood": {
+                        "score": round(score, 3),
+                        "threshold": self.ood.threshold,
+                        "reason": reason,
+                    },
                     "heatmap": None if maps is None else np.round(maps[i], 3).tolist(),
                     "model": self.model,
                 }

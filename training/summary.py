@@ -36,8 +36,10 @@ def format_summary(summary: dict) -> str:
             "=== Radio training run summary (val splits, used once) ===",
             format_table({"cnn": summary["val"], "baseline": summary["baseline"]}),
             "",
-            f"CV accuracy (out-of-fold): {summary['cv_accuracy'][0]:.3f} ± {summary['cv_accuracy'][1]:.3f}",
-            f"temperature {summary['temperature']:.3f}; COVID threshold {summary['covid_threshold']}",
+            "CV accuracy (out-of-fold): "
+            f"{summary['cv_accuracy'][0]:.3f} ± {summary['cv_accuracy'][1]:.3f}",
+            f"temperature {summary['temperature']:.3f}; "
+            f"COVID threshold {summary['covid_threshold']}",
             f"ECE out-of-fold {cal['ece_oof_before']:.3f} -> {cal['ece_oof_after']:.3f}; "
             f"val {cal['ece_val_before']:.3f} -> {cal['ece_val_after']:.3f}",
             f"val X-rays rejected as not-X-ray: {summary['val_ood_false_rejections']}",

@@ -23,7 +23,9 @@ def clone(tmp_path_factory):
     """A copy of the project's registry, scripts and code in another directory."""
     dest = tmp_path_factory.mktemp("elsewhere") / "radio"
     shutil.copytree(ROOT / "mlflow", dest / "mlflow", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "training", dest / "training", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "training", dest / "training", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return dest
 
 
@@ -36,21 +38,34 @@ def env_for(clone) -> dict[str, str]:
 
 
 def ask(port: int, image: np.ndarray) -> dict:
-    r = requests.post(f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=60)
+    r = requests.post(
+        f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=60
+    )
     assert r.status_code == 200, r.text
     return r.json()["predictions"][0]
 
 
 @pytest.mark.parametrize("launch", ["mlflow-cli", "serve.sh"])
-def test_copy_elsewhere_serves_the_in_process_answer(launch, clone, shipped_model, real_sources, tmp_path):
+def test_copy_elsewhere_serves_the_in_process_answer(
+    launch, clone, shipped_model, real_sources, tmp_path
+):
     image = preprocess_path(sorted((real_sources[2] / "val" / "Covid").iterdir())[0])
     expected = shipped_model.predict_arrays(image[None])[0]
     port = free_port()
     env = env_for(clone)
     if launch == "mlflow-cli":
         env["MLFLOW_TRACKING_URI"] = "sqlite:///mlflow/mlflow.db"
-        cmd = ["mlflow", "models", "serve", "-m", "models:/radio-cxr@production", "-p", str(port),
-               "--env-manager", "local"]
+        cmd = [
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/radio-cxr@production",
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+        ]
     else:
         env["MODEL_SERVER_PORT"] = str(port)
         cmd = ["bash", str(clone / "mlflow" / "serve.sh")]
@@ -68,10 +83,19 @@ def test_copy_elsewhere_serves_the_in_process_answer(launch, clone, shipped_mode
 
 
 def test_serve_sh_fails_clearly_without_the_alias(clone, tmp_path):
-    env = env_for(clone) | {"RADIO_MODEL_ALIAS": "no-such-alias", "MODEL_SERVER_PORT": str(free_port())}
+    env = env_for(clone) | {
+        "RADIO_MODEL_ALIAS": "no-such-alias",
+        "MODEL_SERVER_PORT": str(free_port()),
+    }
     import subprocess
 
-    res = subprocess.run(["bash", str(clone / "mlflow" / "serve.sh")], env=env, cwd=clone,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        ["bash", str(clone / "mlflow" / "serve.sh")],
+        env=env,
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode != 0
     assert "no-such-alias" in res.stderr

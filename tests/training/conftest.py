@@ -31,7 +31,9 @@ def toy_sources(tmp_path) -> list[Path]:
     for split, n in (("train", 6), ("val", 2)):
         for i in range(n):
             write_image(alpha / split / "Covid" / f"{10000000 + i // 2:08d}_{i:03d}.png", i, True)
-            write_image(alpha / split / "Normal" / f"{20000000 + i // 2:08d}_{i:03d}.png", 50 + i, False)
+            write_image(
+                alpha / split / "Normal" / f"{20000000 + i // 2:08d}_{i:03d}.png", 50 + i, False
+            )
             write_image(beta / split / "Covid" / f"b{i}.png", 100 + i, True)
     with (beta / "metadata.csv").open("w", newline="") as fh:
         w = csv.writer(fh)

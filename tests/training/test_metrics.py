@@ -19,7 +19,9 @@ def test_threshold_choice_recovers_separable_cut():
     y = np.repeat([0, 1, 2], 50)
     p_covid = np.where(y == 0, rng.uniform(0.3, 0.4, 150), rng.uniform(0.0, 0.25, 150))
     rest = (1 - p_covid) / 2
-    probs = np.stack([p_covid, rest + np.where(y == 1, 0.01, -0.01), rest - np.where(y == 1, 0.01, -0.01)], 1)
+    probs = np.stack(
+        [p_covid, rest + np.where(y == 1, 0.01, -0.01), rest - np.where(y == 1, 0.01, -0.01)], 1
+    )
     t = choose_covid_threshold(probs, y, CLASSES)
     assert 0.25 <= t <= 0.30
 

@@ -14,14 +14,16 @@ def reports(shipped_model, val_set, real_sources):
     classes = shipped_model.classes
     out = shipped_model.run(val_set.images)
     probs = softmax(out["logits"], shipped_model.meta["temperature"])
-    cnn = report_by_source(probs, val_set.y, val_set.sources, classes,
-                           shipped_model.meta["covid_threshold"])
+    cnn = report_by_source(
+        probs, val_set.y, val_set.sources, classes, shipped_model.meta["covid_threshold"]
+    )
     train = data.load(real_sources, "train", classes=classes)
     weights = sampling.balanced_weights(train)
     folds = sampling.patient_folds(train, 5, 42)
     c = baseline.choose_c(train.images, train.y, weights, folds, len(classes))
-    base_probs = baseline.predict_proba(baseline.fit(train.images, train.y, weights, c),
-                                        val_set.images, len(classes))
+    base_probs = baseline.predict_proba(
+        baseline.fit(train.images, train.y, weights, c), val_set.images, len(classes)
+    )
     return cnn, report_by_source(base_probs, val_set.y, val_set.sources, classes, None)
 
 

@@ -44,14 +44,14 @@ def test_new_images_of_the_same_kind_pass(fitted):
 def test_far_features_are_rejected_by_the_model_check(fitted):
     det, rng = fitted
     images = chest_like(rng, 1)
-    (score, reason), = det.check(images, np.full((1, 12), 25.0))
+    ((score, reason),) = det.check(images, np.full((1, 12), 25.0))
     assert score > det.threshold and "to the model" in reason
 
 
 def test_other_layouts_are_rejected_by_the_pixel_check(fitted):
     det, rng = fitted
     img = chest_like(rng, 1)[0].T[::-1].copy()  # lungs stacked vertically
-    (score, reason), = det.check(img[None], np.zeros((1, 12)))
+    ((score, reason),) = det.check(img[None], np.zeros((1, 12)))
     assert score > det.threshold and "layout" in reason
 
 
@@ -65,7 +65,7 @@ def test_other_layouts_are_rejected_by_the_pixel_check(fitted):
 )
 def test_cheap_image_checks(fitted, image, words):
     det, _ = fitted
-    (_, reason), = det.check(image[None], np.zeros((1, 12)))
+    ((_, reason),) = det.check(image[None], np.zeros((1, 12)))
     assert reason is not None and words in reason
 
 

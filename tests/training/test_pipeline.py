@@ -63,15 +63,25 @@ def test_run_registers_a_model_with_alias_and_tags(trained):
     assert mv.tags["parent_version"] == "none"
     assert mv.tags["git_commit"]
     run = MlflowClient().get_run(mv.run_id)
-    for key in ("val_union_accuracy", "val_nih-adult-normal_non_covid_called_covid",
-                "baseline_val_union_accuracy", "ece_oof_before", "ece_oof_after", "cv_accuracy_mean"):
+    for key in (
+        "val_union_accuracy",
+        "val_nih-adult-normal_non_covid_called_covid",
+        "baseline_val_union_accuracy",
+        "ece_oof_before",
+        "ece_oof_after",
+        "cv_accuracy_mean",
+    ):
         assert key in run.data.metrics, key
     assert max(summary["onnx_max_diff"].values()) < 1e-4
     with chdir(work):  # artefact paths are relative to the registry's parent
         artifacts = {a.path for a in MlflowClient().list_artifacts(mv.run_id, "plots")}
         data = {a.path for a in MlflowClient().list_artifacts(mv.run_id, "data")}
-    assert {"plots/confusion_val.png", "plots/roc_val.png", "plots/reliability.png",
-            "plots/training_curves.png"} <= artifacts
+    assert {
+        "plots/confusion_val.png",
+        "plots/roc_val.png",
+        "plots/reliability.png",
+        "plots/training_curves.png",
+    } <= artifacts
     assert "data/train_metadata.csv" in data
 
 
@@ -92,13 +102,26 @@ def test_served_answer_equals_in_process_prediction(trained, real_sources, tmp_p
 
     port = free_port()
     proc = start(
-        ["mlflow", "models", "serve", "-m", "models:/radio-cxr@production", "-p", str(port),
-         "--env-manager", "local"],
-        model_server_env(work), tmp_path / "serve.log", cwd=work,
+        [
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/radio-cxr@production",
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+        ],
+        model_server_env(work),
+        tmp_path / "serve.log",
+        cwd=work,
     )
     try:
         wait_until(f"http://127.0.0.1:{port}/ping", proc, 120, lambda r: r.ok)
-        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=30)
+        r = requests.post(
+            f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=30
+        )
         assert r.status_code == 200, r.text
         got = r.json()["predictions"][0]
     finally:

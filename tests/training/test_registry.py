@@ -16,8 +16,16 @@ def test_paths_become_relative_and_back(tmp_path):
     con.commit()
     con.close()
     assert make_relative(reg) == 2
-    rows = dict(sqlite3.connect(reg / "mlflow.db").execute("select run_uuid, artifact_uri from runs"))
-    assert rows == {"a": "reg/artifacts/1/a/artifacts", "b": "reg/artifacts/1/b", "c": "/elsewhere/x"}
+    rows = dict(
+        sqlite3.connect(reg / "mlflow.db").execute("select run_uuid, artifact_uri from runs")
+    )
+    assert rows == {
+        "a": "reg/artifacts/1/a/artifacts",
+        "b": "reg/artifacts/1/b",
+        "c": "/elsewhere/x",
+    }
     assert make_absolute(reg) == 2
-    rows = dict(sqlite3.connect(reg / "mlflow.db").execute("select run_uuid, artifact_uri from runs"))
+    rows = dict(
+        sqlite3.connect(reg / "mlflow.db").execute("select run_uuid, artifact_uri from runs")
+    )
     assert rows["a"] == f"{reg}/artifacts/1/a/artifacts"

@@ -20,7 +20,9 @@ def test_weights_balance_classes_and_sources(toy_sources):
     for s, wi in zip(ds.samples, w, strict=True):
         total[(s.label, s.source)] += wi
     assert np.isclose(total[("COVID", "alpha")], total[("COVID", "beta")])
-    assert np.isclose(total[("COVID", "alpha")] + total[("COVID", "beta")], total[("Normal", "alpha")])
+    assert np.isclose(
+        total[("COVID", "alpha")] + total[("COVID", "beta")], total[("Normal", "alpha")]
+    )
 
 
 def test_downsample_cuts_to_minority_and_writes_exact_list(toy_sources, tmp_path):

@@ -34,7 +34,9 @@ def test_dataframe_request_equals_in_process_arrays(shipped_model, val_set):
     served = shipped_model.predict(None, frame, {"heatmap": True})
     direct = shipped_model.predict_arrays(images)
     assert [p["label"] for p in served] == [p["label"] for p in direct]
-    assert all(p["probabilities"] == q["probabilities"] for p, q in zip(served, direct, strict=True))
+    assert all(
+        p["probabilities"] == q["probabilities"] for p, q in zip(served, direct, strict=True)
+    )
     no_maps = shipped_model.predict(None, frame, {"heatmap": False})
     assert all(p["heatmap"] is None for p in no_maps)
 
