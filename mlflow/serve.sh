@@ -10,6 +10,7 @@
 #   RADIO_ORT_THREADS [1]           ONNX Runtime threads per request
 #   RADIO_MODEL_NAME [radio-cxr]    RADIO_MODEL_ALIAS [production]
 #   MLFLOW_TRACKING_URI [sqlite:///mlflow/mlflow.db, relative to the project root]
+#   MLFLOW_REGISTRY_URI [MLFLOW_TRACKING_URI]
 #   RADIO_VENV [<project>/.venv, if present]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,8 @@ venv="${RADIO_VENV:-$root/.venv}"
 if [ -x "$venv/bin/python" ]; then export PATH="$venv/bin:$PATH"; fi
 
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///mlflow/mlflow.db}"
+# The registry is the tracking store unless told otherwise.
+export MLFLOW_REGISTRY_URI="${MLFLOW_REGISTRY_URI:-$MLFLOW_TRACKING_URI}"
 export RADIO_MODEL_NAME="${RADIO_MODEL_NAME:-radio-cxr}"
 export RADIO_MODEL_ALIAS="${RADIO_MODEL_ALIAS:-production}"
 # A patient-data product sends nothing out.

@@ -28,7 +28,10 @@ MODEL_START_DEADLINE_S = float(os.environ.get("RADIO_TEST_MODEL_START_S", "300")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # In-process tests (training) point MLflow at scratch registries through these
+    # variables; a server started later must use the shipped registry.
+    leaked = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {k: v for k, v in os.environ.items() if k not in leaked}
     if VENV_BIN.is_dir():
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(ROOT)
@@ -39,8 +42,6 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[str]:
     """Base URL of the real model server: mlflow/serve.sh on a free port, shipped registry."""
-    if "MLFLOW_TRACKING_URI" not in os.environ and not (ROOT / "mlflow" / "mlflow.db").exists():
-        pytest.skip("mlflow/mlflow.db (the shipped model registry) is not in this checkout")
     port = helpers.free_port()
     env = _env(MODEL_SERVER_HOST="127.0.0.1", MODEL_SERVER_PORT=str(port))
     proc = helpers.start(["bash", "mlflow/serve.sh"], env, OUTPUT / "logs" / "model-server.log")
@@ -115,3 +116,34 @@ def xray_path() -> Path:
 def bomb_png_bytes() -> bytes:
     """A 20000x20000 PNG decompression bomb (about 50 kB)."""
     return helpers.bomb_png(20000)
+
+
+# --- the shipped model and the real data, shared by tests/training and tests/mlflow ---
+
+SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid")
+
+
+@pytest.fixture(scope="session")
+def real_sources() -> list[Path]:
+    """The three real sources in ../shared/data; skips when absent (a user's fresh clone)."""
+    paths = [helpers.SHARED_DATA / s for s in SOURCES]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        pytest.skip(f"real X-rays not available here ({', '.join(missing)} missing)")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The production model of the shipped registry (mlflow/), loaded in-process."""
+    from training.registry import load_model
+
+    return load_model(ROOT / "mlflow")
+
+
+@pytest.fixture(scope="session")
+def val_set(real_sources, shipped_model):
+    """All val X-rays of the three sources, decoded to the model contract."""
+    from training.data import load
+
+    return load(real_sources, "val", classes=shipped_model.classes)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.helpers import ROOT, free_port, start, stop, wait_until
+from helpers import ROOT, free_port, start, stop, wait_until
 from training.preprocessing import preprocess_path
 from training.wire import build_request
 
@@ -30,7 +30,12 @@ def clone(tmp_path_factory):
 
 
 def env_for(clone) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    # in-process tests may have pointed MLflow elsewhere through these variables
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    }
     env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(clone)  # the copy's own code, not the working tree's
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")

@@ -9,10 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import SHARED_DATA
-
-SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid")
-
 
 def write_image(path: Path, seed: int, bright: bool) -> None:
     """A 64x64 greyscale PNG: bright-centred or dark-centred noise."""
@@ -42,30 +38,3 @@ def toy_sources(tmp_path) -> list[Path]:
             for i in range(n):
                 w.writerow([f"{split}/Covid/b{i}.png", f"p{i // 3}"])
     return [alpha, beta]
-
-
-@pytest.fixture(scope="session")
-def real_sources() -> list[Path]:
-    """The three real sources in ../shared/data; skips when absent (a user's fresh clone)."""
-    paths = [SHARED_DATA / s for s in SOURCES]
-    missing = [str(p) for p in paths if not p.is_dir()]
-    if missing:
-        pytest.skip(f"real X-rays not available here ({', '.join(missing)} missing)")
-    return paths
-
-
-@pytest.fixture(scope="session")
-def shipped_model():
-    """The production model of the shipped registry (mlflow/), loaded in-process."""
-    from tests.helpers import ROOT
-    from training.registry import load_model
-
-    return load_model(ROOT / "mlflow")
-
-
-@pytest.fixture(scope="session")
-def val_set(real_sources, shipped_model):
-    """All val X-rays of the three sources, decoded to the model contract."""
-    from training.data import load
-
-    return load(real_sources, "val", classes=shipped_model.classes)

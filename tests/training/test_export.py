@@ -7,9 +7,9 @@ from training.registry import ALIAS, MODEL_NAME
 
 def test_shipped_onnx_agrees_with_keras_on_the_val_set(shipped_model, val_set, monkeypatch):
     import keras
+    from helpers import ROOT
 
     import training.model  # noqa: F401 - registers the Standardize layer
-    from tests.helpers import ROOT
     from training.export import keras_outputs
     from training.registry import model_path, resolve, tracking_uri
 

@@ -10,8 +10,8 @@ from contextlib import chdir
 import numpy as np
 import pytest
 import requests
+from helpers import free_port, start, stop, wait_until
 
-from tests.helpers import free_port, start, stop, wait_until
 from training.fit import HParams
 from training.preprocessing import preprocess_path
 from training.wire import build_request
@@ -45,6 +45,7 @@ def model_server_env(work) -> dict[str, str]:
     env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
     env.update(
         MLFLOW_TRACKING_URI="sqlite:///reg/mlflow.db",
+        MLFLOW_REGISTRY_URI="sqlite:///reg/mlflow.db",
         MLFLOW_DISABLE_TELEMETRY="true",
         DO_NOT_TRACK="true",
     )

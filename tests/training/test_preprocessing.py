@@ -90,7 +90,7 @@ def test_truncated_jpeg_is_refused():
 
 
 def test_too_many_pixels_is_refused_before_decoding():
-    from tests.helpers import bomb_png
+    from helpers import bomb_png
 
     with pytest.raises(ImageError, match="limit is"):
         preprocess(bomb_png(20000))
