@@ -77,9 +77,9 @@ def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "submit"
     page.keyboard.press("Enter")
-    message = page.locator("#message")
-    message.wait_for(state="visible")
-    page.wait_for_function("document.getElementById('message').textContent.length > 0")
+    # "Analysing..." shows first; wait for the answer's error message.
+    message = page.locator("#message.error")
+    message.wait_for(state="visible", timeout=60_000)
     # The server's own sentence, plus the request id for support.
     assert message.inner_text().startswith(
         "The file is not a PNG or JPEG image (its content says otherwise). (reference ")
