@@ -7,7 +7,7 @@
 #   MODEL_SERVER_LAUNCH [lean]      lean: MLflow's scoring server app under uvicorn, started
 #                                   directly; mlflow: `mlflow models serve` (same app, plus a
 #                                   ~260 MB parent process that only waits; see README)
-#   RADIO_ORT_THREADS [1]           ONNX Runtime threads per request
+#   RADIO_ORT_THREADS [2]           ONNX Runtime threads per request (2: best p50 on 2 vCPUs)
 #   RADIO_MODEL_NAME [radio-cxr]    RADIO_MODEL_ALIAS [production]
 #   MLFLOW_TRACKING_URI [sqlite:///mlflow/mlflow.db, relative to the project root]
 #   MLFLOW_REGISTRY_URI [MLFLOW_TRACKING_URI]
@@ -28,7 +28,9 @@ export RADIO_MODEL_ALIAS="${RADIO_MODEL_ALIAS:-production}"
 export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
 host="${MODEL_SERVER_HOST:-127.0.0.1}"
 port="${MODEL_SERVER_PORT:-8000}"
+# One worker: a second copy of the model would only compete for the same 2 cores.
 workers="${MODEL_SERVER_WORKERS:-1}"
+export RADIO_ORT_THREADS="${RADIO_ORT_THREADS:-2}"
 timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 
 # Pin the alias to a version once, so every answer names the version that produced it.
