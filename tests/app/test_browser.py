@@ -1,6 +1,5 @@
 """The upload page in a real browser (Playwright + Debian's chromium) against gunicorn."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -91,28 +90,22 @@ def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
     page.context.close()
 
 
-NOT_XRAY = {
-    "id": "0" * 32, "status": "not_xray", "label": None, "probabilities": None,
-    "confidence": None, "needs_review": True, "heatmap": None, "ood_reason": "no lung fields",
-    "model": {"name": "radio-cxr", "version": "7"}, "latency_ms": 12.0,
-}
+def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, tmp_path):
+    # A real non-X-ray (a generated text document) through the real app and model.
+    from training.nonxray import generated
 
-
-def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, xray_path):
-    # The page's rendering of a not_xray answer; the answer is fixed here so the test does
-    # not depend on which images the current model rejects.
+    name, img = next(generated(seed=1))
+    document = tmp_path / "letter.png"
+    img.save(document)
     page = _page(browser, gunicorn_app["url"])
     SHOTS.mkdir(exist_ok=True)
-    page.route("**/predict", lambda route: route.fulfill(
-        status=200, content_type="application/json", body=json.dumps(NOT_XRAY)))
-    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_label("Chest X-ray image").set_input_files(str(document))
     page.get_by_role("button", name="Analyse").click()
     page.locator("#not-xray").wait_for(state="visible")
     assert page.locator("#not-xray").inner_text() == "Not a chest X-ray"
-    assert page.locator("#review-flag").inner_text() == "Needs radiologist review"
-    assert page.locator("#not-xray-reason").inner_text() == "no lung fields"
+    assert page.locator("#not-xray-reason").inner_text().strip()  # the model's reason
     assert page.locator("#diagnosis").is_hidden() and page.locator("#bars .bar").count() == 0
     assert page.locator("#heatmap").is_hidden()
-    assert page.locator("#result-model").inner_text() == "radio-cxr version 7"
+    assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
     page.screenshot(path=str(SHOTS / "browser-not-xray.png"), full_page=True)
     page.context.close()
