@@ -9,7 +9,7 @@
 #   ./deploy.sh destroy    delete everything Terraform created (asks first)
 #
 # Needs .aws/_credentials with the [awslearnerlab] profile and .aws/key.pem
-# (mode 600); see .aws/README.md and docs/deploy.md. Safe to re-run: Terraform
+# (mode 600); see .aws/README.md and the README (Deploy to AWS). Safe to re-run: Terraform
 # and the playbooks only change what differs.
 #
 # Environment:
@@ -240,7 +240,7 @@ cmd_deploy() {
   run_playbooks "$@"
   smoke_test "http://${hosts[0]}/health"
   print_addresses
-  echo "(port 8000 answers the frontend only; see docs/deploy.md to reach it yourself)"
+  echo "(port 8000 answers the frontend only; see the README, Deploy to AWS, to reach it yourself)"
 }
 
 cmd_plan() {

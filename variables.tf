@@ -50,7 +50,7 @@ variable "http_ingress_cidrs" {
 }
 
 variable "mlflow_public_ingress_cidrs" {
-  description = "Extra networks allowed to reach the model server's port directly. Empty by default: only the frontend's security group may call it (see docs/deploy.md for why). Operators who need direct access can list their own /32 here."
+  description = "Extra networks allowed to reach the model server's port directly. Empty by default: only the frontend's security group may call it (see the README, Deploy to AWS, for why). Operators who need direct access can list their own /32 here."
   type        = list(string)
   default     = []
 }

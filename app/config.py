@@ -1,6 +1,6 @@
 """Configuration of the web app, read from the environment once at start-up.
 
-Every setting has a documented default (see docs/app.md) so ``gunicorn app.wsgi:app`` works
+Every setting has a documented default (see the README, Web app and API) so ``gunicorn app.wsgi:app`` works
 with no environment at all on a developer machine.
 """
 

@@ -3,7 +3,7 @@
 # 127.0.0.1. Waits until both are healthy, prints the URL, and stops both on Ctrl-C or if
 # either dies. Used by `make run`.
 # Environment: PORT [8080] (web app), MODEL_SERVER_PORT [8000], RADIO_START_TIMEOUT_S [300],
-# RADIO_VENV [<project>/.venv]; every app setting of docs/app.md passes through.
+# RADIO_VENV [<project>/.venv]; every app setting of the README passes through.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
