@@ -1,4 +1,5 @@
-"""Every val X-ray gets the same answer through the app as from the model server directly."""
+"""Every val X-ray gets the same answer through the app as from the model server called
+directly and as from the same model loaded in-process."""
 
 import io
 
@@ -12,7 +13,7 @@ from training.wire import build_request
 pytestmark = pytest.mark.slow
 
 
-def test_app_and_model_server_agree_on_every_val_xray(client, model_server):
+def test_app_and_model_server_agree_on_every_val_xray(client, model_server, shipped_model):
     paths = helpers.val_xrays()
     if not paths:
         pytest.skip(f"no val X-rays under {helpers.SHARED_DATA}")
@@ -24,6 +25,10 @@ def test_app_and_model_server_agree_on_every_val_xray(client, model_server):
                               json=build_request([preprocess(data)], heatmap=False), timeout=60)
         assert direct.status_code == 200, direct.text
         expected = direct.json()["predictions"][0]
+        in_process = shipped_model.predict_arrays(preprocess(data)[None], heatmap=False)[0]
+        assert (in_process["status"], in_process["label"]) == (
+            expected["status"], expected["label"]
+        ), path
         resp = client.post("/predict", data={"file": (io.BytesIO(data), path.name)},
                            content_type="multipart/form-data")
         assert resp.status_code == 200, (path, resp.json)
