@@ -44,3 +44,12 @@ def test_covid_recall_overall_and_per_source(reports):
 def test_adult_normals_are_not_called_covid(reports):
     cnn, _ = reports
     assert cnn["nih-adult-normal"]["non_covid_called_covid"] <= 0.10
+
+
+def test_temperature_scaling_lowers_val_calibration_error(shipped_model, val_set):
+    from training.calibration import ece
+
+    logits = shipped_model.run(val_set.images)["logits"]
+    before = ece(softmax(logits), val_set.y)
+    after = ece(softmax(logits, shipped_model.meta["temperature"]), val_set.y)
+    assert after < before
