@@ -1,7 +1,7 @@
 """Configuration of the web app, read from the environment once at start-up.
 
-Every setting has a documented default (see the README, Web app and API) so ``gunicorn app.wsgi:app`` works
-with no environment at all on a developer machine.
+Every setting has a documented default (README, "Web app and API"), so
+``gunicorn app.wsgi:app`` works with no environment at all on a developer machine.
 """
 
 from __future__ import annotations

@@ -49,10 +49,9 @@ class ReferenceModel(mlflow.pyfunc.PythonModel):
 
 def build(keras_path: Path, registry: Path) -> str:
     """Log the reference model into a scratch registry; returns its ``runs:/`` URI."""
+    import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
-
-    import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{registry / 'mlflow.db'}")
     exp = mlflow.create_experiment("reference", artifact_location=str(registry / "artifacts"))

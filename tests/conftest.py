@@ -21,22 +21,13 @@ os.environ["DO_NOT_TRACK"] = "true"
 
 import helpers  # noqa: E402
 
-VENV_BIN = ROOT / ".venv" / "bin"
 OUTPUT = ROOT / "test-output"
 # Loading the model on 2 busy CPUs can take minutes; a stuck start must still fail.
 MODEL_START_DEADLINE_S = float(os.environ.get("RADIO_TEST_MODEL_START_S", "300"))
 
 
 def _env(**extra: str) -> dict[str, str]:
-    # In-process tests (training) point MLflow at scratch registries through these
-    # variables; a server started later must use the shipped registry.
-    leaked = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    env = {k: v for k, v in os.environ.items() if k not in leaked}
-    if VENV_BIN.is_dir():
-        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+    return helpers.server_env(PYTHONPATH=str(ROOT), **extra)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -20,6 +21,22 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def server_env(**extra: str) -> dict[str, str]:
+    """Environment for a server a test starts: the venv first on PATH, telemetry off, and
+    none of the MLflow URIs that in-process tests (training) leave pointing at scratch
+    registries: a server started later must use the registry it is given."""
+    leaked = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {k: v for k, v in os.environ.items() if k not in leaked}
+    venv_bin = ROOT / ".venv" / "bin"
+    path = os.path.dirname(sys.executable)
+    if venv_bin.is_dir():
+        path = f"{venv_bin}{os.pathsep}{path}"
+    env["PATH"] = f"{path}{os.pathsep}{env.get('PATH', '')}"
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -27,9 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(
-    cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
-) -> subprocess.Popen:
+def start(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
     """Start ``cmd`` in ``cwd``, in its own session (so its children can be stopped with it)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     fh = open(log, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
@@ -78,6 +93,39 @@ def wait_until(
         if time.monotonic() > end:
             raise RuntimeError(f"{url} not ready within {deadline_s:.0f}s:\n{log_tail(proc)}")
         time.sleep(0.5)
+
+
+def ask_model_server(
+    cmd: list[str], env: dict[str, str], cwd: Path, port: int, image, log: Path
+) -> dict:
+    """Start a model server, send one image to /invocations, stop it; the first prediction."""
+    from training.wire import build_request
+
+    proc = start(cmd, env, log, cwd=cwd)
+    try:
+        wait_until(f"http://127.0.0.1:{port}/ping", proc, 180, lambda r: r.ok)
+        r = requests.post(
+            f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=60
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["predictions"][0]
+    finally:
+        stop(proc)
+
+
+def mlflow_serve_cmd(port: int) -> list[str]:
+    """`mlflow models serve` of the production alias on ``port``."""
+    return [
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        "models:/radio-cxr@production",
+        "-p",
+        str(port),
+        "--env-manager",
+        "local",
+    ]
 
 
 class SilentServer:
@@ -159,6 +207,7 @@ class DroppingProxy:
 
 
 # --- bad and good inputs, generated on the fly -------------------------------------------
+
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     """One PNG chunk with its CRC."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,16 @@ from training.preprocessing import IMAGE_SIZE
 from training.registry import ALIAS
 from training.wire import COLUMN, encode_image
 
+# What the served pyfunc imports (serving.py and its training.* imports): only these are
+# copied into the registry, so it does not carry a second copy of the training code.
+SERVING_MODULES = (
+    "__init__.py",
+    "serving.py",
+    "metrics.py",
+    "ood.py",
+    "wire.py",
+    "preprocessing.py",
+)
 PIP_REQUIREMENTS = ["mlflow==3.17.*", "onnxruntime==1.32.*", "numpy", "pandas", "pillow"]
 
 
@@ -37,19 +49,23 @@ def log_and_register(
     promote: bool,
 ) -> dict[str, str]:
     """Log the pyfunc (Keras source of truth + ONNX copy + parameters), register, alias it."""
+    import mlflow
     import pandas as pd
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    import mlflow
     import training
-    from mlflow import MlflowClient
     from training.serving import RadioModel
 
+    package = Path(tempfile.mkdtemp()) / "training"
+    package.mkdir()
+    for module in SERVING_MODULES:
+        shutil.copy2(Path(training.__file__).parent / module, package / module)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=RadioModel(),
         artifacts={k: str(model_dir / f) for k, f in files.items()},
-        code_paths=[str(Path(training.__file__).parent)],
+        code_paths=[str(package)],
         signature=signature(),
         input_example=(pd.DataFrame({COLUMN: [encode_image(example_image())]}), {"heatmap": False}),
         pip_requirements=PIP_REQUIREMENTS,

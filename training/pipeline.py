@@ -89,6 +89,7 @@ ARTIFACT_FILES = {
 def run(cfg: TrainConfig) -> dict:
     """Train, evaluate, log and register; returns the summary dict."""
     import mlflow
+
     from training import export
     from training.model import build_ensemble
 

@@ -20,8 +20,7 @@ def _listening(port: int) -> bool:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, RADIO_VENV=str(ROOT / ".venv"), **extra)
-    return env
+    return helpers.server_env(RADIO_VENV=str(ROOT / ".venv"), **extra)
 
 
 def test_refuses_a_busy_port():
@@ -37,8 +36,7 @@ def test_refuses_a_busy_port():
 
 
 @pytest.mark.slow
-def test_starts_both_then_stops_both_on_ctrl_c(model_server, tmp_path):
-    # model_server: only to skip when no registry is shipped; this test starts its own.
+def test_starts_both_then_stops_both_on_ctrl_c(tmp_path):
     app_port, model_port = helpers.free_port(), helpers.free_port()
     env = _env(PORT=str(app_port), MODEL_SERVER_PORT=str(model_port),
                RADIO_DATA_DIR=str(tmp_path / "data"))

@@ -3,17 +3,12 @@ scoring server (both `mlflow models serve` and the lean launch of serve.sh)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 
-import numpy as np
 import pytest
-import requests
+from helpers import ROOT, ask_model_server, free_port, mlflow_serve_cmd, server_env
 
-from helpers import ROOT, free_port, start, stop, wait_until
 from training.preprocessing import preprocess_path
-from training.wire import build_request
 
 pytestmark = pytest.mark.slow
 
@@ -30,24 +25,7 @@ def clone(tmp_path_factory):
 
 
 def env_for(clone) -> dict[str, str]:
-    # in-process tests may have pointed MLflow elsewhere through these variables
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    }
-    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(clone)  # the copy's own code, not the working tree's
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
-    return env
-
-
-def ask(port: int, image: np.ndarray) -> dict:
-    r = requests.post(
-        f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=60
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["predictions"][0]
+    return server_env(PYTHONPATH=str(clone))  # the copy's own code, not the working tree's
 
 
 @pytest.mark.parametrize("launch", ["mlflow-cli", "serve.sh"])
@@ -60,26 +38,11 @@ def test_copy_elsewhere_serves_the_in_process_answer(
     env = env_for(clone)
     if launch == "mlflow-cli":
         env["MLFLOW_TRACKING_URI"] = "sqlite:///mlflow/mlflow.db"
-        cmd = [
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/radio-cxr@production",
-            "-p",
-            str(port),
-            "--env-manager",
-            "local",
-        ]
+        cmd = mlflow_serve_cmd(port)
     else:
         env["MODEL_SERVER_PORT"] = str(port)
         cmd = ["bash", str(clone / "mlflow" / "serve.sh")]
-    proc = start(cmd, env, tmp_path / "serve.log", cwd=clone)
-    try:
-        wait_until(f"http://127.0.0.1:{port}/ping", proc, 180, lambda r: r.ok)
-        got = ask(port, image)
-    finally:
-        stop(proc)
+    got = ask_model_server(cmd, env, clone, port, image, tmp_path / "serve.log")
     assert got["label"] == expected["label"]
     for cls, p in expected["probabilities"].items():
         assert abs(got["probabilities"][cls] - p) < 1e-5

@@ -3,18 +3,14 @@ served by the real ``mlflow models serve``, answering like the in-process model.
 
 from __future__ import annotations
 
-import os
-import sys
 from contextlib import chdir
 
 import numpy as np
 import pytest
-import requests
-from helpers import free_port, start, stop, wait_until
+from helpers import ask_model_server, free_port, mlflow_serve_cmd, server_env
 
 from training.fit import HParams
 from training.preprocessing import preprocess_path
-from training.wire import build_request
 
 pytestmark = pytest.mark.slow
 
@@ -41,15 +37,8 @@ def trained(real_sources, tmp_path_factory):
 
 
 def model_server_env(work) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
-    env.update(
-        MLFLOW_TRACKING_URI="sqlite:///reg/mlflow.db",
-        MLFLOW_REGISTRY_URI="sqlite:///reg/mlflow.db",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-    )
-    return env
+    uri = "sqlite:///reg/mlflow.db"  # relative to ``work``, where the server starts
+    return server_env(MLFLOW_TRACKING_URI=uri, MLFLOW_REGISTRY_URI=uri)
 
 
 def test_run_registers_a_model_with_alias_and_tags(trained):
@@ -102,31 +91,9 @@ def test_served_answer_equals_in_process_prediction(trained, real_sources, tmp_p
     expected = local.unwrap_python_model().predict_arrays(image[None])[0]
 
     port = free_port()
-    proc = start(
-        [
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            "models:/radio-cxr@production",
-            "-p",
-            str(port),
-            "--env-manager",
-            "local",
-        ],
-        model_server_env(work),
-        tmp_path / "serve.log",
-        cwd=work,
+    got = ask_model_server(
+        mlflow_serve_cmd(port), model_server_env(work), work, port, image, tmp_path / "serve.log"
     )
-    try:
-        wait_until(f"http://127.0.0.1:{port}/ping", proc, 120, lambda r: r.ok)
-        r = requests.post(
-            f"http://127.0.0.1:{port}/invocations", json=build_request([image]), timeout=30
-        )
-        assert r.status_code == 200, r.text
-        got = r.json()["predictions"][0]
-    finally:
-        stop(proc)
     for cls, p in expected["probabilities"].items():
         assert abs(got["probabilities"][cls] - p) < 1e-5
     assert got["label"] == expected["label"] and got["status"] == expected["status"]
