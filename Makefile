@@ -52,10 +52,9 @@ test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 DATA ?= ../shared/data
-SOURCES := $(DATA)/covid19-3class $(DATA)/nih-adult-normal $(DATA)/hannover-covid
 
-train: $(VENV_ML)  ## retrain on the three sources into mlflow/ (new version, alias production)
-	$(PY) -m training train --data $(SOURCES) --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
+train: $(VENV_ML)  ## retrain on every source (training/sources.py) into mlflow/ (new version, alias production)
+	$(PY) -m training train --data-root $(DATA) --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
 
 bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, memory (prints JSON last)
 	$(PY) -m bench.serving
@@ -67,4 +66,4 @@ bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA)
 
 lint: $(VENV_ALL)  ## ruff on the Python code
-	$(VENV)/bin/ruff check app training bench deploy tests
+	$(VENV)/bin/ruff check app serving training bench deploy tests

@@ -1,7 +1,7 @@
 """Radio clinician web app: upload a chest X-ray, get decision support from the model server.
 
 The app never loads a model itself: it validates and preprocesses the upload
-(``training.preprocessing``), sends it to the MLflow model server (``training.wire``) and
+(``serving.preprocessing``), sends it to the MLflow model server (``serving.wire``) and
 renders the answer. It must never import TensorFlow or mlflow, so it stays small and starts
 in a second.
 """

@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from app.config import Config
 from app.errors import APIError
-from training.wire import build_request
+from serving.wire import build_request
 
 _lock = threading.Lock()
 _session: requests.Session | None = None

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from app import contract, model_client, storage
 from app.config import Config
 from app.errors import APIError
-from training.preprocessing import ImageError, preprocess, sniff_format
+from serving.preprocessing import ImageError, preprocess, sniff_format
 
 bp = Blueprint("predict", __name__)
 # Log lines carry id, size, status and latency only: never a file name or pixel (PHI).

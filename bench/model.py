@@ -18,18 +18,19 @@ import numpy as np
 from training import baseline, data, sampling
 from training.metrics import report_by_source, softmax
 from training.registry import ALIAS, MODEL_NAME, load_model, model_path, resolve, tracking_uri
+from training.sources import source_paths
 from training.summary import format_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RADIO_BENCH_DATA", ROOT.parent / "shared" / "data"))
-SOURCES = ["covid19-3class", "nih-adult-normal", "hannover-covid"]
+
 
 
 def main() -> int:
     """Measure and print; the last line is one JSON object."""
-    sources = [DATA / s for s in SOURCES]
+    sources = source_paths(DATA)
     if not all(s.is_dir() for s in sources):
-        sys.exit(f"bench-model needs the three sources under {DATA}")
+        sys.exit(f"bench-model needs every source of training/sources.py under {DATA}")
     os.chdir(ROOT)  # registry paths are relative to the project root
     registry = ROOT / "mlflow"
     model = load_model(registry)

@@ -28,8 +28,8 @@ import requests
 from PIL import Image
 
 from bench import procs, reference
-from training.preprocessing import preprocess
-from training.wire import build_request
+from serving.preprocessing import preprocess
+from serving.wire import build_request
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RADIO_BENCH_DATA", ROOT.parent / "shared" / "data"))

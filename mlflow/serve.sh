@@ -35,7 +35,7 @@ timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 
 # Pin the alias to a version once, so every answer names the version that produced it.
 IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir < <(
-  python -m training.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path
+  python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path
 )
 if [ -z "${RADIO_MODEL_VERSION:-}" ] || [ -z "${model_dir:-}" ]; then
   echo "error: cannot resolve models:/$RADIO_MODEL_NAME@$RADIO_MODEL_ALIAS in $MLFLOW_TRACKING_URI" >&2

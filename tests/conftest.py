@@ -111,16 +111,15 @@ def bomb_png_bytes() -> bytes:
 
 # --- the shipped model and the real data, shared by tests/training and tests/mlflow ---
 
-SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid")
-
-
 @pytest.fixture(scope="session")
 def real_sources() -> list[Path]:
-    """The three real sources in ../shared/data; skips when absent (a user's fresh clone)."""
-    paths = [helpers.SHARED_DATA / s for s in SOURCES]
-    missing = [str(p) for p in paths if not p.is_dir()]
-    if missing:
-        pytest.skip(f"real X-rays not available here ({', '.join(missing)} missing)")
+    """Every real source (training.sources) in ../shared/data; skips when absent."""
+    from training.sources import missing, source_paths
+
+    paths = source_paths(helpers.SHARED_DATA)
+    absent = missing(paths)
+    if absent:
+        pytest.skip(f"real X-rays not available here ({', '.join(absent)} missing)")
     return paths
 
 
@@ -134,7 +133,7 @@ def shipped_model():
 
 @pytest.fixture(scope="session")
 def val_set(real_sources, shipped_model):
-    """All val X-rays of the three sources, decoded to the model contract."""
+    """All val X-rays of every source, decoded to the model contract."""
     from training.data import load
 
     return load(real_sources, "val", classes=shipped_model.classes)

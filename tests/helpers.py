@@ -99,7 +99,7 @@ def ask_model_server(
     cmd: list[str], env: dict[str, str], cwd: Path, port: int, image, log: Path
 ) -> dict:
     """Start a model server, send one image to /invocations, stop it; the first prediction."""
-    from training.wire import build_request
+    from serving.wire import build_request
 
     proc = start(cmd, env, log, cwd=cwd)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from training.preprocessing import thumbnails
+from serving.preprocessing import thumbnails
 
 SIZE = 32
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.metrics import softmax
+from serving.decision import softmax
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m training train --data SRC [SRC...]``."""
+"""Command line: ``python -m training train (--data SRC [SRC...] | --data-root DIR)``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from training.fit import HParams
+from training.sources import missing, source_paths
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -16,7 +17,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training")
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train, evaluate, log and register a model")
-    t.add_argument("--data", nargs="+", required=True, type=Path, help="source folders")
+    where = t.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", nargs="+", type=Path, help="source folders")
+    where.add_argument(
+        "--data-root", type=Path, help="folder holding every source of training.sources.SOURCES"
+    )
     t.add_argument("--registry", type=Path, default=Path("mlflow"), help="registry folder")
     t.add_argument("--folds", type=int, default=5)
     t.add_argument("--seed", type=int, default=42)
@@ -60,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    missing = [str(p) for p in args.data if not p.is_dir()]
-    if missing:
-        print(f"error: data folder(s) not found: {', '.join(missing)}", file=sys.stderr)
+    if args.data_root is not None:
+        args.data = source_paths(args.data_root)
+    absent = missing(args.data)
+    if absent:
+        print(f"error: data folder(s) not found: {', '.join(absent)}", file=sys.stderr)
         return 2
+    from serving.preprocessing import IMAGE_SIZE
     from training.pipeline import TrainConfig, run
-    from training.preprocessing import IMAGE_SIZE
 
     grid = [
         HParams(args.epochs, args.batch_size, lr, dr, args.patience, sch)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from serving.decision import softmax
 from training.data import Dataset
 from training.fit import HParams, predict_logits, train_member
-from training.metrics import softmax
 
 
 @dataclass

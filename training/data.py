@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
+from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
 
 log = logging.getLogger(__name__)
 

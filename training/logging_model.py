@@ -8,21 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
-from training.preprocessing import IMAGE_SIZE
+from serving.preprocessing import IMAGE_SIZE
+from serving.wire import COLUMN, encode_image
 from training.registry import ALIAS
-from training.wire import COLUMN, encode_image
 
-# What the served pyfunc imports (serving.py and its training.* imports): only these are
-# copied into the registry, so it does not carry a second copy of the training code.
-SERVING_MODULES = (
-    "__init__.py",
-    "serving.py",
-    "metrics.py",
-    "ood.py",
-    "wire.py",
-    "preprocessing.py",
-)
 PIP_REQUIREMENTS = ["mlflow==3.17.*", "onnxruntime==1.32.*", "numpy", "pandas", "pillow"]
+
+
+def serving_package() -> Path:
+    """A clean copy of the ``serving`` package (no caches) for ``code_paths``.
+
+    The registry stores the package itself: a version serves the code it was logged with,
+    and ``serving`` imports nothing from ``training`` (tested), so nothing else is needed.
+    """
+    import serving
+
+    dest = Path(tempfile.mkdtemp()) / "serving"
+    shutil.copytree(
+        Path(serving.__file__).parent, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    return dest
 
 
 def example_image() -> np.ndarray:
@@ -54,13 +59,9 @@ def log_and_register(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    import training
-    from training.serving import RadioModel
+    from serving.pyfunc import RadioModel
 
-    package = Path(tempfile.mkdtemp()) / "training"
-    package.mkdir()
-    for module in SERVING_MODULES:
-        shutil.copy2(Path(training.__file__).parent / module, package / module)
+    package = serving_package()
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=RadioModel(),
@@ -76,9 +77,12 @@ def log_and_register(
     except MlflowException:
         parent = "none"
     run = mlflow.active_run()
+    # active_run() is a snapshot taken at start_run: read the tags set since from the store
+    # (reading the snapshot is why version 1 says git_commit=unknown).
+    run_tags = client.get_run(run.info.run_id).data.tags if run else {}
     tags = {
         "dataset_version": dataset_version,
-        "git_commit": run.data.tags.get("git_commit", "unknown") if run else "unknown",
+        "git_commit": run_tags.get("git_commit", "unknown"),
         "parent_version": parent,
         "run_id": run.info.run_id if run else "",
     }

@@ -1,37 +1,13 @@
-"""Decision rule and the figures Radio reports: per source, never a single accuracy.
+"""The figures Radio reports: per source, never a single accuracy; threshold choice.
 
-NumPy only (plus scikit-learn for AUC at training time): the decision rule is imported by
-the model server.
+The decision rule itself lives in :mod:`serving.decision` (what the model server runs).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-COVID = "COVID"
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def decide(probs: np.ndarray, classes: list[str], covid_threshold: float | None) -> np.ndarray:
-    """Predicted class index: COVID when its probability reaches the threshold, else argmax.
-
-    The threshold is chosen by cross-validation on the train split (never on val); without
-    one (or without a COVID class) the rule is plain argmax.
-    """
-    pred = np.argmax(probs, axis=-1)
-    if covid_threshold is None or COVID not in classes:
-        return pred
-    c = classes.index(COVID)
-    others = probs.copy()
-    others[..., c] = -1.0
-    return np.where(probs[..., c] >= covid_threshold, c, np.argmax(others, axis=-1))
+from serving.decision import COVID, decide
 
 
 def choose_covid_threshold(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> float:

@@ -2,7 +2,7 @@
 installed: photographs and pictures shipped inside installed Python packages, plus
 generated documents, charts, screenshots-like layouts, blanks, noise and textures.
 
-Each item is ``(name, PNG/JPEG bytes)``, ready for :func:`training.preprocessing.preprocess`.
+Each item is ``(name, PNG/JPEG bytes)``, ready for :func:`serving.preprocessing.preprocess`.
 """
 
 from __future__ import annotations

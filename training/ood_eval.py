@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.preprocessing import ImageError, preprocess, preprocess_path
 from training.nonxray import non_xray_set
-from training.preprocessing import ImageError, preprocess, preprocess_path
 from training.registry import load_model
 
 

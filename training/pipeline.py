@@ -13,12 +13,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from serving.decision import softmax
+from serving.preprocessing import IMAGE_SIZE
 from training import baseline, data, ood, plots, sampling
 from training.calibration import ece, fit_temperature
 from training.crossval import CVResult, cross_validate
+from training.evaluation import clinical_report, served_predictions
 from training.fit import HParams
-from training.metrics import choose_covid_threshold, decide, report_by_source, softmax
-from training.preprocessing import IMAGE_SIZE
+from training.metrics import choose_covid_threshold, report_by_source
 from training.registry import MODEL_NAME, open_registry
 from training.summary import format_summary
 
@@ -69,7 +71,7 @@ def git_commit() -> str:
 
 def load_served(model_dir: Path):
     """The pyfunc exactly as the model server builds it, from a folder of artefacts."""
-    from training.serving import RadioModel
+    from serving.pyfunc import RadioModel
 
     model = RadioModel()
     model.load_context(
@@ -193,12 +195,13 @@ def run(cfg: TrainConfig) -> dict:
         }
         (model_dir / ARTIFACT_FILES["meta"]).write_text(json.dumps(meta, indent=2))
 
-        # The val splits, used once: through the served code path itself.
+        # The val splits, used once: through the served code path itself, gate included.
         served = load_served(model_dir)
+        val_preds = served_predictions(served, val.images)
+        val_report = clinical_report(val_preds, val.y, val.sources, classes)
         val_out = served.run(val.images)
         val_probs = softmax(val_out["logits"], temperature)
-        val_report = report_by_source(val_probs, val.y, val.sources, classes, threshold)
-        rejected = [r for _, r in served.ood.check(val.images, val_out["features"]) if r]
+        rejected = [p for p in val_preds if p["status"] == "not_xray"]
         calib = {
             "ece_oof_before": ece(softmax(best.oof_logits), y),
             "ece_oof_after": ece(oof_probs, y),
@@ -223,7 +226,7 @@ def run(cfg: TrainConfig) -> dict:
         flat |= {f"onnx_max_diff_{k}": v for k, v in onnx_diff.items()}
         flat |= {"val_ood_false_rejections": float(len(rejected)), "baseline_C": c}
         mlflow.log_metrics(flat)
-        pred = decide(val_probs, classes, threshold)
+        pred = np.array([classes.index(p["label"]) if p["label"] else -1 for p in val_preds])
         figures = [
             plots.confusion(val.y, pred, classes, out / "confusion_val.png", "val (union)"),
             plots.roc(val.y, val_probs, classes, out / "roc_val.png", "val (union)"),

@@ -14,17 +14,19 @@ from training.calibration import reliability  # noqa: E402
 
 
 def confusion(y, pred, classes: list[str], path: Path, title: str) -> Path:
-    """Confusion matrix with counts."""
+    """Confusion matrix with counts; a prediction of -1 (refused: not a chest X-ray) gets
+    its own "refused" column, so refusals stay visible instead of vanishing."""
     k = len(classes)
-    m = np.zeros((k, k), int)
+    columns = list(classes) + (["refused"] if np.any(np.asarray(pred) < 0) else [])
+    m = np.zeros((k, len(columns)), int)
     for t, p in zip(y, pred, strict=True):
-        m[t, p] += 1
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+        m[t, p if p >= 0 else k] += 1
+    fig, ax = plt.subplots(figsize=(5 + len(columns) - k, 4.5))
     ax.imshow(m, cmap="Blues")
     for i in range(k):
-        for j in range(k):
+        for j in range(len(columns)):
             ax.text(j, i, m[i, j], ha="center", va="center")
-    ax.set_xticks(range(k), classes, rotation=20)
+    ax.set_xticks(range(len(columns)), columns, rotation=20)
     ax.set_yticks(range(k), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

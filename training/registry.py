@@ -8,27 +8,40 @@ does it). While a training run writes, paths are made absolute, then relative ag
 
 Command line::
 
-    python -m training.registry resolve [NAME] [ALIAS] [--path]   # version [and folder]
     python -m training.registry promote NAME VERSION [--alias production]
+
+Reading which version an alias names is :mod:`serving.registry` (the model host has no
+``training``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-MODEL_NAME = os.environ.get("RADIO_MODEL_NAME", "radio-cxr")
-ALIAS = os.environ.get("RADIO_MODEL_ALIAS", "production")
+from serving.registry import ALIAS, MODEL_NAME
+
 EXPERIMENT = "radio-cxr"
 
 
 def tracking_uri(registry: Path) -> str:
     """SQLite tracking URI of a registry folder."""
     return f"sqlite:///{Path(registry).resolve() / 'mlflow.db'}"
+
+
+def use_registry(registry: Path) -> None:
+    """Point MLflow's tracking AND registry URIs at a registry folder.
+
+    Setting only the tracking URI leaves a registry URI set earlier in the process in
+    force: aliases would then be read from (or moved in) another registry.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(registry))
+    mlflow.set_registry_uri(tracking_uri(registry))
 
 
 def _rewrite_paths(db: Path, old: str, new: str) -> int:
@@ -87,8 +100,7 @@ def open_registry(registry: Path):
     registry.mkdir(parents=True, exist_ok=True)
     if (registry / "mlflow.db").exists():
         make_absolute(registry)
-    mlflow.set_tracking_uri(tracking_uri(registry))
-    mlflow.set_registry_uri(tracking_uri(registry))
+    use_registry(registry)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         mlflow.create_experiment(EXPERIMENT, artifact_location=str(registry / "artifacts"))
     mlflow.set_experiment(EXPERIMENT)
@@ -98,29 +110,6 @@ def open_registry(registry: Path):
         make_relative(registry)
 
 
-def resolve(name: str = MODEL_NAME, alias: str = ALIAS) -> str:
-    """Version number that ``name@alias`` points to (uses MLFLOW_TRACKING_URI)."""
-    from mlflow import MlflowClient
-
-    return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-
-
-def model_path(name: str, version: str) -> Path:
-    """Absolute folder of a registered version's pyfunc, read in place (no download copy)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    source = MlflowClient().get_model_version(name, version).source
-    if source.startswith("models:/m-"):
-        location = mlflow.get_logged_model(source.removeprefix("models:/")).artifact_location
-    else:
-        location = source
-    path = Path(location.removeprefix("file://")).resolve()
-    if not (path / "MLmodel").is_file():
-        raise FileNotFoundError(f"no MLmodel in {path} for {name} version {version}")
-    return path
-
-
 def load_model(registry: Path, name: str = MODEL_NAME, alias: str = ALIAS):
     """The served pyfunc of ``name@alias`` from a registry folder, loaded in-process."""
     from contextlib import chdir
@@ -128,7 +117,7 @@ def load_model(registry: Path, name: str = MODEL_NAME, alias: str = ALIAS):
     import mlflow
 
     registry = Path(registry).resolve()
-    mlflow.set_tracking_uri(tracking_uri(registry))
+    use_registry(registry)
     with chdir(registry.parent):
         return mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
 
@@ -141,25 +130,17 @@ def promote(name: str, version: str, alias: str = ALIAS) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: resolve or promote."""
+    """Command-line entry: promote."""
     parser = argparse.ArgumentParser(prog="python -m training.registry")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    res = sub.add_parser("resolve", help="print the version an alias points to")
-    res.add_argument("name", nargs="?", default=MODEL_NAME)
-    res.add_argument("alias", nargs="?", default=ALIAS)
-    res.add_argument("--path", action="store_true", help="also print the model folder")
     pro = sub.add_parser("promote", help="point an alias at a version")
     pro.add_argument("name")
     pro.add_argument("version")
     pro.add_argument("--alias", default=ALIAS)
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "resolve":
-            version = resolve(args.name, args.alias)
-            print(f"{version}\t{model_path(args.name, version)}" if args.path else version)
-        else:
-            promote(args.name, args.version, args.alias)
-            print(f"{args.name}@{args.alias} -> version {args.version}")
+        promote(args.name, args.version, args.alias)
+        print(f"{args.name}@{args.alias} -> version {args.version}")
     except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1

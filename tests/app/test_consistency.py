@@ -7,8 +7,8 @@ import helpers
 import pytest
 import requests
 
-from training.preprocessing import preprocess
-from training.wire import build_request
+from serving.preprocessing import preprocess
+from serving.wire import build_request
 
 pytestmark = pytest.mark.slow
 

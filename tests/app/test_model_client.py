@@ -7,7 +7,7 @@ import pytest
 from app import model_client
 from app.config import load_config
 from app.contract import parse_response
-from training.preprocessing import preprocess_path
+from serving.preprocessing import preprocess_path
 
 
 def _cfg(url, **kw):

@@ -7,7 +7,7 @@ import logging
 import helpers
 import pytest
 
-from training.preprocessing import ImageError, preprocess
+from serving.preprocessing import ImageError, preprocess
 
 PHI_NAME = "Doe_Jane_1957-03-02_MRN123456.png"
 

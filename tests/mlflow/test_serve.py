@@ -8,7 +8,7 @@ import shutil
 import pytest
 from helpers import ROOT, ask_model_server, free_port, mlflow_serve_cmd, server_env
 
-from training.preprocessing import preprocess_path
+from serving.preprocessing import preprocess_path
 
 pytestmark = pytest.mark.slow
 

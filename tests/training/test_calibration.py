@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from serving.decision import softmax
 from training.calibration import ece, fit_temperature
-from training.metrics import softmax
 
 
 def test_temperature_undoes_known_overconfidence():

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from training.metrics import choose_covid_threshold, decide, report_by_source, softmax
+from serving.decision import decide, softmax
+from training.metrics import choose_covid_threshold, report_by_source
 
 CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
 

@@ -1,21 +1,25 @@
-"""The shipped model on the val splits (used once, at training; re-measured here):
-the acceptance figures of the model card, per source, beside the pixel baseline."""
+"""The shipped model on the val splits through the served path (OOD gate included): the
+acceptance figures of the model card, per source, beside the pixel baseline.
+
+Thresholds are the floors the model card promises, not the measured values; the sizes of
+the splits are not pinned (the shared data is corrected from time to time).
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from serving.decision import softmax
 from training import baseline, data, sampling
-from training.metrics import report_by_source, softmax
+from training.evaluation import clinical_report, served_predictions
+from training.metrics import report_by_source
 
 
 @pytest.fixture(scope="module")
 def reports(shipped_model, val_set, real_sources):
     classes = shipped_model.classes
-    out = shipped_model.run(val_set.images)
-    probs = softmax(out["logits"], shipped_model.meta["temperature"])
-    cnn = report_by_source(
-        probs, val_set.y, val_set.sources, classes, shipped_model.meta["covid_threshold"]
+    cnn = clinical_report(
+        served_predictions(shipped_model, val_set.images), val_set.y, val_set.sources, classes
     )
     train = data.load(real_sources, "train", classes=classes)
     weights = sampling.balanced_weights(train)
@@ -27,23 +31,34 @@ def reports(shipped_model, val_set, real_sources):
     return cnn, report_by_source(base_probs, val_set.y, val_set.sources, classes, None)
 
 
-def test_union_accuracy_beats_the_pixel_baseline(reports):
+def test_every_val_image_is_counted_once(reports, val_set):
+    cnn, _ = reports
+    assert cnn["union"]["n"] == len(val_set.y)
+    assert cnn["union"]["answered"] + cnn["union"]["refused"] == len(val_set.y)
+    assert sum(r["n"] for s, r in cnn.items() if s != "union") == len(val_set.y)
+
+
+def test_what_a_clinician_sees_beats_the_pixel_baseline(reports):
     cnn, base = reports
-    assert cnn["union"]["n"] == 124
-    assert cnn["union"]["accuracy"] >= 0.85
-    assert cnn["union"]["accuracy"] > base["union"]["accuracy"]
+    assert cnn["union"]["seen_accuracy"] >= 0.82
+    assert cnn["union"]["seen_accuracy"] > base["union"]["accuracy"]
 
 
 def test_covid_recall_overall_and_per_source(reports):
     cnn, _ = reports
-    assert cnn["union"]["covid_recall"] >= 0.85
+    assert cnn["union"]["seen_covid_recall"] >= 0.80
     for source in ("covid19-3class", "hannover-covid"):
-        assert cnn[source]["covid_recall"] >= 0.80, source
+        assert cnn[source]["seen_covid_recall"] >= 0.75, source
 
 
 def test_adult_normals_are_not_called_covid(reports):
     cnn, _ = reports
-    assert cnn["nih-adult-normal"]["non_covid_called_covid"] <= 0.10
+    assert cnn["nih-adult-normal"]["seen_non_covid_called_covid"] <= 0.10
+
+
+def test_few_val_xrays_are_refused(reports):
+    cnn, _ = reports
+    assert cnn["union"]["refused"] / cnn["union"]["n"] <= 0.05
 
 
 def test_temperature_scaling_lowers_val_calibration_error(shipped_model, val_set):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from serving.preprocessing import preprocess
 from training.nonxray import non_xray_set
 from training.ood_eval import evaluate
-from training.preprocessing import preprocess
 
 
 def test_non_xray_set_is_varied_and_decodable():
@@ -21,6 +21,6 @@ def test_non_xray_set_is_varied_and_decodable():
 def test_gate_keeps_xrays_and_rejects_the_rest(shipped_model, real_sources):
     res = evaluate(shipped_model, real_sources[0].parent)
     val, non = res["val"]["union"], res["non_xray"]["union"]
-    assert val["n"] == 124
+    assert val["n"] == sum(r["n"] for s, r in res["val"].items() if s != "union") > 0
     assert val["rejected"] / val["n"] <= 0.02
     assert non["rejected"] / non["n"] >= 0.95, res["missed"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.preprocessing import IMAGE_SIZE, ImageError, preprocess, sniff_format
+from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess, sniff_format
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

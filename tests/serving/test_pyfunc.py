@@ -1,12 +1,12 @@
-"""training/serving.py: the pyfunc's answers, heatmaps and review flag."""
+"""serving/pyfunc.py: the pyfunc's answers, heatmaps and review flag."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from training.serving import HEATMAP_SIZE, _resize_bilinear, heatmaps
-from training.wire import encode_image
+from serving.heatmap import HEATMAP_SIZE, _resize_bilinear, heatmaps
+from serving.wire import encode_image
 
 
 def test_heatmap_is_the_chosen_class_scaled_to_unit_range():

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from training.preprocessing import IMAGE_SIZE
-from training.wire import build_request, decode_batch, decode_image, encode_image
+from serving.preprocessing import IMAGE_SIZE
+from serving.wire import build_request, decode_batch, decode_image, encode_image
 
 
 def test_roundtrip_is_exact_and_compact():

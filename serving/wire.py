@@ -5,11 +5,11 @@ Request (JSON, ``Content-Type: application/json``)::
     {"inputs": {"image": ["<base64 of H*W uint8 bytes, row-major>", ...]},
      "params": {"heatmap": true}}
 
-Each image is the output of :func:`training.preprocessing.preprocess` (``IMAGE_SIZE`` square,
+Each image is the output of :func:`serving.preprocessing.preprocess` (``IMAGE_SIZE`` square,
 uint8 greyscale), sent as raw bytes in base64: 67 kB per image instead of the ~3 MB of a
 JSON float array, and decoded by NumPy without parsing numbers.
 
-Response: ``{"predictions": [<one dict per image>]}``; see :func:`training.serving` for the
+Response: ``{"predictions": [<one dict per image>]}``; see :func:`serving.pyfunc` for the
 fields (``status``, ``label``, ``probabilities``, ``heatmap``...).
 
 NumPy only: imported by the web app.
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from training.preprocessing import IMAGE_SIZE
+from serving.preprocessing import IMAGE_SIZE
 
 COLUMN = "image"
 

@@ -24,37 +24,13 @@ import os
 import mlflow.pyfunc
 import numpy as np
 
-from training.metrics import decide, softmax
-from training.ood import OODDetector
-from training.wire import COLUMN, decode_batch
+from serving.decision import decide, softmax
+from serving.heatmap import HEATMAP_SIZE, heatmaps  # noqa: F401 - HEATMAP_SIZE re-exported
+from serving.ood import OODDetector
+from serving.registry import identity
+from serving.wire import COLUMN, decode_batch
 
 ARTIFACTS = ("onnx", "ood", "meta")
-HEATMAP_SIZE = 28
-
-
-def _resize_bilinear(maps: np.ndarray, size: int) -> np.ndarray:
-    """``(N, h, w)`` -> ``(N, size, size)``, bilinear, align-corners=False."""
-    n, h, w = maps.shape
-
-    def coords(src: int):
-        pos = np.clip((np.arange(size) + 0.5) * src / size - 0.5, 0, src - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, src - 1)
-        return lo, hi, pos - lo
-
-    y0, y1, fy = coords(h)
-    x0, x1, fx = coords(w)
-    top = maps[:, y0][:, :, x0] * (1 - fx) + maps[:, y0][:, :, x1] * fx
-    bottom = maps[:, y1][:, :, x0] * (1 - fx) + maps[:, y1][:, :, x1] * fx
-    return top * (1 - fy)[None, :, None] + bottom * fy[None, :, None]
-
-
-def heatmaps(cam: np.ndarray, classes_idx: np.ndarray, size: int = HEATMAP_SIZE) -> np.ndarray:
-    """Class activation maps of the chosen classes, positive part, scaled to [0, 1]."""
-    chosen = np.maximum(cam[np.arange(len(classes_idx)), :, :, classes_idx], 0.0)
-    peak = chosen.max(axis=(1, 2), keepdims=True)
-    scaled = np.where(peak > 0, chosen / np.maximum(peak, 1e-12), 0.0)
-    return np.clip(_resize_bilinear(scaled, size), 0.0, 1.0)
 
 
 class RadioModel(mlflow.pyfunc.PythonModel):
@@ -76,10 +52,8 @@ class RadioModel(mlflow.pyfunc.PythonModel):
         with open(context.artifacts["meta"]) as fh:
             self.meta = json.load(fh)
         self.classes: list[str] = self.meta["classes"]
-        self.model = {
-            "name": os.environ.get("RADIO_MODEL_NAME", self.meta.get("name", "radio-cxr")),
-            "version": os.environ.get("RADIO_MODEL_VERSION", "unregistered"),
-        }
+        ident = identity(self.meta.get("name", "radio-cxr"))
+        self.model = {"name": ident["name"], "version": ident["version"]}
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Raw network outputs for uint8 ``(N, H, W)`` images: logits, cam, features."""
