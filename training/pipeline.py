@@ -61,8 +61,12 @@ def git_commit() -> str:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
+        # The registry folder is written by the run itself (paths made absolute while it
+        # logs): its changes are the run's output, not uncommitted code.
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!mlflow"],
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
