@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
 from training import baseline, data, sampling
-from training.metrics import report_by_source, softmax
-from training.registry import ALIAS, MODEL_NAME, load_model, model_path, resolve, tracking_uri
+from training.evaluation import evaluate
+from training.metrics import report_by_source
+from training.registry import load_model, tracking_uri
 from training.sources import source_paths
 from training.summary import format_table
 
@@ -41,9 +43,7 @@ def main() -> int:
     train = data.load(sources, "train", classes=classes)
     val = data.load(sources, "val", classes=classes)
 
-    out = model.run(val.images)
-    probs = softmax(out["logits"], model.meta["temperature"])
-    cnn = report_by_source(probs, val.y, val.sources, classes, model.meta.get("covid_threshold"))
+    cnn = evaluate(model, val)  # the served path: temperature, threshold, OOD gate
     weights = sampling.balanced_weights(train)
     folds = sampling.patient_folds(train, 5, 42)
     c = baseline.choose_c(train.images, train.y, weights, folds, len(classes))

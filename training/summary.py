@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+# "answered" figures are on the images the model answered; "seen" ones are what a clinician
+# sees, a refusal ("not a chest X-ray") counting as no diagnosis (training/evaluation.py).
 COLUMNS = [
     ("n", "n", "{:.0f}"),
-    ("accuracy", "acc", "{:.3f}"),
-    ("covid_recall", "COVID rec", "{:.3f}"),
+    ("refused", "refused", "{:.0f}"),
+    ("accuracy", "acc answered", "{:.3f}"),
+    ("seen_accuracy", "acc seen", "{:.3f}"),
+    ("covid_recall", "COVID rec ans.", "{:.3f}"),
+    ("seen_covid_recall", "COVID rec seen", "{:.3f}"),
     ("non_covid_called_covid", "non-COVID->COVID", "{:.3f}"),
     ("macro_auc", "macro AUC", "{:.3f}"),
 ]
@@ -42,7 +47,7 @@ def format_summary(summary: dict) -> str:
             f"COVID threshold {summary['covid_threshold']}",
             f"ECE out-of-fold {cal['ece_oof_before']:.3f} -> {cal['ece_oof_after']:.3f}; "
             f"val {cal['ece_val_before']:.3f} -> {cal['ece_val_after']:.3f}",
-            f"val X-rays rejected as not-X-ray: {summary['val_ood_false_rejections']}",
+            f"val X-rays refused as not-X-ray: {summary['val_ood_false_rejections']}",
             f"ONNX vs Keras max |diff|: {max(summary['onnx_max_diff'].values()):.2e}",
             f"registered {model.get('name')} version {model.get('version')} "
             f"alias '{model.get('alias')}'; dataset {summary['dataset_version']}; "
