@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
+from serving import schema
+
 bp = Blueprint("openapi", __name__)
 
 _ERROR = {
@@ -17,26 +19,8 @@ _ERROR = {
         "id": {"type": "string", "description": "Request id, when the upload was accepted."},
     },
 }
-_PREDICTION = {
-    "type": "object",
-    "required": ["id", "status", "label", "probabilities", "confidence", "needs_review",
-                 "heatmap", "model", "latency_ms"],
-    "properties": {
-        "id": {"type": "string", "description": "uuid4 hex; names the stored upload and record"},
-        "status": {"type": "string", "enum": ["ok", "not_xray"]},
-        "label": {"type": ["string", "null"], "description": "null when not_xray"},
-        "probabilities": {"type": ["object", "null"],
-                          "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
-        "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "needs_review": {"type": "boolean", "description": "flag for radiologist review"},
-        "heatmap": {"type": ["array", "null"], "description": "low-res rows of floats in [0,1]",
-                    "items": {"type": "array", "items": {"type": "number"}}},
-        "ood_reason": {"type": ["string", "null"], "description": "why it is not an X-ray"},
-        "model": {"type": "object", "properties": {"name": {"type": "string"},
-                                                   "version": {"type": "string"}}},
-        "latency_ms": {"type": "number"},
-    },
-}
+# The answer is defined once, in serving/schema.py (shared with the model server).
+_PREDICTION = schema.app_prediction()
 _HEALTH = {
     "type": "object",
     "properties": {

@@ -7,13 +7,9 @@ so the model server needs neither TensorFlow nor ``keras.Model.predict``.
 Artefacts (names in ``ARTIFACTS``): ``onnx`` the network, ``ood`` the detector
 parameters, ``meta`` the JSON with classes, temperature, thresholds.
 
-Each prediction (one per input image)::
-
-    {"status": "ok" | "not_xray", "label": str | None,
-     "probabilities": {class: p}, "confidence": float, "needs_review": bool,
-     "ood": {"score": float, "threshold": float, "reason": str | None},
-     "heatmap": [[float]] | None,   # HEATMAP_SIZE square, [0, 1], for the predicted class
-     "model": {"name": str, "version": str}}
+Each prediction (one per input image) is an object of :data:`serving.schema.PREDICTION`
+(status, label, calibrated probabilities, confidence, review flag, OOD score and reason,
+heatmap, model identity); the tests validate the shipped model's answers against it.
 """
 
 from __future__ import annotations
@@ -24,8 +20,8 @@ import os
 import mlflow.pyfunc
 import numpy as np
 
-from serving.decision import decide, softmax
-from serving.heatmap import HEATMAP_SIZE, heatmaps  # noqa: F401 - HEATMAP_SIZE re-exported
+from serving.decision import decide, needs_review, softmax
+from serving.heatmap import heatmaps
 from serving.ood import OODDetector
 from serving.registry import identity
 from serving.wire import COLUMN, decode_batch
@@ -75,7 +71,7 @@ class RadioModel(mlflow.pyfunc.PythonModel):
         pred = decide(probs, self.classes, self.meta.get("covid_threshold"))
         maps = heatmaps(out["cam"], pred) if heatmap else None
         checks = self.ood.check(images, out["features"])
-        review_below = float(self.meta.get("review_threshold", 0.6))
+        review_below = self.meta.get("review_threshold")
         results = []
         for i, (score, reason) in enumerate(checks):
             confidence = float(probs[i, pred[i]])
@@ -87,7 +83,7 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                         c: round(float(p), 6) for c, p in zip(self.classes, probs[i], strict=True)
                     },
                     "confidence": round(confidence, 6),
-                    "needs_review": bool(reason is None and confidence < review_below),
+                    "needs_review": reason is None and needs_review(confidence, review_below),
                     "ood": {
                         "score": round(score, 3),
                         "threshold": self.ood.threshold,

@@ -22,3 +22,10 @@ def test_docs_page_is_self_contained(offline_client):
     html = resp.get_data(as_text=True)
     assert "/predict" in html and "Prediction" in html and "/openapi.json" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_prediction_schema_is_the_shared_definition(offline_client):
+    from serving.schema import app_prediction
+
+    doc = offline_client.get("/openapi.json").json
+    assert doc["components"]["schemas"]["Prediction"] == app_prediction()

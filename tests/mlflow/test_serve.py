@@ -15,11 +15,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
-    """A copy of the project's registry, scripts and code in another directory."""
+    """A copy of the project's registry, scripts and serving code in another directory."""
     dest = tmp_path_factory.mktemp("elsewhere") / "radio"
     shutil.copytree(ROOT / "mlflow", dest / "mlflow", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(
-        ROOT / "training", dest / "training", ignore=shutil.ignore_patterns("__pycache__")
+        ROOT / "serving", dest / "serving", ignore=shutil.ignore_patterns("__pycache__")
     )
     return dest
 

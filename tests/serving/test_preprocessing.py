@@ -1,4 +1,4 @@
-"""training/preprocessing.py: the model's input contract for every kind of file."""
+"""serving/preprocessing.py: the model's input contract for every kind of file."""
 
 from __future__ import annotations
 

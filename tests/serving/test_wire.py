@@ -1,4 +1,4 @@
-"""training/wire.py: the compact /invocations request."""
+"""serving/wire.py: the compact /invocations request."""
 
 import json
 

@@ -1,18 +1,11 @@
-"""training/metrics.py: decision rule, threshold choice, per-source report."""
+"""training/metrics.py: threshold choice, per-source report."""
 
 import numpy as np
 
-from serving.decision import decide, softmax
+from serving.decision import softmax
 from training.metrics import choose_covid_threshold, report_by_source
 
 CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
-
-
-def test_threshold_overrides_argmax_only_for_covid():
-    probs = np.array([[0.40, 0.45, 0.15], [0.20, 0.30, 0.50], [0.10, 0.80, 0.10]])
-    assert list(decide(probs, CLASSES, None)) == [1, 2, 1]
-    assert list(decide(probs, CLASSES, 0.35)) == [0, 2, 1]
-    assert list(decide(probs, CLASSES, 0.05)) == [0, 0, 0]
 
 
 def test_threshold_choice_recovers_separable_cut():
