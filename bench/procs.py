@@ -1,4 +1,9 @@
-"""Starting, watching and measuring the servers a benchmark runs."""
+"""Starting, watching, stopping and measuring local server processes.
+
+The one process helper of the project: the benchmarks (``make bench*``) and the tests
+(through ``tests/helpers.py``) start the model server, gunicorn and friends with it.
+Each process runs in its own session, so stopping it stops its children too.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -19,41 +27,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(cmd: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen:
-    """Start ``cmd`` in its own process group, output to ``log``."""
+def start(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """Start ``cmd`` in ``cwd`` (the project root), in its own session, output to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as fh:
-        return subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    fh = open(log, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    proc.log_file = fh  # type: ignore[attr-defined]
+    proc.log_path = log  # type: ignore[attr-defined]
+    return proc
 
 
-def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float = 180) -> float:
-    """Seconds until ``url`` answers 200; raises if the process dies or time runs out."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < deadline_s:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return time.perf_counter() - t0
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready after {deadline_s}s")
-
-
-def terminate(proc: subprocess.Popen, grace_s: float = 15) -> None:
-    """SIGTERM the process group, SIGKILL after ``grace_s``."""
+def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=grace_s)
-            return
         except ProcessLookupError:
-            return
+            break
+        try:
+            proc.wait(timeout=grace_s)
+            break
         except subprocess.TimeoutExpired:
             continue
+    log_file = getattr(proc, "log_file", None)
+    if log_file is not None:
+        log_file.close()
+
+
+def log_tail(proc: subprocess.Popen, lines: int = 30) -> str:
+    """The last lines of a started process's log, for failure messages."""
+    text = Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _status_200(resp: requests.Response) -> bool:
+    return resp.status_code == 200
+
+
+def wait_until(
+    url: str,
+    proc: subprocess.Popen,
+    deadline_s: float = 180,
+    ok: Callable[[requests.Response], bool] = _status_200,
+    poll_s: float = 0.05,
+) -> float:
+    """Seconds until ``ok(GET url)``; raises with the log if the process dies or time is up."""
+    t0 = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{log_tail(proc)}")
+        try:
+            if ok(requests.get(url, timeout=5)):
+                return time.monotonic() - t0
+        except requests.RequestException:
+            pass
+        if time.monotonic() - t0 > deadline_s:
+            raise RuntimeError(f"{url} not ready within {deadline_s:.0f}s:\n{log_tail(proc)}")
+        time.sleep(poll_s)
 
 
 def _children(pid: int) -> list[int]:

@@ -77,8 +77,8 @@ class Radio:
     def __init__(self, tmp: Path):
         self.model_port, self.app_port = procs.free_port(), procs.free_port()
         env = env_base() | {"MODEL_SERVER_PORT": str(self.model_port)}
-        self.server = procs.launch(["bash", "mlflow/serve.sh"], env, tmp / "radio-model.log", ROOT)
-        self.cold_start_s = procs.wait_ready(
+        self.server = procs.start(["bash", "mlflow/serve.sh"], env, tmp / "radio-model.log", ROOT)
+        self.cold_start_s = procs.wait_until(
             f"http://127.0.0.1:{self.model_port}/ping", self.server
         )
         app_env = env_base() | {
@@ -86,13 +86,13 @@ class Radio:
             "MLFLOW_URL": f"http://127.0.0.1:{self.model_port}",
             "RADIO_DATA_DIR": str(tmp / "data"),
         }
-        self.app = procs.launch(
+        self.app = procs.start(
             [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"],
             app_env,
             tmp / "radio-app.log",
             ROOT,
         )
-        procs.wait_ready(f"http://127.0.0.1:{self.app_port}/health", self.app)
+        procs.wait_until(f"http://127.0.0.1:{self.app_port}/health", self.app)
         self.url = f"http://127.0.0.1:{self.app_port}/predict"
 
     def call(self, session: requests.Session, name: str, data: bytes) -> bool:
@@ -107,8 +107,8 @@ class Radio:
         }
 
     def stop(self) -> None:
-        procs.terminate(self.app)
-        procs.terminate(self.server)
+        procs.stop(self.app)
+        procs.stop(self.server)
 
 
 class Reference:
@@ -120,7 +120,7 @@ class Reference:
         uri = reference.build(keras_path, reg)
         self.port = procs.free_port()
         env = env_base() | {"MLFLOW_TRACKING_URI": f"sqlite:///{reg / 'mlflow.db'}"}
-        self.server = procs.launch(
+        self.server = procs.start(
             [
                 "mlflow",
                 "models",
@@ -136,7 +136,7 @@ class Reference:
             tmp / "reference.log",
             tmp,
         )
-        self.cold_start_s = procs.wait_ready(f"http://127.0.0.1:{self.port}/ping", self.server)
+        self.cold_start_s = procs.wait_until(f"http://127.0.0.1:{self.port}/ping", self.server)
         self.url = f"http://127.0.0.1:{self.port}/invocations"
         self.bodies: dict[str, bytes] = {}
 
@@ -156,7 +156,7 @@ class Reference:
         return sum(procs.rss_mb(p) for p in procs.tree(self.server.pid))
 
     def stop(self) -> None:
-        procs.terminate(self.server)
+        procs.stop(self.server)
 
 
 def sequential(target, images, rounds: int) -> tuple[list[float], int]:

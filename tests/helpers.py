@@ -1,21 +1,20 @@
-"""Process, port and file helpers shared by the tests (no test logic here)."""
+"""Helpers shared by the tests (no test logic here): server environments, fake servers,
+hostile files. Processes are started and stopped with ``bench/procs.py`` (re-exported)."""
 
 from __future__ import annotations
 
 import io
 import os
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
-import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
+
+from bench.procs import free_port, log_tail, start, stop, wait_until  # noqa: F401 - for tests
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -35,64 +34,6 @@ def server_env(**extra: str) -> dict[str, str]:
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
-    """Start ``cmd`` in ``cwd``, in its own session (so its children can be stopped with it)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(log, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    proc.log_file = fh  # type: ignore[attr-defined]
-    proc.log_path = log  # type: ignore[attr-defined]
-    return proc
-
-
-def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=grace_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    proc.log_file.close()  # type: ignore[attr-defined]
-
-
-def log_tail(proc: subprocess.Popen, lines: int = 30) -> str:
-    """The last lines of a started process's log, for failure messages."""
-    text = Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_until(
-    url: str, proc: subprocess.Popen, deadline_s: float, ok: Callable[[requests.Response], bool]
-) -> None:
-    """Poll ``url`` until ``ok(response)``; raise with the log if the process dies or time is up."""
-    end = time.monotonic() + deadline_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{log_tail(proc)}")
-        try:
-            if ok(requests.get(url, timeout=5)):
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > end:
-            raise RuntimeError(f"{url} not ready within {deadline_s:.0f}s:\n{log_tail(proc)}")
-        time.sleep(0.5)
 
 
 def ask_model_server(
