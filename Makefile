@@ -63,7 +63,7 @@ bench-model: $(VENV_ML)  ## shipped model vs pixel baseline per source; epoch ti
 	$(PY) -m bench.model
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
-	$(PY) -m training.ood_eval --registry mlflow --data $(DATA)
+	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray
 
 lint: $(VENV_ALL)  ## ruff on the Python code
 	$(VENV)/bin/ruff check app serving training bench deploy tests

@@ -1,4 +1,5 @@
-"""Is this a frontal chest X-ray at all? Three checks, all fitted on the train split only.
+"""Is this a frontal chest X-ray at all? Three checks fitted on the train split's chest
+X-rays, and a fourth fitted against real negatives when the model has one.
 
 1. Image statistics of the preprocessed uint8 image: contrast (blank images) and
    roughness (mean neighbour difference / std: noise is rough, gradients and flat
@@ -64,6 +65,16 @@ class OODDetector:
     std_range: np.ndarray  # (2,)
     rough_range: np.ndarray  # (2,)
     threshold: float = 1.0
+    # 4. Optional (models fitted with real negatives): a logistic regression "frontal chest
+    # X-ray or not" on [network features, 32x32 thumbnail], fitted on chest X-rays against
+    # real radiographs and scans that are not frontal chest films (lateral chest views,
+    # other body parts, CT, MRI...), which the three checks above, fitted on chest X-rays
+    # alone, let through. Rejects when P(not a frontal chest X-ray) exceeds neg_threshold.
+    neg_mean: np.ndarray | None = None  # (F,) standardisation
+    neg_scale: np.ndarray | None = None  # (F,)
+    neg_coef: np.ndarray | None = None  # (F,)
+    neg_intercept: float = 0.0
+    neg_threshold: float = 1.0
 
     def scores(self, images: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per image: (feature score, pixel score); above 1 means unlike every X-ray seen."""
@@ -91,18 +102,32 @@ class OODDetector:
         )
         return feat, pix
 
+    def not_chest_probability(self, images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Per image: P(not a frontal chest X-ray) from check 4 (zeros when not fitted)."""
+        if self.neg_coef is None:
+            return np.zeros(len(images))
+        z = (negative_inputs(images, features) - self.neg_mean) / self.neg_scale
+        logit = np.clip(z @ self.neg_coef + self.neg_intercept, -50.0, 50.0)
+        return 1.0 / (1.0 + np.exp(-logit))
+
     def check(self, images: np.ndarray, features: np.ndarray) -> list[tuple[float, str | None]]:
         """Per image: (score, reason it is not a chest X-ray, or None if it looks like one)."""
         stats = image_stats(images)
         feat, pix = self.scores(images, features)
+        neg = self.not_chest_probability(images, features)
         out = []
-        for (std, rough), f, p in zip(stats, feat, pix, strict=True):
+        for (std, rough), f, p, q in zip(stats, feat, pix, neg, strict=True):
             if std < self.std_range[0]:
                 reason = "The image is blank or has almost no contrast."
             elif rough > self.rough_range[1]:
                 reason = "The image looks like noise, not a radiograph."
             elif rough < self.rough_range[0]:
                 reason = "The image is too smooth to be a radiograph (a drawing or gradient?)."
+            elif q > self.neg_threshold:
+                reason = (
+                    "The image looks like another kind of radiograph or scan (a lateral view, "
+                    "another body part, CT, MRI...), not a frontal chest X-ray."
+                )
             elif p > self.threshold:
                 reason = "The image does not have the layout of a frontal chest X-ray."
             elif f > self.threshold:
@@ -113,13 +138,20 @@ class OODDetector:
         return out
 
     def save(self, path) -> None:
-        """Write the parameters to ``path`` (.npz)."""
-        np.savez(path, **{k: np.asarray(v) for k, v in self.__dict__.items()})
+        """Write the parameters to ``path`` (.npz); an unfitted check 4 is left out."""
+        np.savez(path, **{k: np.asarray(v) for k, v in self.__dict__.items() if v is not None})
 
     @classmethod
     def load(cls, path) -> OODDetector:
-        """Read parameters written by :meth:`save`."""
+        """Read parameters written by :meth:`save` (older files have no check 4)."""
         z = np.load(path)
         fields = {k: z[k] for k in z.files}
-        fields["threshold"] = float(fields["threshold"])
+        for scalar in ("threshold", "neg_intercept", "neg_threshold"):
+            if scalar in fields:
+                fields[scalar] = float(fields[scalar])
         return cls(**fields)
+
+
+def negative_inputs(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The inputs of check 4: the ensemble's pooled features and the 32x32 thumbnail."""
+    return np.concatenate([np.asarray(features, np.float64), thumbnails(images)], axis=1)

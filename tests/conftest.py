@@ -124,6 +124,15 @@ def real_sources() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
+def not_chest_xray() -> Path:
+    """../shared/not-chest-xray (real negatives for the gate); skips when absent."""
+    root = helpers.SHARED_DATA.parent / "not-chest-xray"
+    if not (root / "val").is_dir():
+        pytest.skip(f"real non-chest-X-ray images not available here ({root} missing)")
+    return root
+
+
+@pytest.fixture(scope="session")
 def shipped_model():
     """The production model of the shipped registry (mlflow/), loaded in-process."""
     from training.registry import load_model

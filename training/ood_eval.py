@@ -1,7 +1,10 @@
-"""Measures the "not a chest X-ray" gate of the shipped model:
-false rejections on the val X-rays and rejections on a non-X-ray set.
+"""Measures the "not a chest X-ray" gate of the shipped model: false rejections on the
+val X-rays (per source), rejections of real radiographs and scans that are not frontal
+chest X-rays (``../shared/not-chest-xray/val``, per kind and per group of kinds), and of a
+generated non-X-ray set (pictures, documents, noise).
 
     python -m training.ood_eval [--registry mlflow] [--data ../shared/data]
+                                [--negatives ../shared/not-chest-xray]
 
 Prints a table and, as the last line, one JSON object.
 """
@@ -18,6 +21,45 @@ import numpy as np
 from serving.preprocessing import ImageError, preprocess, preprocess_path
 from training.nonxray import non_xray_set
 from training.registry import load_model
+
+# Kinds of ../shared/not-chest-xray, grouped as the acceptance criteria count them.
+KIND_GROUPS = {
+    "body-part radiograph": (
+        "ankle_foot_xray", "elbow_xray", "forearm_xray", "hand_xray", "pelvis_hip_xray",
+        "shoulder_xray", "wrist_xray", "dental_panoramic", "dental_periapical",
+    ),
+    "lateral chest": ("lateral_chest_xray",),
+    "other modality": ("ct_slice", "mri_slice", "mammogram", "ultrasound"),
+}
+
+
+def group_of(kind: str) -> str:
+    """The group of a not-chest-xray kind ("other" for a kind added later)."""
+    return next((g for g, kinds in KIND_GROUPS.items() if kind in kinds), "other")
+
+
+def real_negatives(model, root: Path, split: str = "val") -> dict:
+    """Rejections of ``root/<split>/<kind>/*`` per kind, per group and overall.
+
+    A file the preprocessing refuses counts as rejected: it is never diagnosed either.
+    """
+    files = sorted(p for p in (root / split).glob("*/*") if p.is_file())
+    counts: dict[str, dict[str, int]] = {}
+    missed = []
+    for path in files:
+        kind = path.parent.name
+        try:
+            pred = model.predict_arrays(preprocess_path(path)[None], heatmap=False)[0]
+            caught = pred["status"] == "not_xray"
+        except ImageError:
+            caught = True
+        for key in (f"kind/{kind}", f"group/{group_of(kind)}", "union"):
+            c = counts.setdefault(key, {"n": 0, "rejected": 0})
+            c["n"] += 1
+            c["rejected"] += caught
+        if not caught:
+            missed.append(f"{kind}/{path.name}")
+    return {"counts": dict(sorted(counts.items())), "missed": missed}
 
 
 def evaluate(model, data_root: Path) -> dict:
@@ -59,21 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.ood_eval")
     parser.add_argument("--registry", type=Path, default=Path("mlflow"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--negatives", type=Path, default=Path("../shared/not-chest-xray"))
     args = parser.parse_args(argv)
-    res = evaluate(load_model(args.registry), args.data)
+    model = load_model(args.registry)
+    res = evaluate(model, args.data)
+    if args.negatives.is_dir():
+        res["real_negatives"] = real_negatives(model, args.negatives, "val")
+        for key, r in res["real_negatives"]["counts"].items():
+            res.setdefault("real_non_xray", {})[key] = r
     print(f"{'set':28} {'n':>5} {'rejected':>9} {'rate':>7}")
-    for part in ("val", "non_xray"):
-        for key, r in res[part].items():
+    for part in ("val", "real_non_xray", "non_xray"):
+        for key, r in res.get(part, {}).items():
             rate = r["rejected"] / r["n"]
             print(f"{part + '/' + key:28} {r['n']:5d} {r['rejected']:9d} {rate:7.3f}")
     if res["missed"]:
         print("non-X-rays let through:", ", ".join(res["missed"]))
+    if res.get("real_negatives", {}).get("missed"):
+        print("real non-chest-X-rays let through:", ", ".join(res["real_negatives"]["missed"]))
     val_u, non_u = res["val"].get("union"), res["non_xray"]["union"]
+    real_u = res.get("real_non_xray", {}).get("union")
     print(
         json.dumps(
             {
                 "val_false_rejection_rate": val_u["rejected"] / val_u["n"] if val_u else None,
                 "non_xray_rejection_rate": non_u["rejected"] / non_u["n"],
+                "real_non_xray_rejection_rate": (
+                    real_u["rejected"] / real_u["n"] if real_u else None
+                ),
                 "n_val": val_u["n"] if val_u else 0,
                 "n_non_xray": non_u["n"],
             }

@@ -110,16 +110,20 @@ def open_registry(registry: Path):
         make_relative(registry)
 
 
-def load_model(registry: Path, name: str = MODEL_NAME, alias: str = ALIAS):
-    """The served pyfunc of ``name@alias`` from a registry folder, loaded in-process."""
+def load_model(
+    registry: Path, name: str = MODEL_NAME, alias: str = ALIAS, version: str | None = None
+):
+    """The served pyfunc of ``name@alias`` (or ``name/version``) from a registry folder,
+    loaded in-process (from the registry's parent: its artefact paths are relative)."""
     from contextlib import chdir
 
     import mlflow
 
     registry = Path(registry).resolve()
     use_registry(registry)
+    uri = f"models:/{name}/{version}" if version else f"models:/{name}@{alias}"
     with chdir(registry.parent):
-        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model()
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
 def promote(name: str, version: str, alias: str = ALIAS) -> None:
