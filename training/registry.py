@@ -126,11 +126,21 @@ def load_model(
         return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
-def promote(name: str, version: str, alias: str = ALIAS) -> None:
-    """Point ``alias`` at ``version`` (MLflow aliases, not the deprecated stages)."""
+def promote(name: str, version: str, alias: str = ALIAS, reason: str | None = None) -> None:
+    """Point ``alias`` at ``version`` (MLflow aliases, not the deprecated stages).
+
+    A ``reason`` is kept on the version as ``promotion_reason`` (with the date): a
+    promotion a gate did not make by itself must say why, where the registry shows it.
+    """
+    from datetime import UTC, datetime
+
     from mlflow import MlflowClient
 
-    MlflowClient().set_registered_model_alias(name, alias, str(version))
+    client = MlflowClient()
+    if reason:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        client.set_model_version_tag(name, str(version), "promotion_reason", f"{stamp}: {reason}")
+    client.set_registered_model_alias(name, alias, str(version))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     pro.add_argument("name")
     pro.add_argument("version")
     pro.add_argument("--alias", default=ALIAS)
+    pro.add_argument("--reason", help="why (kept on the version as promotion_reason)")
     args = parser.parse_args(argv)
     try:
-        promote(args.name, args.version, args.alias)
+        promote(args.name, args.version, args.alias, args.reason)
         print(f"{args.name}@{args.alias} -> version {args.version}")
     except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
