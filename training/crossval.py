@@ -1,9 +1,11 @@
-"""k-fold cross-validation on the train split: chooses hyper-parameters, early stopping,
-temperature and decision threshold; its fold models become the shipped ensemble."""
+"""The cross-validation stage: k-fold cross-validation on the train split chooses the
+hyper-parameters (:func:`grid_search`), early stopping, temperature and decision threshold;
+the fold models of the chosen setting become the shipped ensemble."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,3 +77,37 @@ def cross_validate(
         result.fold_accuracy.append(float(np.mean(np.argmax(logits, 1) == y[te])))
         result.fold_loss.append(weighted_nll(logits, y[te], weights[te]))
     return result
+
+
+def choose_best(results: list[CVResult]) -> CVResult:
+    """The setting with the lowest mean held-out loss (the first one on a tie)."""
+    return min(results, key=lambda r: r.score)
+
+
+def grid_search(
+    train: Dataset,
+    weights: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    grid: list[HParams],
+    seed: int,
+    size: int,
+    on_epoch: Callable[[int, int, int, dict], None] | None = None,
+    on_setting: Callable[[int, CVResult], None] | None = None,
+) -> tuple[CVResult, list[CVResult]]:
+    """Cross-validate every setting of ``grid``; returns ``(best, all results in grid order)``.
+
+    ``on_epoch(setting, fold, epoch, logs)`` and ``on_setting(setting, result)`` report
+    progress as it happens (a long search is watched live in MLflow).
+    """
+    results: list[CVResult] = []
+    for g, hp in enumerate(grid):
+
+        def sink(fold: int, epoch: int, logs: dict, g: int = g) -> None:
+            if on_epoch is not None:
+                on_epoch(g, fold, epoch, logs)
+
+        res = cross_validate(train, weights, folds, hp, seed, size, sink)
+        if on_setting is not None:
+            on_setting(g, res)
+        results.append(res)
+    return choose_best(results), results

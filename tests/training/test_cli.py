@@ -1,0 +1,93 @@
+"""training/cli.py: argument parsing, missing folders, the hyper-parameter grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import training.pipeline
+from serving.preprocessing import IMAGE_SIZE
+from training import cli
+from training.fit import HParams
+from training.sources import SOURCES
+
+
+@pytest.fixture
+def runs(monkeypatch) -> list:
+    """The configurations main() would train with (nothing is trained)."""
+    configs: list = []
+    monkeypatch.setattr(training.pipeline, "run", configs.append)
+    return configs
+
+
+@pytest.fixture
+def folders(tmp_path) -> list[Path]:
+    paths = [tmp_path / "a", tmp_path / "b"]
+    for p in paths:
+        p.mkdir()
+    return paths
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train"],  # neither --data nor --data-root
+        ["train", "--data", "x", "--data-root", "y"],  # both
+        ["train", "--data", "x", "--schedule", "linear"],  # not a known schedule
+        ["train", "--data", "x", "--balance", "oversample"],
+    ],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(argv)
+    assert exc.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_missing_folders_exit_2_and_are_named(folders, runs, capsys):
+    absent = folders[0].parent / "nowhere"
+    assert cli.main(["train", "--data", str(folders[0]), str(absent)]) == 2
+    err = capsys.readouterr().err
+    assert str(absent) in err and str(folders[0]) not in err
+    assert runs == []  # nothing trained
+
+
+def test_data_root_means_every_known_source_under_it(tmp_path, runs, capsys):
+    assert cli.main(["train", "--data-root", str(tmp_path)]) == 2  # none of them exists
+    err = capsys.readouterr().err
+    assert all(str(tmp_path / name) in err for name in SOURCES)
+    for name in SOURCES:
+        (tmp_path / name).mkdir()
+    assert cli.main(["train", "--data-root", str(tmp_path)]) == 0
+    assert runs[0].sources == [tmp_path / name for name in SOURCES]
+
+
+def test_defaults_give_one_setting_and_the_served_image_size(folders, runs):
+    assert cli.main(["train", "--data", *map(str, folders)]) == 0
+    (cfg,) = runs
+    assert cfg.sources == folders and cfg.grid == [HParams()]
+    assert cfg.size == IMAGE_SIZE and cfg.promote and cfg.limit is None
+    assert (cfg.folds, cfg.seed, cfg.balance) == (5, 42, "weights")
+
+
+def test_grid_is_the_product_of_the_listed_values(folders, runs):
+    argv = ["train", "--data", *map(str, folders), "--epochs", "3", "--batch-size", "4"]
+    argv += ["--learning-rate", "1e-3", "2e-3", "--dropout", "0.1", "0.2", "0.3"]
+    argv += ["--schedule", "plateau", "cosine", "--patience", "2"]
+    assert cli.main(argv) == 0
+    grid = runs[0].grid
+    assert len(grid) == 2 * 3 * 2 and len(set(grid)) == len(grid)
+    assert {(h.learning_rate, h.dropout, h.schedule) for h in grid} == {
+        (lr, dr, s) for lr in (1e-3, 2e-3) for dr in (0.1, 0.2, 0.3) for s in ("plateau", "cosine")
+    }
+    assert {(h.epochs, h.batch_size, h.patience) for h in grid} == {(3, 4, 2)}
+
+
+def test_run_options_reach_the_configuration(folders, runs, tmp_path):
+    argv = ["train", "--data", *map(str, folders), "--image-size", "64", "--limit", "5"]
+    argv += ["--no-promote", "--folds", "3", "--seed", "7", "--balance", "downsample"]
+    argv += ["--registry", str(tmp_path / "reg")]
+    assert cli.main(argv) == 0
+    cfg = runs[0]
+    assert (cfg.size, cfg.limit, cfg.promote, cfg.folds, cfg.seed) == (64, 5, False, 3, 7)
+    assert cfg.balance == "downsample" and cfg.registry == tmp_path / "reg"

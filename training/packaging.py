@@ -1,0 +1,114 @@
+"""The packaging stage: the chosen fold members become the folder of artefacts the
+served pyfunc loads (Keras ensemble, its ONNX copy, the OOD detector, ``meta.json``).
+
+Temperature and COVID threshold come from the out-of-fold logits, never from val: the val
+splits are kept for the evaluation stage, used once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from serving.decision import COVID, softmax
+from training import ood
+from training.calibration import fit_temperature
+from training.metrics import choose_covid_threshold
+
+# Artefact key (as the pyfunc names it) -> file name in the model folder.
+ARTIFACT_FILES = {
+    "onnx": "model.onnx",
+    "ood": "ood.npz",
+    "meta": "meta.json",
+    "keras": "ensemble.keras",
+}
+
+
+@dataclass
+class Packaged:
+    """A model folder ready to serve and to register, with what packaging measured."""
+
+    model_dir: Path
+    meta: dict
+    onnx_diff: dict[str, float]
+
+    @property
+    def temperature(self) -> float:
+        """Softmax temperature fitted on the out-of-fold logits."""
+        return self.meta["temperature"]
+
+    @property
+    def threshold(self) -> float | None:
+        """COVID decision threshold (``None`` when the model has no COVID class)."""
+        return self.meta["covid_threshold"]
+
+
+def calibrate(
+    oof_logits: np.ndarray, y: np.ndarray, classes: list[str]
+) -> tuple[float, float | None]:
+    """``(temperature, COVID threshold or None)`` from out-of-fold logits."""
+    temperature = fit_temperature(oof_logits, y)
+    probs = softmax(oof_logits, temperature)
+    threshold = choose_covid_threshold(probs, y, classes) if COVID in classes else None
+    return temperature, threshold
+
+
+def package(
+    members: list,
+    oof_logits: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    train_images: np.ndarray,
+    check_images: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    model_dir: Path,
+    *,
+    name: str,
+    size: int,
+    review_threshold: float,
+    dataset_version: str,
+) -> Packaged:
+    """Write the model folder; ``check_images`` compare the ONNX copy with Keras.
+
+    ``members`` are the fold models in fold order: the OOD detector's feature check of
+    fold k is fitted on the k-th slice of the ensemble's features.
+    """
+    from training import export
+    from training.model import build_ensemble
+
+    temperature, threshold = calibrate(oof_logits, y, classes)
+    model_dir.mkdir(parents=True)
+    ensemble = build_ensemble(members, size)
+    ensemble.save(model_dir / ARTIFACT_FILES["keras"])
+    onnx_path = export.to_onnx(ensemble, model_dir / ARTIFACT_FILES["onnx"], size)
+    onnx_diff = export.max_difference(ensemble, onnx_path, check_images)
+    # The detector is fitted on the features the server computes: the ONNX copy's.
+    train_out = export.onnx_outputs(onnx_path, train_images)
+    ood.fit(train_out["features"], train_images, folds).save(model_dir / ARTIFACT_FILES["ood"])
+    meta = {
+        "name": name,
+        "classes": classes,
+        "image_size": size,
+        "temperature": temperature,
+        "covid_threshold": threshold,
+        "review_threshold": review_threshold,
+        "dataset_version": dataset_version,
+        "members": len(members),
+    }
+    (model_dir / ARTIFACT_FILES["meta"]).write_text(json.dumps(meta, indent=2))
+    return Packaged(model_dir, meta, onnx_diff)
+
+
+def load_served(model_dir: Path):
+    """The pyfunc exactly as the model server builds it, from a folder of artefacts."""
+    from serving.pyfunc import RadioModel
+
+    model = RadioModel()
+    model.load_context(
+        SimpleNamespace(artifacts={k: str(model_dir / f) for k, f in ARTIFACT_FILES.items()})
+    )
+    return model
