@@ -54,7 +54,7 @@ test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 DATA ?= ../shared/data
 
 train: $(VENV_ML)  ## retrain on every source (training/sources.py) into mlflow/ (new version, alias production)
-	$(PY) -m training train --data-root $(DATA) --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
+	$(PY) -m training train --data-root $(DATA) --negatives $(DATA)/../not-chest-xray --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
 
 bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, memory (prints JSON last)
 	$(PY) -m bench.serving

@@ -58,6 +58,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--no-promote", action="store_true", help="register without the alias")
+    t.add_argument(
+        "--negatives",
+        type=Path,
+        default=None,
+        help="folder of real non-chest-X-ray images (<dir>/train/<kind>/*): gate check 4",
+    )
     return parser.parse_args(argv)
 
 
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.data_root is not None:
         args.data = source_paths(args.data_root)
-    absent = missing(args.data)
+    absent = missing(args.data + ([args.negatives] if args.negatives else []))
     if absent:
         print(f"error: data folder(s) not found: {', '.join(absent)}", file=sys.stderr)
         return 2
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             promote=not args.no_promote,
             size=args.image_size or IMAGE_SIZE,
+            negatives=args.negatives,
         )
     )
     return 0

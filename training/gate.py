@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.ood import negative_inputs
-from serving.preprocessing import ImageError, preprocess_path
+from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
 
 C_GRID = (0.001, 0.01, 0.1)
 CHEST_KEEP_QUANTILE = 0.99
@@ -37,7 +37,7 @@ class Negatives:
     groups: np.ndarray
 
 
-def load_negatives(root: Path, split: str) -> Negatives:
+def load_negatives(root: Path, split: str, size: int = IMAGE_SIZE) -> Negatives:
     """``root/<split>/<kind>/*`` decoded to the model contract; undecodable files skipped."""
     meta: dict[str, str] = {}
     if (root / "metadata.csv").is_file():
@@ -46,13 +46,13 @@ def load_negatives(root: Path, split: str) -> Negatives:
     images, kinds, groups = [], [], []
     for path in sorted(p for p in (root / split).glob("*/*") if p.is_file()):
         try:
-            images.append(preprocess_path(path))
+            images.append(preprocess_path(path, size))
         except (ImageError, OSError):
             continue
         rel = path.relative_to(root).as_posix()
         kinds.append(path.parent.name)
         groups.append(f"{path.parent.name}:{meta.get(rel, rel)}")
-    stacked = np.stack(images) if images else np.zeros((0, 224, 224), np.uint8)
+    stacked = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
     return Negatives(stacked, np.array(kinds), np.array(groups))
 
 

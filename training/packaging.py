@@ -15,8 +15,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from serving.decision import COVID, softmax
-from training import ood
+from serving.ood import negative_inputs
+from training import gate, ood
 from training.calibration import fit_temperature
+from training.gate import Negatives
 from training.metrics import choose_covid_threshold
 
 # Artefact key (as the pyfunc names it) -> file name in the model folder.
@@ -71,11 +73,15 @@ def package(
     size: int,
     review_threshold: float,
     dataset_version: str,
+    negatives: Negatives | None = None,
+    train_groups: np.ndarray | None = None,
 ) -> Packaged:
     """Write the model folder; ``check_images`` compare the ONNX copy with Keras.
 
     ``members`` are the fold models in fold order: the OOD detector's feature check of
-    fold k is fitted on the k-th slice of the ensemble's features.
+    fold k is fitted on the k-th slice of the ensemble's features. With ``negatives``
+    (real radiographs and scans that are not frontal chest films) and the train images'
+    patient ``train_groups``, the gate also gets check 4 (:mod:`training.gate`).
     """
     from training import export
     from training.model import build_ensemble
@@ -88,7 +94,23 @@ def package(
     onnx_diff = export.max_difference(ensemble, onnx_path, check_images)
     # The detector is fitted on the features the server computes: the ONNX copy's.
     train_out = export.onnx_outputs(onnx_path, train_images)
-    ood.fit(train_out["features"], train_images, folds).save(model_dir / ARTIFACT_FILES["ood"])
+    detector = ood.fit(train_out["features"], train_images, folds)
+    gate_meta = None
+    if negatives is not None and len(negatives.kinds) and train_groups is not None:
+        neg_out = export.onnx_outputs(onnx_path, negatives.images)
+        check = gate.fit_negative_check(
+            negative_inputs(train_images, train_out["features"]), train_groups,
+            negative_inputs(negatives.images, neg_out["features"]), negatives.groups,
+        )
+        gate.attach(detector, check)
+        gate_meta = {
+            "C": check.c,
+            "threshold": check.threshold,
+            "n_negatives": len(negatives.kinds),
+            "oof_chest_refused": check.oof_chest_refused,
+            "oof_negatives_caught": check.oof_negatives_caught,
+        }
+    detector.save(model_dir / ARTIFACT_FILES["ood"])
     meta = {
         "name": name,
         "classes": classes,
@@ -98,6 +120,7 @@ def package(
         "review_threshold": review_threshold,
         "dataset_version": dataset_version,
         "members": len(members),
+        **({"gate": gate_meta} if gate_meta else {}),
     }
     (model_dir / ARTIFACT_FILES["meta"]).write_text(json.dumps(meta, indent=2))
     return Packaged(model_dir, meta, onnx_diff)

@@ -24,6 +24,7 @@ from serving.preprocessing import IMAGE_SIZE
 from training import tracking
 from training.crossval import CVResult, grid_search
 from training.fit import HParams
+from training.gate import load_negatives
 from training.packaging import ARTIFACT_FILES, Packaged, load_served, package
 from training.prepare import RunData, prepare
 from training.registry import MODEL_NAME, open_registry
@@ -50,6 +51,9 @@ class TrainConfig:
     promote: bool = True
     review_threshold: float = 0.6
     size: int = IMAGE_SIZE
+    # Real radiographs and scans that are not frontal chest films (<dir>/train/<kind>/*):
+    # with them the "not a chest X-ray" gate gets check 4 (training/gate.py).
+    negatives: Path | None = None
 
 
 def summarize(
@@ -110,6 +114,8 @@ def run(cfg: TrainConfig) -> dict:
             size=cfg.size,
             review_threshold=cfg.review_threshold,
             dataset_version=d.version,
+            negatives=load_negatives(cfg.negatives, "train", cfg.size) if cfg.negatives else None,
+            train_groups=d.train.groups,
         )
         ev = evaluate(load_served(pkg.model_dir), d, best.oof_logits, pkg.temperature, out)
         tracking.log_evaluation(pkg, ev)

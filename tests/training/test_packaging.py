@@ -106,3 +106,25 @@ def test_served_model_answers_with_the_packaged_temperature(packaged):
     for answer, p in zip(answers, probs, strict=True):
         assert [answer["probabilities"][c] for c in CLASSES] == pytest.approx(p, abs=1e-5)
         assert answer["status"] in ("ok", "not_xray") and answer["heatmap"] is None
+
+
+def test_real_negatives_give_the_gate_its_fourth_check(packaged, tmp_path):
+    from training.gate import Negatives
+
+    pkg, images, y = packaged
+    rng = np.random.default_rng(5)
+    others = rng.integers(0, 255, (30, SIZE, SIZE)).astype(np.uint8)  # unlike the train films
+    keras.utils.set_random_seed(0)
+    idx = np.arange(48)
+    folds = [(idx[idx % 4 < 2], idx[idx % 4 >= 2]), (idx[idx % 4 >= 2], idx[idx % 4 < 2])]
+    with_negs = package(
+        [build_member(2, SIZE, name=f"fold{i}") for i in range(2)], logits_for(y, 3.0), y,
+        CLASSES, images, images[:8], folds, tmp_path / "model", name="radio-test", size=SIZE,
+        review_threshold=0.7, dataset_version="abc123",
+        negatives=Negatives(others, np.array(["noise"] * 30), np.arange(30).astype(str)),
+        train_groups=np.array([f"p{i}" for i in range(48)]),
+    )
+    det = OODDetector.load(with_negs.model_dir / "ood.npz")
+    assert det.neg_coef is not None and det.neg_threshold == with_negs.meta["gate"]["threshold"]
+    assert with_negs.meta["gate"]["n_negatives"] == 30
+    assert OODDetector.load(pkg.model_dir / "ood.npz").neg_coef is None  # without: 3 checks
