@@ -214,13 +214,16 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def bomb_png(side: int = 20000) -> bytes:
-    """A valid 1-bit greyscale PNG of side x side zeros: tiny on disk, huge decoded."""
-    row = b"\x00" + bytes((side + 7) // 8)  # filter byte + packed bits
+def bomb_png(side: int = 20000, bits: int = 1, colour: int = 0) -> bytes:
+    """A valid PNG of side x side zeros (default 1-bit greyscale): tiny on disk, huge decoded.
+
+    ``colour`` is the PNG colour type (0 grey, 2 RGB, 4 grey+alpha, 6 RGBA)."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    row = b"\x00" + bytes((side * bits * channels + 7) // 8)  # filter byte + samples
     comp = zlib.compressobj(9)
     parts = [comp.compress(row) for _ in range(side)]
     parts.append(comp.flush())
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", side, side, bits, colour, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
