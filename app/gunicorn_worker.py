@@ -20,6 +20,7 @@ import ctypes.util
 import errno
 import os
 import socket
+import time
 
 from gunicorn import util
 from gunicorn.workers import gthread
@@ -31,15 +32,35 @@ _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc mallopt() parameters
 
 
 class TimeoutSocket(socket.socket):
-    """A socket whose blocking mode has a timeout (see the module docstring)."""
+    """A socket whose blocking mode has a timeout (see the module docstring).
+
+    ``body_deadline`` (monotonic time), set by ``app/timeouts.py`` while the app reads a
+    request body, also ends every ``recv`` by that time: gunicorn's body reader loops over
+    ``recv`` until it has what was asked for, so a per-recv timeout alone never ends a body
+    that trickles in a byte at a time.
+    """
 
     read_timeout_s = READ_TIMEOUT_S
+    body_deadline: float | None = None
 
     def setblocking(self, flag: bool) -> None:
         if flag:
             self.settimeout(self.read_timeout_s)
         else:
             super().setblocking(False)
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        deadline = self.body_deadline
+        if deadline is None:
+            return super().recv(bufsize, flags)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request body deadline has passed")
+        self.settimeout(min(self.read_timeout_s, left))
+        try:
+            return super().recv(bufsize, flags)
+        finally:
+            self.settimeout(self.read_timeout_s)
 
 
 def _with_timeouts(sock: socket.socket) -> socket.socket:

@@ -2,16 +2,21 @@
 
 gunicorn reads the body only when the app asks for it, from a blocking socket, so a client
 that sends its body slowly (or less than its Content-Length) held a worker thread forever.
-Under gunicorn (``environ["gunicorn.socket"]``) :class:`BodyDeadline` wraps ``wsgi.input``:
-before each read the socket's timeout is set to the time left until RADIO_BODY_TIMEOUT_S
-after the request started; a read that times out raises :class:`BodyTimeout`, which
-``app/errors.py`` answers with 408 and ``Connection: close``. The per-read timeout of the
-worker (``app/gunicorn_worker.py``) still bounds header reads and answer writes.
+Under Radio's gunicorn worker (``app/gunicorn_worker.py``) :class:`BodyDeadline` sets the
+socket's ``body_deadline`` to RADIO_BODY_TIMEOUT_S after the request reached the app, for
+as long as the app runs; a read past it raises TimeoutError, turned here into
+:class:`BodyTimeout`, which ``app/errors.py`` answers with 408 and ``Connection: close``.
+The worker's per-read timeout still bounds header reads and answer writes. Under another
+server (Flask's test client, a plain gthread worker) nothing changes.
+
+gunicorn drops the app's ``Connection`` header and would keep the connection, then drain
+the unread rest of the body before the next request, from the same slow client. So when the
+app answers ``Connection: close`` (408, 413, a busy 503) the middleware tells gunicorn's
+response to close.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,25 +29,16 @@ class BodyTimeout(RequestTimeout):
 
 
 class _DeadlineReader:
-    """File-like ``wsgi.input`` whose reads all end by ``deadline`` (monotonic)."""
+    """``wsgi.input`` whose socket timeouts become :class:`BodyTimeout`."""
 
-    def __init__(self, raw: Any, sock: socket.socket, deadline: float, restore: float | None):
-        self._raw, self._sock, self._deadline, self._restore = raw, sock, deadline, restore
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
 
     def _call(self, method: str, *args: Any) -> Any:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise BodyTimeout()
         try:
-            self._sock.settimeout(left)
             return getattr(self._raw, method)(*args)
-        except TimeoutError as exc:  # socket.timeout
+        except TimeoutError as exc:  # socket.timeout, or the deadline itself
             raise BodyTimeout() from exc
-        finally:
-            try:
-                self._sock.settimeout(self._restore)
-            except OSError:
-                pass
 
     def read(self, size: int | None = -1) -> bytes:
         return self._call("read", size)
@@ -58,7 +54,7 @@ class _DeadlineReader:
 
 
 class BodyDeadline:
-    """WSGI middleware installing :class:`_DeadlineReader` under gunicorn."""
+    """WSGI middleware: the body deadline for sockets that support one."""
 
     def __init__(self, app: Callable, timeout_s: float) -> None:
         self.app = app
@@ -66,9 +62,20 @@ class BodyDeadline:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
-        if isinstance(sock, socket.socket) and "wsgi.input" in environ:
-            deadline = time.monotonic() + self.timeout_s
-            environ["wsgi.input"] = _DeadlineReader(
-                environ["wsgi.input"], sock, deadline, sock.gettimeout()
-            )
-        return self.app(environ, start_response)
+        if not hasattr(sock, "body_deadline") or "wsgi.input" not in environ:
+            return self.app(environ, start_response)
+        sock.body_deadline = time.monotonic() + self.timeout_s
+        environ["wsgi.input"] = _DeadlineReader(environ["wsgi.input"])
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                response = getattr(start_response, "__self__", None)  # gunicorn's Response
+                if hasattr(response, "force_close"):
+                    response.force_close()
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            # The next request on a kept-alive connection starts with no deadline.
+            sock.body_deadline = None

@@ -113,6 +113,11 @@ def ask_model_server(
         stop(proc)
 
 
+def gunicorn_cmd() -> list[str]:
+    """The web app under gunicorn with the project's settings (app/gunicorn.conf.py)."""
+    return [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
+
+
 def mlflow_serve_cmd(port: int) -> list[str]:
     """`mlflow models serve` of the production alias on ``port``."""
     return [
@@ -262,3 +267,64 @@ def val_xrays() -> list[Path]:
     return sorted(
         p for p in SHARED_DATA.glob("*/val/*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
     )
+
+
+# --- raw HTTP on real sockets, for slow and malformed clients ----------------------------
+
+
+def raw_request(url: str, data: bytes, timeout_s: float = 30.0) -> bytes:
+    """Send ``data`` as-is on a new connection and read until the server closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class SlowUpload(threading.Thread):
+    """A client that announces ``length`` body bytes of /predict, then sends a byte every
+    ``every_s`` seconds (``every_s=None``: sends nothing more); keeps what the server says."""
+
+    def __init__(self, url: str, length: int = 100_000, every_s: float | None = 0.5) -> None:
+        super().__init__(daemon=True)
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=60)
+        head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data;"
+                f" boundary=B\r\nContent-Length: {length}\r\n\r\n").encode()
+        self.sock.sendall(head + b"--B\r\n")
+        self.length, self.every_s = length, every_s
+        self.answer = b""
+
+    def run(self) -> None:
+        self.sock.setblocking(True)
+        self.sock.settimeout(0.05 if self.every_s else 60)
+        sent = 5
+        try:
+            while sent < self.length:
+                try:
+                    chunk = self.sock.recv(65536)
+                except TimeoutError:
+                    chunk = None
+                if chunk is not None:  # the server answered (or closed): stop sending
+                    self.answer = chunk + self._rest()
+                    return
+                if self.every_s:
+                    time.sleep(self.every_s)
+                    self.sock.sendall(b"x")
+                    sent += 1
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+    def _rest(self) -> bytes:
+        self.sock.settimeout(10)
+        chunks = []
+        try:
+            while chunk := self.sock.recv(65536):
+                chunks.append(chunk)
+        except OSError:
+            pass
+        return b"".join(chunks)
