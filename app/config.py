@@ -29,7 +29,7 @@ class Config:
     log_level: str = "INFO"  # RADIO_LOG_LEVEL
     # Hostile clients and faults (README, "Limits and timeouts")
     body_timeout_s: float = 30.0  # RADIO_BODY_TIMEOUT_S: whole request body, else 408
-    predict_slots: int = 6  # RADIO_PREDICT_SLOTS: /predict at once per worker, else 503
+    predict_slots: int = 10  # RADIO_PREDICT_SLOTS: /predict at once per worker, else 503
     decode_slots: int = 1  # RADIO_DECODE_SLOTS: image decodes at once per worker
     decode_wait_s: float = 20.0  # RADIO_DECODE_WAIT_S: wait for a decode slot, else 503
     breaker_failures: int = 3  # RADIO_BREAKER_FAILURES: model failures in a row that open it

@@ -1,6 +1,6 @@
 """gunicorn settings for the Radio web app, from the environment.
 
-PORT [8080], HOST [127.0.0.1], RADIO_WORKERS [2], RADIO_THREADS [8], MLFLOW_TIMEOUT_S [10],
+PORT [8080], HOST [127.0.0.1], RADIO_WORKERS [2], RADIO_THREADS [12], MLFLOW_TIMEOUT_S [10],
 RADIO_READ_TIMEOUT_S [10] (app/gunicorn_worker.py).
 """
 
@@ -9,9 +9,9 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("RADIO_WORKERS", "2"))
 # Threads let one worker keep serving the page and /health while requests wait on the
-# model server or on slow clients; /predict may take at most RADIO_PREDICT_SLOTS [6] of
+# model server or on slow clients; /predict may take at most RADIO_PREDICT_SLOTS [10] of
 # them, the rest are kept for the page and /health.
-threads = int(os.environ.get("RADIO_THREADS", "8"))
+threads = int(os.environ.get("RADIO_THREADS", "12"))
 # gthread plus socket timeouts, JSON error pages and bounded malloc arenas.
 worker_class = "app.gunicorn_worker.RadioThreadWorker"
 # A request may wait MLFLOW_TIMEOUT_S for the model (plus one quick retry and the upload):

@@ -46,6 +46,7 @@ def test_hung_model_server_never_blocks_the_page_or_health(tmp_path, xray_path):
     env = helpers.server_env(PYTHONPATH=str(helpers.ROOT), PORT=str(port), HOST="127.0.0.1",
                              MLFLOW_URL=server.url, MLFLOW_TIMEOUT_S="4",
                              RADIO_HEALTH_TIMEOUT_S="1", RADIO_WORKERS="1",
+                             RADIO_THREADS="8", RADIO_PREDICT_SLOTS="6",
                              RADIO_BREAKER_FAILURES="100", RADIO_DATA_DIR=str(tmp_path / "d"))
     proc = helpers.start(helpers.gunicorn_cmd(), env, tmp_path / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
