@@ -162,7 +162,8 @@ def jpeg_layout(data: bytes) -> JpegLayout:
         if marker == _EOI:
             layout.end = pos + 2
             break
-        if marker in _RST or marker in (0x01, _SOI):
+        if marker in _RST or marker in (0x01, _SOI) or marker < 0xC0:
+            # Outside a scan, only segment markers belong here; 0x02-0xBF are reserved.
             raise StructureError(f"unexpected marker 0x{marker:02X} at byte {pos}")
         if pos + 4 > len(data):
             raise StructureError("the file ends inside a segment header")

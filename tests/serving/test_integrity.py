@@ -138,6 +138,8 @@ def test_jpeg_structure_walk_rejects_broken_segments():
         integrity.jpeg_layout(data[:-2])
     with pytest.raises(integrity.StructureError, match="past the end"):
         integrity.jpeg_layout(data[:30])
+    with pytest.raises(integrity.StructureError, match="unexpected marker 0x00"):
+        integrity.jpeg_layout(data[:3] + b"\x00" + data[4:])  # APP0 marker byte flipped
     assert integrity.with_scan_filler(data, layout) != data
 
 
