@@ -10,9 +10,9 @@ header (an operator on the host, `make run`) or one sending ``Authorization: Bea
 
 A hung model server never makes /health hang: the ping has RADIO_HEALTH_TIMEOUT_S, only one
 thread per worker pings at a time (the others reuse its result or the last one), and a
-result younger than one second is reused, so an answer
-takes at most about twice RADIO_HEALTH_TIMEOUT_S. /predict holds at most RADIO_PREDICT_SLOTS of a
-worker's threads, so threads stay free for /health and the page.
+result younger than one second is reused, so an answer takes at most about twice
+RADIO_HEALTH_TIMEOUT_S. /predict holds at most RADIO_PREDICT_SLOTS of a worker's threads,
+so threads stay free for /health and the page.
 
 /version names the app version and the model that answered last to anyone; the Python and
 MLflow versions and the model server's address only with the same details access.
