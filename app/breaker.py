@@ -21,7 +21,7 @@ class Breaker:
         self._lock = threading.Lock()
         self._in_a_row = 0
         self._open_until = 0.0
-        self._probing = False
+        self._probe_until = 0.0  # a probe that never reports (its request died) expires
 
     def allow(self) -> float | None:
         """None when a call may go ahead; else the seconds left before the next try."""
@@ -29,15 +29,15 @@ class Breaker:
             now = time.monotonic()
             if self._in_a_row < self.failures:
                 return None
-            if now < self._open_until or self._probing:
-                return max(self._open_until - now, 1.0)
-            self._probing = True  # half-open: exactly one call tries the server
+            if now < self._open_until or now < self._probe_until:
+                return max(self._open_until - now, self._probe_until - now, 1.0)
+            self._probe_until = now + self.cooldown_s  # half-open: one call tries the server
             return None
 
     def record(self, ok: bool) -> None:
         """The outcome of an allowed call."""
         with self._lock:
-            self._probing = False
+            self._probe_until = 0.0
             if ok:
                 self._in_a_row = 0
                 return

@@ -22,7 +22,6 @@ bp = Blueprint("predict", __name__)
 log = logging.getLogger("radio.predict")
 
 
-
 def _read_upload(request_id: str) -> bytes:
     """The uploaded bytes from the multipart field ``file``; APIError 400/415 otherwise."""
     if request.mimetype != "multipart/form-data":

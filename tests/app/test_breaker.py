@@ -43,3 +43,13 @@ def test_failed_probe_opens_it_again():
     assert b.allow() is None
     b.record(False)
     assert b.is_open and b.allow() is not None
+
+
+def test_a_probe_that_never_reports_expires():
+    b = Breaker(failures=1, cooldown_s=0.1)
+    b.record(False)
+    time.sleep(0.2)
+    assert b.allow() is None  # the probe's request dies before calling the server
+    assert b.allow() is not None  # meanwhile others are refused...
+    time.sleep(0.2)
+    assert b.allow() is None  # ...but not forever
