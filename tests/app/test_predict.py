@@ -203,3 +203,21 @@ def test_busy_worker_answers_503_without_reading(make_app, model_server, xray_pa
     finally:
         slots.release()
     assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+
+
+def test_decodes_wait_for_the_per_worker_decode_slot(make_app, model_server, xray_path):
+    app = make_app(mlflow_url=model_server, decode_slots=1, decode_wait_s=0.2)
+    from app import state
+
+    with app.app_context():
+        slots = state.get().decode_slots
+    assert slots.acquire(blocking=False)  # another thread is decoding a large image
+    try:
+        resp = _post(app.test_client(), xray_path.read_bytes())
+        assert resp.status_code == 503
+        assert resp.json["error"].startswith("Radio is busy decoding other images")
+    finally:
+        slots.release()
+    assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+    with app.app_context():  # released after the decode, error or not
+        assert state.get().decode_slots.acquire(blocking=False)
