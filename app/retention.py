@@ -116,15 +116,18 @@ def clean_once(cfg: Config) -> Report | None:
         lock.close()
 
 
-def start(cfg: Config) -> threading.Thread:
-    """Clean now, then every RADIO_CLEANUP_INTERVAL_S (if > 0) in a daemon thread."""
+def start(cfg: Config) -> threading.Thread | None:
+    """Clean now (before this worker serves), then every RADIO_CLEANUP_INTERVAL_S (if > 0)
+    in a daemon thread. A worker that finds the lock taken serves at once: another one is
+    cleaning."""
+    clean_once(cfg)
+    if cfg.cleanup_interval_s <= 0:
+        return None
 
     def loop() -> None:
         while True:
-            clean_once(cfg)
-            if cfg.cleanup_interval_s <= 0:
-                return
             time.sleep(cfg.cleanup_interval_s)
+            clean_once(cfg)
 
     thread = threading.Thread(target=loop, name="radio-retention", daemon=True)
     thread.start()
