@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 import socket
 import time
@@ -28,6 +29,7 @@ from gunicorn.workers import gthread
 from app.errors import json_error_body
 
 READ_TIMEOUT_S = float(os.environ.get("RADIO_READ_TIMEOUT_S", "10"))
+log = logging.getLogger("radio.worker")
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc mallopt() parameters
 
 
@@ -52,7 +54,14 @@ class TimeoutSocket(socket.socket):
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         deadline = self.body_deadline
         if deadline is None:
-            return super().recv(bufsize, flags)
+            try:
+                return super().recv(bufsize, flags)
+            except TimeoutError:
+                # A client stalled mid-request (headers): drop it with one line; ENOTCONN is
+                # what gunicorn closes quietly, where a TimeoutError logs a traceback.
+                log.warning("closed a connection that sent nothing for %g s mid-request",
+                            self.read_timeout_s)
+                raise OSError(errno.ENOTCONN, "client read timeout") from None
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request body deadline has passed")

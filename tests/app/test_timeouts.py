@@ -15,17 +15,20 @@ import pytest
 import requests
 
 BODY_TIMEOUT_S = 3
+LOG: list = []  # the module gunicorn's log file
 
 
 @pytest.fixture(scope="module")
 def slow_gunicorn(model_server, tmp_path_factory):
-    """gunicorn with short body/read timeouts, talking to the real model server."""
+    """gunicorn with short body/read timeouts, talking to the real model server; yields its
+    URL (its log file is LOG[0])."""
     port = helpers.free_port()
     env = helpers.server_env(PYTHONPATH=str(helpers.ROOT), PORT=str(port), HOST="127.0.0.1",
                              MLFLOW_URL=model_server, RADIO_WORKERS="2",
                              RADIO_DATA_DIR=str(tmp_path_factory.mktemp("slow-data")),
                              RADIO_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S), RADIO_READ_TIMEOUT_S="2")
     log = tmp_path_factory.mktemp("logs") / "gunicorn.log"
+    LOG.append(log)
     proc = helpers.start(helpers.gunicorn_cmd(), env, log)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -85,6 +88,9 @@ def test_stalled_headers_are_dropped_and_the_thread_freed(slow_gunicorn):
     finally:
         for s in stalled:
             s.close()
+    log = LOG[0].read_text()
+    assert "closed a connection that sent nothing for 2 s mid-request" in log
+    assert "Traceback" not in log
 
 
 def test_the_deadline_is_not_installed_outside_gunicorn(offline_client):
