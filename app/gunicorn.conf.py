@@ -1,7 +1,7 @@
 """gunicorn settings for the Radio web app, from the environment.
 
 PORT [8080], HOST [127.0.0.1], RADIO_WORKERS [2], RADIO_THREADS [12], MLFLOW_TIMEOUT_S [10],
-RADIO_READ_TIMEOUT_S [10] (app/gunicorn_worker.py).
+RADIO_READ_TIMEOUT_S [10], RADIO_HEADER_TIMEOUT_S [20] (app/gunicorn_worker.py).
 """
 
 import os

@@ -29,47 +29,52 @@ from gunicorn.workers import gthread
 from app.errors import json_error_body
 
 READ_TIMEOUT_S = float(os.environ.get("RADIO_READ_TIMEOUT_S", "10"))
+HEADER_TIMEOUT_S = float(os.environ.get("RADIO_HEADER_TIMEOUT_S", "20"))
 log = logging.getLogger("radio.worker")
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc mallopt() parameters
 
 
 class TimeoutSocket(socket.socket):
-    """A socket whose blocking mode has a timeout (see the module docstring).
+    """A socket whose blocking mode has a timeout (see the module docstring), and deadlines.
 
-    ``body_deadline`` (monotonic time), set by ``app/timeouts.py`` while the app reads a
-    request body, also ends every ``recv`` by that time: gunicorn's body reader loops over
-    ``recv`` until it has what was asked for, so a per-recv timeout alone never ends a body
-    that trickles in a byte at a time.
+    Each time gunicorn makes it blocking to handle a request, the request's headers must
+    arrive within RADIO_HEADER_TIMEOUT_S; while the app runs, ``app/timeouts.py`` sets the
+    body deadline instead (``in_body``). Every ``recv`` ends by the deadline: gunicorn's
+    readers loop over ``recv`` until they have what they asked for, so a per-recv timeout
+    alone never ends headers or a body that trickle in a byte at a time.
     """
 
     read_timeout_s = READ_TIMEOUT_S
-    body_deadline: float | None = None
+    deadline: float | None = None  # monotonic time
+    in_body = False
 
     def setblocking(self, flag: bool) -> None:
         if flag:
             self.settimeout(self.read_timeout_s)
+            self.deadline = time.monotonic() + HEADER_TIMEOUT_S  # a request starts
         else:
             super().setblocking(False)
+            self.deadline = None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        deadline = self.body_deadline
-        if deadline is None:
-            try:
-                return super().recv(bufsize, flags)
-            except TimeoutError:
-                # A client stalled mid-request (headers): drop it with one line; ENOTCONN is
-                # what gunicorn closes quietly, where a TimeoutError logs a traceback.
-                log.warning("closed a connection that sent nothing for %g s mid-request",
-                            self.read_timeout_s)
-                raise OSError(errno.ENOTCONN, "client read timeout") from None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request body deadline has passed")
-        self.settimeout(min(self.read_timeout_s, left))
+        deadline = self.deadline
         try:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the request deadline has passed")
+                self.settimeout(min(self.read_timeout_s, left))
             return super().recv(bufsize, flags)
+        except TimeoutError:
+            if self.in_body:
+                raise  # app/timeouts.py answers 408
+            # Stalled or trickling headers: drop the client with one line; ENOTCONN is what
+            # gunicorn closes quietly, where a TimeoutError logs a traceback.
+            log.warning("closed a connection whose request did not arrive in time")
+            raise OSError(errno.ENOTCONN, "client read timeout") from None
         finally:
-            self.settimeout(self.read_timeout_s)
+            if deadline is not None:
+                self.settimeout(self.read_timeout_s)
 
 
 def _with_timeouts(sock: socket.socket) -> socket.socket:

@@ -3,8 +3,8 @@
 gunicorn reads the body only when the app asks for it, from a blocking socket, so a client
 that sends its body slowly (or less than its Content-Length) held a worker thread forever.
 Under Radio's gunicorn worker (``app/gunicorn_worker.py``) :class:`BodyDeadline` sets the
-socket's ``body_deadline`` to RADIO_BODY_TIMEOUT_S after the request reached the app, for
-as long as the app runs; a read past it raises TimeoutError, turned here into
+socket's ``deadline`` to RADIO_BODY_TIMEOUT_S after the request reached the app, for as
+long as the app runs; a read past it raises TimeoutError, turned here into
 :class:`BodyTimeout`, which ``app/errors.py`` answers with 408 and ``Connection: close``.
 The worker's per-read timeout still bounds header reads and answer writes. Under another
 server (Flask's test client, a plain gthread worker) nothing changes.
@@ -62,9 +62,9 @@ class BodyDeadline:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
-        if not hasattr(sock, "body_deadline") or "wsgi.input" not in environ:
+        if not hasattr(sock, "in_body") or "wsgi.input" not in environ:
             return self.app(environ, start_response)
-        sock.body_deadline = time.monotonic() + self.timeout_s
+        sock.deadline, sock.in_body = time.monotonic() + self.timeout_s, True
         environ["wsgi.input"] = _DeadlineReader(environ["wsgi.input"])
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -77,5 +77,5 @@ class BodyDeadline:
         try:
             return self.app(environ, start)
         finally:
-            # The next request on a kept-alive connection starts with no deadline.
-            sock.body_deadline = None
+            # The next request on a kept-alive connection gets its own header deadline.
+            sock.deadline, sock.in_body = None, False
