@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test train bench bench-model bench-ood lint
+.PHONY: help venv run test train bench bench-model bench-ood bench-decode bench-load lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,6 +61,12 @@ bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, mem
 
 bench-model: $(VENV_ML)  ## shipped model vs pixel baseline per source; epoch time, size, inference ms
 	$(PY) -m bench.model
+
+bench-decode: $(VENV_ML)  ## peak RSS of the worst images Radio accepts, alone and 8 at once
+	$(PY) -m bench.decode
+
+bench-load: $(VENV_ML)  ## 8 clients for 60 s on loopback: p50/p95/p99, errors, RSS before/after
+	$(PY) -m bench.load
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray

@@ -24,10 +24,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     ``config`` is a :class:`Config`, or a dict of overrides applied on top of the
     environment (handy in tests), or None to read everything from the environment.
     """
-    from app import errors, health, openapi, predict, web  # late: keeps import cycles away
+    # Late imports: keep import cycles away.
+    from app import errors, health, openapi, predict, security, state, timeouts, web
+    from app.request import RadioRequest
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
     app = Flask(__name__)
+    app.request_class = RadioRequest
     app.config["RADIO"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_bytes
     # Let the 413 handler answer JSON even for oversized multipart bodies.
@@ -38,4 +41,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
     errors.register(app)
+    security.register(app)
+    state.install(app, cfg)
+    app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
     return app

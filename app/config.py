@@ -27,6 +27,19 @@ class Config:
     data_dir: Path = PROJECT_ROOT / "var" / "data"  # RADIO_DATA_DIR
     pool_size: int = 8  # RADIO_POOL_SIZE: keep-alive connections per worker process
     log_level: str = "INFO"  # RADIO_LOG_LEVEL
+    # Hostile clients and faults (README, "Limits and timeouts")
+    body_timeout_s: float = 30.0  # RADIO_BODY_TIMEOUT_S: whole request body, else 408
+    predict_slots: int = 10  # RADIO_PREDICT_SLOTS: /predict at once per worker, else 503
+    decode_slots: int = 1  # RADIO_DECODE_SLOTS: image decodes at once per worker
+    decode_wait_s: float = 20.0  # RADIO_DECODE_WAIT_S: wait for a decode slot, else 503
+    breaker_failures: int = 3  # RADIO_BREAKER_FAILURES: model failures in a row that open it
+    breaker_cooldown_s: float = 15.0  # RADIO_BREAKER_COOLDOWN_S: fail fast for this long
+    health_token: str = ""  # RADIO_HEALTH_TOKEN: shows /health details off loopback
+    min_free_mb: float = 500.0  # RADIO_MIN_FREE_MB: less free space in data_dir = unhealthy
+    upload_max_age_days: float = 30.0  # RADIO_UPLOAD_MAX_AGE_DAYS: older uploads deleted
+    uploads_max_mb: float = 2048.0  # RADIO_UPLOADS_MAX_MB: oldest uploads deleted above it
+    cleanup_interval_s: float = 600.0  # RADIO_CLEANUP_INTERVAL_S: 0 = only at start
+    orphan_grace_s: float = 600.0  # RADIO_ORPHAN_GRACE_S: age before an orphan is removed
 
     @property
     def max_upload_bytes(self) -> int:
@@ -44,6 +57,18 @@ _ENV: dict[str, tuple[str, Any]] = {
     "data_dir": ("RADIO_DATA_DIR", Path),
     "pool_size": ("RADIO_POOL_SIZE", int),
     "log_level": ("RADIO_LOG_LEVEL", str.upper),
+    "body_timeout_s": ("RADIO_BODY_TIMEOUT_S", float),
+    "predict_slots": ("RADIO_PREDICT_SLOTS", int),
+    "decode_slots": ("RADIO_DECODE_SLOTS", int),
+    "decode_wait_s": ("RADIO_DECODE_WAIT_S", float),
+    "breaker_failures": ("RADIO_BREAKER_FAILURES", int),
+    "breaker_cooldown_s": ("RADIO_BREAKER_COOLDOWN_S", float),
+    "health_token": ("RADIO_HEALTH_TOKEN", str),
+    "min_free_mb": ("RADIO_MIN_FREE_MB", float),
+    "upload_max_age_days": ("RADIO_UPLOAD_MAX_AGE_DAYS", float),
+    "uploads_max_mb": ("RADIO_UPLOADS_MAX_MB", float),
+    "cleanup_interval_s": ("RADIO_CLEANUP_INTERVAL_S", float),
+    "orphan_grace_s": ("RADIO_ORPHAN_GRACE_S", float),
 }
 
 
@@ -74,4 +99,7 @@ def load_config(
         cfg = replace(cfg, **overrides)
     if cfg.mlflow_timeout_s <= 0 or cfg.max_upload_mb <= 0:
         raise ValueError("MLFLOW_TIMEOUT_S and RADIO_MAX_UPLOAD_MB must be positive")
+    for name in ("body_timeout_s", "predict_slots", "decode_slots", "breaker_failures"):
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"{_ENV[name][0]} must be positive")
     return replace(cfg, data_dir=Path(cfg.data_dir), mlflow_url=cfg.mlflow_url.rstrip("/"))

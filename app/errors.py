@@ -1,17 +1,36 @@
-"""JSON errors for the API: a clinician's browser gets a sentence, never a stack trace."""
+"""JSON errors for the API: a clinician's browser gets a sentence, never a stack trace.
+
+Every status the app can answer is JSON ``{"error": ..., "id": ...}``; the errors gunicorn
+answers itself before the app runs (bad request line, headers too large) are JSON too
+(``app/gunicorn_worker.py``).
+"""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
 log = logging.getLogger("radio.errors")
 
 # Reading at most this many extra bytes of a rejected oversized body lets the client
 # receive the 413 instead of a connection reset; bigger bodies are cut off.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+# Sentences for the statuses Werkzeug raises; others use its own short description.
+MESSAGES = {
+    400: "The request is malformed.",
+    404: "There is no such page or API endpoint.",
+    408: "The request took too long to arrive.",
+    411: "The request needs a Content-Length.",
+    413: "The request is too large.",
+    414: "The address is too long.",
+    431: "The request headers are too large.",
+    500: "Internal error in the Radio web app; please try again.",
+    501: "The request uses a feature Radio does not support.",
+}
 
 
 class APIError(Exception):
@@ -22,6 +41,14 @@ class APIError(Exception):
         self.status = status
         self.message = message
         self.request_id = request_id
+
+
+def json_error_body(status: int, message: str | None = None) -> bytes:
+    """The JSON error body, for writers outside Flask (the gunicorn worker)."""
+    import json
+
+    text = message or MESSAGES.get(status, "The request could not be handled.")
+    return json.dumps({"error": text}).encode()
 
 
 def error_response(status: int, message: str, request_id: str | None = None) -> Response:
@@ -51,41 +78,61 @@ def _drain_body() -> None:
             if not chunk:
                 break
             remaining -= len(chunk)
-    except (OSError, ValueError):
-        pass  # the client went away; nothing left to answer
+    except (OSError, ValueError, HTTPException):
+        pass  # the client went away or stalled (408); nothing left to answer
 
 
 def _too_large(_exc: RequestEntityTooLarge) -> Response:
+    cfg = current_app.config["RADIO"]
+    if (request.content_length or 0) <= cfg.max_upload_bytes:
+        # Werkzeug's form limits (parts, field size) raise 413 too: the size was fine.
+        resp = error_response(
+            400, "The form has too many fields or a field too large; send only the image "
+            "in the field 'file'.")
+        resp.headers["Connection"] = "close"
+        return resp
     _drain_body()
-    limit = current_app.config["RADIO"].max_upload_mb
-    return error_response(413, f"The file is too large; the limit is {limit:g} MB.")
+    return error_response(413, f"The file is too large; the limit is {cfg.max_upload_mb:g} MB.")
+
+
+def _timeout(_exc: RequestTimeout) -> Response:
+    limit = current_app.config["RADIO"].body_timeout_s
+    resp = error_response(
+        408, f"The upload did not arrive within {limit:g} s; check the connection and try "
+        "again.")
+    resp.headers["Connection"] = "close"  # the rest of the body is never read
+    return resp
 
 
 def _http_error(exc: HTTPException) -> Response:
-    messages = {
-        404: "There is no such page or API endpoint.",
-        405: f"{request.method} is not allowed here.",
-    }
-    message = messages.get(exc.code or 500, exc.description or exc.name)
-    resp = error_response(exc.code or 500, message)
+    code = exc.code or 500
+    message = f"{request.method} is not allowed here." if code == 405 else MESSAGES.get(
+        code, exc.description or exc.name)
+    resp = error_response(code, message)
     if exc.code == 405 and exc.valid_methods:
         resp.headers["Allow"] = ", ".join(exc.valid_methods)
     return resp
 
 
 def _api_error(exc: APIError) -> Response:
-    return error_response(exc.status, exc.message, exc.request_id)
+    resp = error_response(exc.status, exc.message, exc.request_id)
+    if exc.status == 503 and request.content_length:
+        # Refused before the body was read (busy): do not keep the connection to drain it.
+        resp.headers["Connection"] = "close"
+        resp.headers["Retry-After"] = "5"
+    return resp
 
 
 def _unexpected(exc: Exception) -> Response:
     # The traceback goes to the server log only; it never contains the upload's name.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, "Internal error in the Radio web app; please try again.")
+    return error_response(500, MESSAGES[500])
 
 
 def register(app: Flask) -> None:
     """Install the JSON error handlers on ``app``."""
     app.register_error_handler(APIError, _api_error)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(RequestTimeout, _timeout)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

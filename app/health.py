@@ -1,65 +1,101 @@
-"""``GET /health`` and ``GET /version``.
+"""``GET /health`` and ``GET /version``: honest about dependencies, quiet about internals.
 
-/health answers 200 whenever the web app itself works, with ``"status": "degraded"`` when the
-model server is down: the app still serves the page and explains the outage, so a load
-balancer must not take it out of rotation or restart it for a fault it cannot fix. Monitors
-alert on ``status != "ok"`` (or on ``model_server.ok``). A 503 means the app itself is
-broken (its data directory cannot be written).
+/health checks each dependency the app needs to do its job (the model server answers its
+``/ping``; the data directory is writable with at least RADIO_MIN_FREE_MB free; the
+database, once there is one) and answers 200 ``{"status": "ok"}`` when all pass, 503
+``{"status": "down"}`` when one fails. Anyone gets only that. The details (each check, its
+reason, the model server's address) go to a caller on the loopback address with no proxy
+header (an operator on the host, `make run`) or one sending ``Authorization: Bearer
+<RADIO_HEALTH_TOKEN>``.
+
+A hung model server never makes /health hang: the ping has RADIO_HEALTH_TIMEOUT_S, only one
+thread per worker pings at a time (the others reuse its result or the last one), and a
+result younger than one second is reused, so an answer takes at most about twice
+RADIO_HEALTH_TIMEOUT_S. /predict holds at most RADIO_PREDICT_SLOTS of a worker's threads,
+so threads stay free for /health and the page.
+
+/version names the app version and the model that answered last to anyone; the Python and
+MLflow versions and the model server's address only with the same details access.
 """
 
 from __future__ import annotations
 
-import os
+import hmac
+import ipaddress
 import platform
+import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from app import model_client, predict
+from app import model_client, state, storage
 from app.config import Config
 
 bp = Blueprint("health", __name__)
 
+PROBE_MAX_AGE_S = 1.0
+# Headers a reverse proxy adds: with one, the loopback peer is the proxy, not an operator.
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
 
-def _data_dir_ok(cfg: Config) -> tuple[bool, str]:
+
+def details_allowed(cfg: Config) -> bool:
+    """Loopback caller without proxy headers, or the health token."""
+    auth = request.headers.get("Authorization", "")
+    if cfg.health_token and auth.startswith("Bearer "):
+        if hmac.compare_digest(auth[7:].strip().encode(), cfg.health_token.encode()):
+            return True
     try:
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return False, f"data directory unusable: {exc.strerror}"
-    if not os.access(cfg.data_dir, os.W_OK | os.X_OK):
-        return False, "data directory is not writable"
-    return True, "ok"
+        peer = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return peer.is_loopback and not any(h in request.headers for h in _PROXY_HEADERS)
+
+
+def model_server_check(cfg: Config) -> tuple[bool, str]:
+    """The model server's ``/ping`` outcome, at most one ping in flight per worker."""
+    probe = state.get().probe
+    if time.monotonic() - probe.at < PROBE_MAX_AGE_S:
+        return probe.ok, probe.detail
+    # A ping takes at most connect + read timeout (2 x RADIO_HEALTH_TIMEOUT_S): wait for the
+    # one in flight a little longer than that, then answer with what is known.
+    if probe.lock.acquire(timeout=2 * cfg.health_timeout_s + 0.5):
+        try:
+            if time.monotonic() - probe.at >= PROBE_MAX_AGE_S:  # nobody refreshed it meanwhile
+                probe.ok, probe.detail = model_client.ping(cfg)
+                probe.at = time.monotonic()
+        finally:
+            probe.lock.release()
+    return probe.ok, probe.detail
 
 
 @bp.get("/health")
 def health() -> Response:
-    """App and model-server health; see the module docstring for the status codes."""
+    """200 ok / 503 down; see the module docstring."""
     cfg: Config = current_app.config["RADIO"]
-    app_ok, app_detail = _data_dir_ok(cfg)
-    model_ok, model_detail = model_client.ping(cfg)
-    body = {
-        "status": "ok" if app_ok and model_ok else "degraded",
-        "app": "ok" if app_ok else app_detail,
-        "model_server": {"url": cfg.mlflow_url, "ok": model_ok, "detail": model_detail},
-    }
+    model_ok, model_detail = model_server_check(cfg)
+    storage_ok, storage_detail = storage.check(cfg.data_dir, cfg.min_free_mb)
+    up = model_ok and storage_ok
+    body: dict = {"status": "ok" if up else "down"}
+    if details_allowed(cfg):
+        body["checks"] = {
+            "model_server": {"ok": model_ok, "detail": model_detail, "url": cfg.mlflow_url,
+                             "breaker_open": state.get().breaker.is_open},
+            "storage": {"ok": storage_ok, "detail": storage_detail},
+        }
     resp = jsonify(body)
-    resp.status_code = 200 if app_ok else 503
+    resp.status_code = 200 if up else 503
+    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
 @bp.get("/version")
 def version() -> Response:
-    """Versions of the app, Python and (when reachable) the model server."""
+    """The app version and the last model; more with details access."""
     from app import __version__
 
     cfg: Config = current_app.config["RADIO"]
-    return jsonify(
-        {
-            "app": __version__,
-            "python": platform.python_version(),
-            "model_server": {
-                "url": cfg.mlflow_url,
-                "mlflow": model_client.server_version(cfg),
-                "last_model": predict.last_model,
-            },
-        }
-    )
+    body: dict = {"app": __version__, "last_model": state.get().last_model}
+    if details_allowed(cfg):
+        body["python"] = platform.python_version()
+        body["model_server"] = {"url": cfg.mlflow_url,
+                                "mlflow": model_client.server_version(cfg)}
+    return jsonify(body)

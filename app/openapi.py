@@ -21,13 +21,16 @@ _ERROR = {
 }
 # The answer is defined once, in serving/schema.py (shared with the model server).
 _PREDICTION = schema.app_prediction()
+_CHECK = {"type": "object", "properties": {
+    "ok": {"type": "boolean"}, "detail": {"type": "string"}, "url": {"type": "string"},
+    "breaker_open": {"type": "boolean"}}}
 _HEALTH = {
     "type": "object",
+    "required": ["status"],
     "properties": {
-        "status": {"type": "string", "enum": ["ok", "degraded"]},
-        "app": {"type": "string"},
-        "model_server": {"type": "object", "properties": {
-            "url": {"type": "string"}, "ok": {"type": "boolean"}, "detail": {"type": "string"}}},
+        "status": {"type": "string", "enum": ["ok", "down"]},
+        "checks": {"type": "object", "description": "only on loopback or with the token",
+                   "properties": {"model_server": _CHECK, "storage": _CHECK}},
     },
 }
 
@@ -59,17 +62,20 @@ def spec() -> dict[str, Any]:
                     "413": _json("Error", "File larger than the upload limit"),
                     "415": _json("Error", "Not a PNG/JPEG, or not multipart/form-data"),
                     "502": _json("Error", "The model server failed or answered nonsense"),
-                    "503": _json("Error", "The model server is unreachable"),
+                    "408": _json("Error", "The upload did not arrive within "
+                                 "RADIO_BODY_TIMEOUT_S"),
+                    "503": _json("Error", "The model server is unreachable, or Radio is busy"),
                     "504": _json("Error", "The model server did not answer in time"),
                     "507": _json("Error", "The upload could not be stored"),
                 }}},
             "/health": {"get": {
-                "summary": "Health of the app and the model server",
-                "responses": {"200": _json("Health", "App ok; status 'degraded' if the model "
-                                           "server is down"),
-                              "503": _json("Health", "The app cannot store uploads")}}},
+                "summary": "Health of the app and its dependencies (details on loopback or "
+                           "with Authorization: Bearer RADIO_HEALTH_TOKEN)",
+                "responses": {"200": _json("Health", "Every dependency is ok"),
+                              "503": _json("Health", "The model server or storage fails")}}},
             "/version": {"get": {
-                "summary": "App, Python and model-server versions",
+                "summary": "App version and last model (Python, MLflow, model server address "
+                           "on loopback or with the health token)",
                 "responses": {"200": {"description": "Versions",
                                       "content": {"application/json": {}}}}}},
         },

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import contract, model_client, storage
+from app import contract, model_client, state, storage
 from app.config import Config
 from app.errors import APIError
 from serving.preprocessing import ImageError, preprocess, sniff_format
@@ -21,9 +21,6 @@ bp = Blueprint("predict", __name__)
 # Log lines carry id, size, status and latency only: never a file name or pixel (PHI).
 log = logging.getLogger("radio.predict")
 
-# The model that answered last in this process, shown by /version without a model call.
-last_model: dict[str, str] | None = None
-
 
 def _read_upload(request_id: str) -> bytes:
     """The uploaded bytes from the multipart field ``file``; APIError 400/415 otherwise."""
@@ -31,25 +28,46 @@ def _read_upload(request_id: str) -> bytes:
         raise APIError(
             415, "Send the image as multipart/form-data in a field named 'file'.", request_id
         )
-    upload = request.files.get("file")
-    if upload is None:
+    try:
+        uploads = request.files.getlist("file")
+    except UnicodeDecodeError as exc:
+        raise APIError(
+            400, "A part header of the upload (such as the file name) is not UTF-8 text; "
+            "rename the file with plain letters and try again.", request_id) from exc
+    except ValueError as exc:  # the parser is strict (app.request), never silently empty
+        raise APIError(400, "The upload is not valid multipart/form-data.", request_id) from exc
+    if not uploads:
         raise APIError(
             400, "No file was uploaded; choose an image in the field 'file'.", request_id
         )
-    return upload.read()
+    if len(uploads) > 1:
+        raise APIError(
+            400, f"{len(uploads)} files were sent in the field 'file'; send one image per "
+            "request.", request_id)
+    return uploads[0].read()
 
 
-def _check_image(data: bytes, request_id: str) -> tuple[str, Any]:
-    """``(format, preprocessed array)``; the ImageError message goes back to the user."""
+def _check_image(cfg: Config, data: bytes, request_id: str) -> tuple[str, Any]:
+    """``(format, preprocessed array)``; the ImageError message goes back to the user.
+
+    At most RADIO_DECODE_SLOTS decodes run at once in this worker (each may take ~100 MB);
+    a request waits RADIO_DECODE_WAIT_S for a slot, then gets 503.
+    """
     try:
         fmt = sniff_format(data)
     except ImageError as exc:
         # Empty is a bad request; non-empty bytes of another kind are the wrong media type.
         raise APIError(415 if data else 400, str(exc), request_id) from exc
+    slots = state.get().decode_slots
+    if not slots.acquire(timeout=cfg.decode_wait_s):
+        raise APIError(503, "Radio is busy decoding other images; please try again in a "
+                       "moment.", request_id)
     try:
         return fmt, preprocess(data)
     except ImageError as exc:
         raise APIError(400, str(exc), request_id) from exc
+    finally:
+        slots.release()
 
 
 def _record(request_id: str, data: bytes, fmt: str, **fields: Any) -> dict[str, Any]:
@@ -66,11 +84,19 @@ def _record(request_id: str, data: bytes, fmt: str, **fields: Any) -> dict[str, 
 
 def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) -> dict[str, Any]:
     """Store the upload, call the model, store the record; returns the parsed prediction."""
-    global last_model
+    breaker = state.get().breaker
+    wait_s = breaker.allow()
+    if wait_s is not None:  # fail fast: nothing stored, nothing analysed
+        raise model_client.ModelServerError(
+            503, "The model server is not answering; Radio will try it again in "
+            f"{wait_s:.0f} s. Nothing was analysed.", request_id)
     storage.save_upload(cfg.data_dir, request_id, data, fmt)
     try:
         parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
+        breaker.record(ok=True)
     except model_client.ModelServerError as exc:
+        # Only "no answer" counts against the server: a 502 is an answer, not a hang.
+        breaker.record(ok=exc.status not in (503, 504))
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
@@ -82,7 +108,7 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
         except storage.StorageError:
             log.error("id=%s could not store the error record", request_id)
         raise
-    last_model = parsed["model"]
+    state.get().last_model = parsed["model"]
     return parsed
 
 
@@ -94,14 +120,26 @@ def predict() -> Response:
     request_id = uuid.uuid4().hex
     size = request.content_length or 0
     status = 500
+    slots = state.get().predict_slots
+    # Never wait for a slot: the threads left over serve the page and /health.
+    if not slots.acquire(blocking=False):
+        status = 503
+        log.info("id=%s bytes=%d status=503 (all predict slots busy)", request_id, size)
+        raise APIError(503, "Radio is busy with other uploads; please try again in a moment.",
+                       request_id)
     try:
         data = _read_upload(request_id)
         size = len(data)
-        fmt, image = _check_image(data, request_id)
+        fmt, image = _check_image(cfg, data, request_id)
         parsed = _analyse(cfg, request_id, data, fmt, image)
         result = {"id": request_id, **parsed}
         result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
-        storage.save_record(cfg.data_dir, request_id, _record(request_id, data, fmt, result=result))
+        record = _record(request_id, data, fmt, result=result)
+        try:
+            storage.save_record(cfg.data_dir, request_id, record, analysed=True)
+        except storage.StorageError:
+            storage.discard_upload(cfg.data_dir, request_id, fmt)  # no upload without record
+            raise
         status = 200
         return jsonify(result)
     except APIError as exc:
@@ -111,6 +149,7 @@ def predict() -> Response:
         status = exc.code or 500
         raise
     finally:
+        slots.release()
         log.info(
             "id=%s bytes=%d status=%d latency_ms=%.1f",
             request_id, size, status, (time.perf_counter() - started) * 1000.0,

@@ -50,16 +50,13 @@ for p in "$model_port" "$port"; do
   port_free "$p" || { echo "error: port $p on 127.0.0.1 is already in use" >&2; exit 1; }
 done
 
-# 200 from the URL (for /health: and the model server reported ok).
+# 200 from the URL (/health answers 200 only when the model server and storage are ok).
 healthy() {
   python - "$1" <<'PY'
-import json, sys, urllib.request
+import sys, urllib.request
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
-        body = r.read()
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
         ok = r.status == 200
-        if ok and sys.argv[1].endswith("/health"):
-            ok = json.loads(body)["model_server"]["ok"]
 except Exception:
     ok = False
 sys.exit(0 if ok else 1)

@@ -1,10 +1,14 @@
-"""WSGI entry point: ``gunicorn -c app/gunicorn.conf.py app.wsgi:app``."""
+"""WSGI entry point: ``gunicorn -c app/gunicorn.conf.py app.wsgi:app``.
+
+Each worker process that imports it also starts the storage retention thread
+(``app/retention.py``): clean at start, then every RADIO_CLEANUP_INTERVAL_S.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from app import create_app
+from app import create_app, retention
 
 # Under gunicorn, app log lines go to gunicorn's error log (stderr) with its format.
 _gunicorn_log = logging.getLogger("gunicorn.error")
@@ -14,3 +18,4 @@ else:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 app = create_app()
+retention.start(app.config["RADIO"])

@@ -20,17 +20,31 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from serving import integrity
 
 IMAGE_SIZE = int(os.environ.get("RADIO_IMAGE_SIZE", "224"))
-# A 3000x3000 digital radiograph is 9 MP; anything far beyond is hostile or a mistake.
+# A 3000x3000 digital radiograph is 9 MP and large detectors reach about 18 MP; anything
+# far beyond is hostile or a mistake.
 MAX_PIXELS = int(os.environ.get("RADIO_MAX_PIXELS", str(50_000_000)))
+# Memory one decoded image may take, in MB (2**20 bytes). Pillow keeps RGB and RGBA at 4
+# bytes a pixel and 16-bit greyscale at 2, so the pixel limit is tighter for those (25 MP
+# in colour, 50 MP in 16-bit): this keeps a web worker under 300 MB on a 2 GB frontend
+# whatever the file claims (`make bench-decode`).
+MAX_DECODE_MB = int(os.environ.get("RADIO_MAX_DECODE_MB", "100"))
+# Pillow's lenient mode would turn a cut file into an image with a grey bottom.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # Magic bytes of the formats Radio accepts. The file name is never trusted.
 _MAGIC = {
     b"\x89PNG\r\n\x1a\n": "PNG",
     b"\xff\xd8\xff": "JPEG",
 }
+# Bytes a decoded pixel takes in Pillow's memory, per mode (unknown modes count as 4).
+# A palette image with transparency becomes RGBA before it is flattened, so P counts as 4.
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
+_WIDE = ("I;16", "I;16B", "I;16L", "I", "F")  # more than 8 bits: stretched to 8
 
 
 class ImageError(ValueError):
@@ -47,46 +61,107 @@ def sniff_format(data: bytes) -> str:
     raise ImageError("The file is not a PNG or JPEG image (its content says otherwise).")
 
 
+def _damaged(fmt: str) -> ImageError:
+    return ImageError(f"The {fmt} file is damaged or truncated and cannot be decoded.")
+
+
+def _decode(data: bytes, fmt: str, size: int, check: bool = False) -> Image.Image:
+    """Open, check the size against the limits, decode (JPEG at reduced scale) and load.
+
+    ``check``: run the PNG structure check once the header has passed the limits, so a
+    hostile header never costs a full inflate (a JPEG's walk is cheap and done earlier).
+    """
+    img = Image.open(io.BytesIO(data))
+    if img.format != fmt:
+        raise ImageError(f"The file looks like {fmt} but does not decode as one.")
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"The image is {width}x{height} pixels; the limit is {MAX_PIXELS:,} pixels."
+        )
+    if width < 32 or height < 32:
+        raise ImageError(f"The image is only {width}x{height} pixels; too small to read.")
+    if fmt == "JPEG":
+        # DCT scaling: libjpeg decodes straight to 1/2..1/8 size, never the full image.
+        img.draft("L", (2 * size, 2 * size))
+    bpp = _BYTES_PER_PIXEL.get(img.mode, 4)
+    decoded = img.size[0] * img.size[1] * bpp
+    if decoded > MAX_DECODE_MB * 2**20:
+        limit = MAX_DECODE_MB * 2**20 // bpp
+        raise ImageError(
+            f"The image has too many pixels to decode safely; the limit is {limit:,} pixels "
+            f"for this kind of image ({img.mode}, {width}x{height} sent)."
+        )
+    if check and fmt == "PNG":
+        integrity.check_png(data)
+    img.load()
+    return img
+
+
 def open_image(data: bytes, size: int = IMAGE_SIZE) -> Image.Image:
     """Decode PNG/JPEG bytes fully into an upright PIL image.
 
-    Raises ImageError for empty, non-image, truncated, corrupt or oversized input.
-    JPEGs are decoded at reduced scale (``draft``) when that still leaves at least
-    twice the target size, which makes 2048 px radiographs several times cheaper.
+    Raises ImageError for empty, non-image, truncated, corrupt or oversized input. The file
+    structure is checked (:mod:`serving.integrity`) once the header passed the size limits;
+    a JPEG is decoded twice, the
+    second time with filler after each scan, and must give the same pixels: otherwise a
+    scan ended early and libjpeg filled the rest with grey. JPEGs are decoded at reduced
+    scale (``draft``) when that still leaves at least twice the target size, which makes
+    2048 px radiographs several times cheaper.
     """
     fmt = sniff_format(data)
     try:
-        img = Image.open(io.BytesIO(data))
-        if img.format != fmt:
-            raise ImageError(f"The file looks like {fmt} but does not decode as one.")
-        width, height = img.size
-        if width * height > MAX_PIXELS:
-            raise ImageError(
-                f"The image is {width}x{height} pixels; the limit is {MAX_PIXELS:,} pixels."
-            )
-        if width < 32 or height < 32:
-            raise ImageError(f"The image is only {width}x{height} pixels; too small to read.")
-        if fmt == "JPEG":
-            img.draft("L", (2 * size, 2 * size))
-        img.load()
-        return ImageOps.exif_transpose(img)
+        if fmt == "PNG":
+            img = _decode(data, fmt, size, check=True)
+        else:
+            layout = integrity.jpeg_layout(data)
+            img = _decode(data, fmt, size)
+            probe = _decode(integrity.with_scan_filler(data, layout), fmt, size)
+            same = img.size == probe.size and img.tobytes() == probe.tobytes()
+            del probe
+            if not same:
+                raise _damaged(fmt)
+        # In place: without an orientation tag, exif_transpose would return a full copy.
+        ImageOps.exif_transpose(img, in_place=True)
+        return img
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageError(
             f"The image has too many pixels to decode safely; the limit is {MAX_PIXELS:,} pixels."
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"The {fmt} file is damaged or truncated and cannot be decoded.") from exc
+    except (integrity.StructureError, UnidentifiedImageError, OSError, SyntaxError,
+            ValueError) as exc:
+        raise _damaged(fmt) from exc
+
+
+def _shrink(img: Image.Image, size: int) -> Image.Image:
+    """Box-average ``img`` in its own mode by the integer factor ``resize(reducing_gap=2.0)``
+    would use, so that converting after shrinking touches a fraction of the pixels.
+
+    A last partial row or column of blocks (fewer than the factor's pixels) is left out.
+    """
+    width, height = img.size
+    fx, fy = max(width // size // 2, 1), max(height // size // 2, 1)
+    if fx == 1 and fy == 1:
+        return img
+    # Pillow's reduce() has no 16-bit mode; its BOX resize has, and averages the same.
+    return img.resize((width // fx, height // fy), Image.Resampling.BOX,
+                      box=(0, 0, width // fx * fx, height // fy * fy))
+
+
+def _stretch(img: Image.Image, lo: float, hi: float) -> Image.Image:
+    """Wide greyscale -> 8 bits, ``lo`` black and ``hi`` white (extrema of the full image)."""
+    arr = np.asarray(img, dtype=np.float32)
+    scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8), mode="L")
 
 
 def to_greyscale(img: Image.Image) -> Image.Image:
     """8-bit greyscale whatever the mode: 16-bit and float are stretched, alpha is flattened."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if img.mode in _WIDE:
+        lo, hi = img.getextrema()
+        return _stretch(img, float(lo), float(hi))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -95,7 +170,17 @@ def to_greyscale(img: Image.Image) -> Image.Image:
 
 
 def to_array(img: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Resize a decoded image to the model's ``(size, size)`` uint8 contract."""
+    """Resize a decoded image to the model's ``(size, size)`` uint8 contract.
+
+    8-bit greyscale and RGB convert first (as every image seen in training so far). Wide
+    (16-bit, float) and transparent images shrink first and convert after, which costs a
+    fraction of the memory: converting a 7000x7000 16-bit image at full size took ~0.9 GB.
+    """
+    if img.mode in _WIDE:
+        lo, hi = img.getextrema()  # of the full image, as if converted before shrinking
+        img = _stretch(_shrink(img, size), float(lo), float(hi))
+    elif img.mode in ("RGBA", "LA"):  # P and 1 would shrink with NEAREST: not those
+        img = _shrink(img, size)
     grey = to_greyscale(img)
     # reducing_gap makes Pillow box-reduce large images before the final filter: fast and
     # alias-free on 2048+ px radiographs.

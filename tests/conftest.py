@@ -82,10 +82,8 @@ def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
     port = helpers.free_port()
     data = tmp_path_factory.mktemp("gunicorn-data")
     env = _env(PORT=str(port), HOST="127.0.0.1", MLFLOW_URL=model_server,
-               RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_THREADS="2",
-               RADIO_MAX_UPLOAD_MB="5")
-    cmd = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
-    proc = helpers.start(cmd, env, OUTPUT / "logs" / "gunicorn.log")
+               RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_MAX_UPLOAD_MB="5")
+    proc = helpers.start(helpers.gunicorn_cmd(), env, OUTPUT / "logs" / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)

@@ -9,6 +9,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def ask_model_server(
         return r.json()["predictions"][0]
     finally:
         stop(proc)
+
+
+def gunicorn_cmd() -> list[str]:
+    """The web app under gunicorn with the project's settings (app/gunicorn.conf.py)."""
+    return [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
 
 
 def mlflow_serve_cmd(port: int) -> list[str]:
@@ -155,13 +161,16 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def bomb_png(side: int = 20000) -> bytes:
-    """A valid 1-bit greyscale PNG of side x side zeros: tiny on disk, huge decoded."""
-    row = b"\x00" + bytes((side + 7) // 8)  # filter byte + packed bits
+def bomb_png(side: int = 20000, bits: int = 1, colour: int = 0) -> bytes:
+    """A valid PNG of side x side zeros (default 1-bit greyscale): tiny on disk, huge decoded.
+
+    ``colour`` is the PNG colour type (0 grey, 2 RGB, 4 grey+alpha, 6 RGBA)."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    row = b"\x00" + bytes((side * bits * channels + 7) // 8)  # filter byte + samples
     comp = zlib.compressobj(9)
     parts = [comp.compress(row) for _ in range(side)]
     parts.append(comp.flush())
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", side, side, bits, colour, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
@@ -200,3 +209,64 @@ def val_xrays() -> list[Path]:
     return sorted(
         p for p in SHARED_DATA.glob("*/val/*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
     )
+
+
+# --- raw HTTP on real sockets, for slow and malformed clients ----------------------------
+
+
+def raw_request(url: str, data: bytes, timeout_s: float = 30.0) -> bytes:
+    """Send ``data`` as-is on a new connection and read until the server closes it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class SlowUpload(threading.Thread):
+    """A client that announces ``length`` body bytes of /predict, then sends a byte every
+    ``every_s`` seconds (``every_s=None``: sends nothing more); keeps what the server says."""
+
+    def __init__(self, url: str, length: int = 100_000, every_s: float | None = 0.5) -> None:
+        super().__init__(daemon=True)
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=60)
+        head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data;"
+                f" boundary=B\r\nContent-Length: {length}\r\n\r\n").encode()
+        self.sock.sendall(head + b"--B\r\n")
+        self.length, self.every_s = length, every_s
+        self.answer = b""
+
+    def run(self) -> None:
+        self.sock.setblocking(True)
+        self.sock.settimeout(0.05 if self.every_s else 60)
+        sent = 5
+        try:
+            while sent < self.length:
+                try:
+                    chunk = self.sock.recv(65536)
+                except TimeoutError:
+                    chunk = None
+                if chunk is not None:  # the server answered (or closed): stop sending
+                    self.answer = chunk + self._rest()
+                    return
+                if self.every_s:
+                    time.sleep(self.every_s)
+                    self.sock.sendall(b"x")
+                    sent += 1
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+    def _rest(self) -> bytes:
+        self.sock.settimeout(10)
+        chunks = []
+        try:
+            while chunk := self.sock.recv(65536):
+                chunks.append(chunk)
+        except OSError:
+            pass
+        return b"".join(chunks)

@@ -41,3 +41,18 @@ def test_overrides_apply_on_top_and_reject_unknown_keys():
     with pytest.raises(ValueError, match="unknown"):
         load_config(environ={}, overrides={"nope": 1})
     assert isinstance(cfg, Config)
+
+
+def test_limits_and_retention_settings_are_parsed_and_checked():
+    cfg = load_config(environ={
+        "RADIO_BODY_TIMEOUT_S": "5", "RADIO_PREDICT_SLOTS": "3", "RADIO_DECODE_SLOTS": "2",
+        "RADIO_HEALTH_TOKEN": "t0ken", "RADIO_MIN_FREE_MB": "100",
+        "RADIO_UPLOAD_MAX_AGE_DAYS": "7", "RADIO_UPLOADS_MAX_MB": "512",
+        "RADIO_CLEANUP_INTERVAL_S": "0", "RADIO_BREAKER_FAILURES": "5",
+    })
+    assert (cfg.body_timeout_s, cfg.predict_slots, cfg.decode_slots) == (5.0, 3, 2)
+    assert cfg.health_token == "t0ken" and cfg.min_free_mb == 100.0
+    assert (cfg.upload_max_age_days, cfg.uploads_max_mb, cfg.cleanup_interval_s) == (7, 512, 0)
+    assert cfg.breaker_failures == 5
+    with pytest.raises(ValueError, match="RADIO_PREDICT_SLOTS must be positive"):
+        load_config(environ={"RADIO_PREDICT_SLOTS": "0"})

@@ -123,3 +123,101 @@ def test_unwritable_data_dir_is_507_and_app_keeps_serving(make_app, model_server
     assert "cannot store the upload" in resp.json["error"] and resp.json["id"]
     assert client.get("/").status_code == 200
     assert client.get("/health").status_code == 503
+
+
+def _raw_multipart(parts: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:
+    """A multipart body from (Content-Disposition tail, content) pairs, byte for byte."""
+    body = b"".join(b"--B0undary\r\nContent-Disposition: form-data; " + head + b"\r\n\r\n"
+                    + content + b"\r\n" for head, content in parts) + b"--B0undary--\r\n"
+    return body, "multipart/form-data; boundary=B0undary"
+
+
+def test_non_utf8_file_name_gets_its_own_message(client):
+    body, ctype = _raw_multipart([(b'name="file"; filename="R\xf6ntgen.png"', b"\x89PNG")])
+    resp = client.post("/predict", data=body, content_type=ctype)
+    assert resp.status_code == 400 and "not UTF-8" in resp.json["error"]
+
+
+def test_second_file_in_the_field_is_refused(client, xray_path, data_dir):
+    data = xray_path.read_bytes()
+    resp = client.post("/predict", data={"file": [(io.BytesIO(data), "a.png"),
+                                                  (io.BytesIO(data), "b.png")]},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 400
+    assert resp.json["error"].startswith("2 files were sent in the field 'file'")
+    assert not (data_dir / "uploads").exists()
+
+
+def test_many_form_fields_are_not_called_a_large_file(client):
+    body, ctype = _raw_multipart([(b'name="f%d"' % i, b"x") for i in range(5000)])
+    resp = client.post("/predict", data=body, content_type=ctype)
+    assert resp.status_code == 400
+    assert resp.json["error"].startswith("The form has too many fields")
+
+
+def test_malformed_multipart_is_named(client):
+    resp = client.post("/predict", data=b"--B0undary\r\nno headers at all",
+                       content_type="multipart/form-data; boundary=B0undary")
+    assert resp.status_code == 400 and resp.json["error"]
+
+
+def test_record_step_failure_is_507_analysed_and_leaves_no_upload(client, xray_path, data_dir):
+    # The disk refuses the record only: a file sits where the records folder should be
+    # (works as root too, unlike a read-only folder).
+    data_dir.mkdir(parents=True)
+    (data_dir / "predictions").write_text("not a folder")
+    resp = _post(client, xray_path.read_bytes())
+    assert resp.status_code == 507
+    assert resp.json["error"].startswith("Radio analysed the image but cannot store the result")
+    assert list((data_dir / "uploads").iterdir()) == []
+
+
+def test_breaker_fails_fast_after_repeated_timeouts(make_app, xray_path, data_dir):
+    server = helpers.SilentServer()
+    try:
+        client = make_app(mlflow_url=server.url, mlflow_timeout_s=0.5, breaker_failures=2,
+                          breaker_cooldown_s=60).test_client()
+        data = xray_path.read_bytes()
+        assert [_post(client, data).status_code for _ in range(2)] == [504, 504]
+        resp = _post(client, data)
+        assert resp.status_code == 503 and "not answering" in resp.json["error"]
+        assert len(server.accepted) == 2  # the third call never reached the hung server
+        # Only the two attempted uploads were stored (with their error records).
+        assert len(list((data_dir / "uploads").iterdir())) == 2
+        assert client.get("/health").json["checks"]["model_server"]["breaker_open"] is True
+    finally:
+        server.close()
+
+
+def test_busy_worker_answers_503_without_reading(make_app, model_server, xray_path):
+    app = make_app(mlflow_url=model_server, predict_slots=1)
+    from app import state
+
+    with app.app_context():
+        slots = state.get().predict_slots
+    assert slots.acquire(blocking=False)  # another request holds the only slot
+    try:
+        resp = _post(app.test_client(), xray_path.read_bytes())
+        assert resp.status_code == 503 and resp.json["error"].startswith("Radio is busy")
+        assert resp.headers["Retry-After"] == "5"
+    finally:
+        slots.release()
+    assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+
+
+def test_decodes_wait_for_the_per_worker_decode_slot(make_app, model_server, xray_path):
+    app = make_app(mlflow_url=model_server, decode_slots=1, decode_wait_s=0.2)
+    from app import state
+
+    with app.app_context():
+        slots = state.get().decode_slots
+    assert slots.acquire(blocking=False)  # another thread is decoding a large image
+    try:
+        resp = _post(app.test_client(), xray_path.read_bytes())
+        assert resp.status_code == 503
+        assert resp.json["error"].startswith("Radio is busy decoding other images")
+    finally:
+        slots.release()
+    assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+    with app.app_context():  # released after the decode, error or not
+        assert state.get().decode_slots.acquire(blocking=False)

@@ -36,3 +36,27 @@ def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(storage.StorageError):
         storage.save_record(tmp_path, "abc", {"id": "abc"})
     assert list((tmp_path / "predictions").iterdir()) == []
+
+
+def test_check_reports_free_space_and_unusable_folders(tmp_path):
+    ok, detail = storage.check(tmp_path / "data", min_free_mb=1)
+    assert ok and detail.startswith("writable, ") and detail.endswith(" MB free")
+    ok, detail = storage.check(tmp_path / "data", min_free_mb=1e12)
+    assert not ok and "below the" in detail
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    ok, detail = storage.check(blocker / "data", min_free_mb=1)
+    assert not ok and detail.startswith("data directory unusable")
+
+
+def test_discard_upload_removes_only_that_upload(tmp_path):
+    storage.save_upload(tmp_path, "a", b"1", "PNG")
+    storage.save_upload(tmp_path, "b", b"2", "JPEG")
+    storage.discard_upload(tmp_path, "a", "PNG")
+    storage.discard_upload(tmp_path, "a", "PNG")  # already gone: no error
+    assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["b.jpg"]
+
+
+def test_record_failure_after_analysis_says_so():
+    err = storage.StorageError("abc", analysed=True)
+    assert err.status == 507 and err.message.startswith("Radio analysed the image")

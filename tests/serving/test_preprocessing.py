@@ -96,6 +96,32 @@ def test_too_many_pixels_is_refused_before_decoding():
         preprocess(bomb_png(20000))
 
 
+def test_decode_memory_limit_depends_on_the_pixel_size():
+    from helpers import bomb_png
+
+    from serving.preprocessing import MAX_DECODE_MB
+
+    # 6000x6000 RGBA would be 137 MB decoded: over the budget although under MAX_PIXELS.
+    with pytest.raises(ImageError, match=r"limit is [\d,]+ pixels for this kind of image \(RGBA"):
+        preprocess(bomb_png(6000, bits=8, colour=6))
+    assert 6000 * 6000 * 4 > MAX_DECODE_MB * 2**20 > 7000 * 7000 * 2
+    # The worst 16-bit case of issue 12 fits (2 bytes a pixel) and decodes to the contract.
+    arr = preprocess(bomb_png(7000, bits=16))
+    assert arr.shape == (IMAGE_SIZE, IMAGE_SIZE) and arr.dtype == np.uint8
+
+
+def test_wide_and_transparent_images_shrink_before_converting():
+    # 16-bit and RGBA take the shrink-first path: same picture as the direct conversion.
+    arr16 = (gradient(1200, 1000).astype(np.uint16) * 257).astype(np.uint16)
+    direct = np.asarray(Image.fromarray(gradient(1200, 1000)).resize(
+        (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=int)
+    assert np.abs(preprocess(encode(Image.fromarray(arr16))).astype(int) - direct).max() <= 2
+    rgba = np.dstack([np.stack([gradient(1200, 1000)] * 3, -1), np.full((1000, 1200), 255,
+                                                                       np.uint8)])
+    via_rgba = preprocess(encode(Image.fromarray(rgba, "RGBA"))).astype(int)
+    assert np.abs(via_rgba - direct).max() <= 2
+
+
 def test_tiny_image_is_refused():
     with pytest.raises(ImageError, match="too small"):
         preprocess(encode(Image.new("L", (8, 8))))

@@ -1,0 +1,31 @@
+"""The app's request class: multipart parsing that fails loudly instead of coming back empty.
+
+Werkzeug parses forms "silently": a malformed body, or a part header that is not UTF-8 (a
+file name from an old client), gives an empty form, and the user heard "no file was
+uploaded". With ``silent=False`` the error reaches ``app/predict.py``, which names it.
+"""
+
+from __future__ import annotations
+
+from flask import Request
+from werkzeug.formparser import FormDataParser
+
+# One image and nothing else is expected; a few spare parts for clients that add fields.
+MAX_FORM_PARTS = 16
+
+
+class RadioRequest(Request):
+    """flask.Request with strict form parsing and a small form-part limit."""
+
+    max_form_parts = MAX_FORM_PARTS
+
+    def make_form_data_parser(self) -> FormDataParser:
+        """The parser of :class:`flask.Request`, not silent about malformed bodies."""
+        return self.form_data_parser_class(
+            stream_factory=self._get_file_stream,
+            max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length,
+            max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class,
+            silent=False,
+        )
