@@ -147,10 +147,26 @@ admin_cidr() {
       die "cannot find this machine's public IP: set RADIO_ADMIN_CIDR=<your ip>/32"
     cidr="$ip/32"
   fi
-  [[ "$cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] ||
+  [[ "$cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/([0-9]{1,2})$ ]] ||
     die "RADIO_ADMIN_CIDR=$cidr is not an IPv4 CIDR such as 203.0.113.7/32"
-  [ "$cidr" != "0.0.0.0/0" ] || die "RADIO_ADMIN_CIDR must not open SSH to the whole internet"
+  # By prefix length, as variables.tf checks it: 0.0.0.0/1 is half the internet.
+  ((10#${BASH_REMATCH[2]} >= 16 && 10#${BASH_REMATCH[2]} <= 32)) ||
+    die "RADIO_ADMIN_CIDR=$cidr is larger than a /16: SSH must stay closed to the internet (use your ip/32)"
   printf '%s\n' "$cidr"
+}
+
+# Home and lab networks hand out new addresses: a remembered admin_cidr that no
+# longer holds this machine's address makes SSH time out after minutes of
+# waiting, so say so up front. Silent when the address cannot be found.
+admin_drift_hint() {
+  local cidr="$1" ip
+  command -v curl >/dev/null 2>&1 || return 0
+  ip="$(curl -fsS --max-time 5 https://checkip.amazonaws.com 2>/dev/null | tr -d '[:space:]')" || return 0
+  [[ "$ip" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 0
+  if ! "$(python_bin)" -c 'import ipaddress, sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2], strict=False))' "$ip" "$cidr"; then
+    warn "this machine's public address $ip is outside admin_cidr $cidr (saved in .deploy/terraform.tfvars.json): SSH will time out."
+    warn "re-run with RADIO_ADMIN_CIDR=$ip/32 ./deploy.sh to move the SSH rule to your new address."
+  fi
 }
 
 write_tfvars() {
@@ -229,10 +245,11 @@ cmd_deploy() {
   preflight deploy
   check_credentials
   cidr="$(admin_cidr)"
+  [ -n "${RADIO_ADMIN_CIDR:-}" ] || admin_drift_hint "$cidr"
   write_tfvars "$cidr"
   prepare_release
   tf_init
-  info "terraform apply"
+  info "terraform apply (a first deploy takes about 15 minutes: 3 for the hosts, 10 for packages; a re-run about 2)"
   tf apply -input=false -auto-approve -var-file="$TFVARS" >&2
   write_inventory
   read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"

@@ -37,9 +37,17 @@ variable "admin_cidr" {
   description = "The only network allowed to SSH (port 22) into both hosts, usually the operator's public address as a /32. No default on purpose: SSH must never be open to the world."
   type        = string
 
+  # By prefix length, not by a list of forbidden values: 0.0.0.0/1 is half the
+  # internet and would pass a "not 0.0.0.0/0" test. try() because && does not
+  # short-circuit in every Terraform release this configuration supports.
   validation {
-    condition     = can(cidrhost(var.admin_cidr, 0)) && !contains(["0.0.0.0/0", "::/0"], var.admin_cidr)
-    error_message = "admin_cidr must be a CIDR block such as 203.0.113.7/32, and not the whole internet."
+    condition = try(
+      can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", var.admin_cidr)) &&
+      can(cidrhost(var.admin_cidr, 0)) &&
+      tonumber(split("/", var.admin_cidr)[1]) >= 16,
+      false
+    )
+    error_message = "admin_cidr must be an IPv4 CIDR block no larger than a /16, such as 203.0.113.7/32: SSH is never opened to the internet."
   }
 }
 
@@ -47,18 +55,42 @@ variable "http_ingress_cidrs" {
   description = "IPv4 networks allowed to reach the frontend on ports 80 and 443."
   type        = list(string)
   default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for cidr in var.http_ingress_cidrs : can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", cidr)) && can(cidrhost(cidr, 0))])
+    error_message = "http_ingress_cidrs must be IPv4 CIDR blocks such as 0.0.0.0/0 or 198.51.100.0/24."
+  }
 }
 
 variable "mlflow_public_ingress_cidrs" {
   description = "Extra networks allowed to reach the model server's port directly. Empty by default: only the frontend's security group may call it (see the README, Deploy to AWS, for why). Operators who need direct access can list their own /32 here."
   type        = list(string)
   default     = []
+
+  # The scoring port has no authentication: at most a /16 per entry, so neither
+  # 0.0.0.0/0 nor a "clever" 0.0.0.0/1 + 128.0.0.0/1 pair can open it to the world.
+  validation {
+    condition = alltrue([
+      for cidr in var.mlflow_public_ingress_cidrs : try(
+        can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", cidr)) &&
+        can(cidrhost(cidr, 0)) &&
+        tonumber(split("/", cidr)[1]) >= 16,
+        false
+      )
+    ])
+    error_message = "mlflow_public_ingress_cidrs entries must be IPv4 CIDR blocks no larger than a /16 (your own /32, usually): port 8000 is never opened to the internet."
+  }
 }
 
 variable "mlflow_port" {
   description = "TCP port of the MLflow scoring server (/invocations, /ping) on the MLflow host."
   type        = number
   default     = 8000
+
+  validation {
+    condition     = var.mlflow_port >= 1024 && var.mlflow_port <= 65535 && floor(var.mlflow_port) == var.mlflow_port
+    error_message = "mlflow_port must be an unprivileged TCP port (1024-65535): the service runs as an unprivileged user."
+  }
 }
 
 variable "ssh_public_key" {

@@ -293,11 +293,47 @@ def test_admin_cidr_refuses_the_internet(project: Project) -> None:
     project.add_python()
     result = project.source("admin_cidr", RADIO_ADMIN_CIDR="0.0.0.0/0")
     assert result.returncode == 1
-    assert errors(result) == ["RADIO_ADMIN_CIDR must not open SSH to the whole internet"]
+    assert errors(result) == [
+        "RADIO_ADMIN_CIDR=0.0.0.0/0 is larger than a /16: SSH must stay closed to the internet "
+        "(use your ip/32)"
+    ]
     result = project.source("admin_cidr", RADIO_ADMIN_CIDR="10.0.0.1")
     assert errors(result) == [
         "RADIO_ADMIN_CIDR=10.0.0.1 is not an IPv4 CIDR such as 203.0.113.7/32"
     ]
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8", "198.51.0.0/15"])
+def test_admin_cidr_refuses_anything_larger_than_a_slash_16(project: Project, cidr: str) -> None:
+    project.add_python()
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR=cidr)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"RADIO_ADMIN_CIDR={cidr} is larger than a /16: SSH must stay closed to the internet "
+        "(use your ip/32)"
+    ]
+
+
+@pytest.mark.parametrize("cidr", ["198.51.0.0/16", "203.0.113.7/32", "203.0.113.0/24"])
+def test_admin_cidr_accepts_a_slash_16_or_narrower(project: Project, cidr: str) -> None:
+    project.add_python()
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR=cidr)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{cidr}\n"
+
+
+@pytest.mark.parametrize(("current", "drifted"), [("203.0.113.99", True), ("203.0.113.7", False)])
+def test_admin_ip_drift_is_reported_with_a_hint(
+    project: Project, current: str, drifted: bool
+) -> None:
+    """A fake curl plays checkip.amazonaws.com; the saved CIDR no longer holds the address."""
+    project.add_python()
+    project.stub("curl", f"echo {current}")
+    result = project.source(f"admin_drift_hint {ADMIN}")
+    assert result.returncode == 0, result.stderr
+    hint = f"RADIO_ADMIN_CIDR={current}/32 ./deploy.sh"
+    assert (hint in result.stderr) is drifted, result.stderr
+    assert (f"{current} is outside admin_cidr {ADMIN}" in result.stderr) is drifted
 
 
 # --- the whole deploy, with stubs ---------------------------------------------------

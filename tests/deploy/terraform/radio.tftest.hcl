@@ -123,3 +123,46 @@ run "a_key_is_required" {
 
   expect_failures = [aws_key_pair.deploy]
 }
+
+run "ssh_never_open_to_half_the_internet" {
+  command = plan
+
+  variables {
+    admin_cidr = "0.0.0.0/1"
+  }
+
+  expect_failures = [var.admin_cidr]
+}
+
+run "ssh_from_a_slash_16_is_the_widest_allowed" {
+  command = plan
+
+  variables {
+    admin_cidr = "198.51.0.0/16"
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.frontend_ssh.cidr_ipv4 == "198.51.0.0/16"
+    error_message = "A /16 is accepted."
+  }
+}
+
+run "model_port_never_open_to_the_world" {
+  command = plan
+
+  variables {
+    mlflow_public_ingress_cidrs = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.mlflow_public_ingress_cidrs]
+}
+
+run "model_port_not_open_to_the_world_in_halves" {
+  command = plan
+
+  variables {
+    mlflow_public_ingress_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]
+  }
+
+  expect_failures = [var.mlflow_public_ingress_cidrs]
+}
