@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deploy_helpers import read_env_file, render_templates
+from deploy_helpers import make_self_signed, read_env_file, render_templates
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,15 @@ def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory, fake_root: Path) -> Path:
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and key for localhost, made by openssl as the role does."""
+    return make_self_signed(tmp_path_factory.mktemp("tls"), "localhost")
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    tmp_path_factory: pytest.TempPathFactory, fake_root: Path, tls_pair: tuple[Path, Path]
+) -> Path:
     """Directory with every template rendered once (radio.conf, app.env, units...)."""
     out = tmp_path_factory.mktemp("render") / "out"
     return render_templates(
@@ -31,6 +39,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, fake_root: Path) -> Path:
         radio_common_root=str(fake_root / "opt/radio"),
         radio_common_state_dir=str(fake_root / "var/lib/radio"),
         radio_web_nginx_log_dir=str(out.parent / "logs"),
+        radio_web_tls_cert=str(tls_pair[0]),
+        radio_web_tls_key=str(tls_pair[1]),
     )
 
 
