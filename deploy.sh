@@ -5,7 +5,8 @@
 #                          (arguments after "deploy" go to ansible-playbook, e.g.
 #                          ./deploy.sh deploy -e radio_max_upload_mb=30)
 #   ./deploy.sh plan       show what Terraform would change
-#   ./deploy.sh status     print the addresses and the app's /health
+#   ./deploy.sh status     refresh the state from AWS, print the real URL and /health
+#   ./deploy.sh backup     snapshot the data volumes now
 #   ./deploy.sh destroy    delete everything Terraform created (asks first)
 #
 # Needs .aws/_credentials with the [awslearnerlab] profile and .aws/key.pem
@@ -58,7 +59,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 python_bin() {
@@ -210,10 +211,24 @@ prepare_release() {
   info "Release $RELEASE packed into ${ARCHIVE#"$ROOT"/}"
 }
 
+# With model_server_count > 1 the model servers belong to an Auto Scaling group:
+# ask EC2 for their addresses (nothing is printed with a single server).
+# Sets MODEL_ARGS to "--model-host IP" pairs for the helpers.
+find_model_hosts() {
+  local ip
+  local -a found
+  local -a aws=(--file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION")
+  MODEL_ARGS=()
+  read -r -a found <<<"$(pydeploy model-hosts "$OUTPUTS" "${aws[@]}")"
+  for ip in ${found[@]+"${found[@]}"}; do MODEL_ARGS+=(--model-host "$ip"); done
+}
+
 write_inventory() {
   tf output -json >"$OUTPUTS"
+  find_model_hosts
   pydeploy inventory "$OUTPUTS" --key "$KEY" --known-hosts "$STATE_DIR/known_hosts" \
-    --output "$INVENTORY" ${RELEASE:+--release "$RELEASE"} ${RELEASE:+--src-archive "$ARCHIVE"}
+    --output "$INVENTORY" ${RELEASE:+--release "$RELEASE"} ${RELEASE:+--src-archive "$ARCHIVE"} \
+    ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}
 }
 
 wait_for_ssh() {
@@ -237,7 +252,7 @@ smoke_test() {
 }
 
 print_addresses() {
-  pydeploy addresses "$OUTPUTS"
+  pydeploy addresses "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}
 }
 
 cmd_deploy() {
@@ -252,10 +267,10 @@ cmd_deploy() {
   info "terraform apply (a first deploy takes about 15 minutes: 3 for the hosts, 10 for packages; a re-run about 2)"
   tf apply -input=false -auto-approve -var-file="$TFVARS" >&2
   write_inventory
-  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
   wait_for_ssh "${hosts[@]}"
   run_playbooks "$@"
-  smoke_test "http://${hosts[0]}/health"
+  smoke_test "$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})/health" --allow-self-signed
   print_addresses
   echo "(port 8000 answers the frontend only; see the README, Deploy to AWS, to reach it yourself)"
 }
@@ -281,15 +296,40 @@ cmd_destroy() {
   rm -f "$OUTPUTS" "$INVENTORY"
 }
 
+# The Learner Lab stops instances between sessions: refresh Terraform's view
+# first (read-only: -refresh-only changes no resource), so the model host's new
+# public address is the one printed. Without credentials the last known state is shown.
 cmd_status() {
-  local hosts
+  local url
   preflight status
   mkdir -p "$STATE_DIR"
+  MODEL_ARGS=()
+  if [ -f "$CREDENTIALS" ] && [ -f "$TFVARS" ] && grep -Eq "^[[:space:]]*\[$PROFILE\][[:space:]]*$" "$CREDENTIALS"; then
+    info "Refreshing the state from AWS (terraform apply -refresh-only)"
+    tf apply -refresh-only -auto-approve -input=false -var-file="$TFVARS" >&2 ||
+      warn "refresh failed (expired lab session?): showing the last known state"
+  else
+    warn "no credentials or no .deploy/terraform.tfvars.json: showing the last known state"
+  fi
   tf output -json >"$OUTPUTS.tmp" 2>/dev/null || echo '{}' >"$OUTPUTS.tmp"
   mv "$OUTPUTS.tmp" "$OUTPUTS"
-  pydeploy addresses "$OUTPUTS" || die "nothing deployed (run ./deploy.sh)"
-  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
-  smoke_test "http://${hosts[0]}/health" --attempts 1
+  # Asks EC2 only with several model servers; an expired session lists none.
+  if [ -f "$CREDENTIALS" ]; then find_model_hosts 2>/dev/null; fi
+  pydeploy addresses "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"} || die "nothing deployed (run ./deploy.sh)"
+  url="$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
+  smoke_test "$url/health" --attempts 1 --allow-self-signed
+}
+
+# On-demand snapshots of the data volumes (the daily ones come from Data
+# Lifecycle Manager); restoring is described in the README.
+cmd_backup() {
+  local -a aws=(--file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION")
+  preflight backup
+  check_credentials
+  mkdir -p "$STATE_DIR"
+  tf output -json >"$OUTPUTS"
+  info "Snapshotting the data volumes"
+  pydeploy backup "$OUTPUTS" "${aws[@]}"
 }
 
 main() {
@@ -302,10 +342,11 @@ main() {
     plan) cmd_plan ;;
     destroy) cmd_destroy ;;
     status) cmd_status ;;
+    backup) cmd_backup ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '$cmd' (use deploy, plan, destroy or status)"
+      die "unknown command '$cmd' (use deploy, plan, destroy, status or backup)"
       ;;
   esac
 }

@@ -138,3 +138,115 @@ variable "mlflow_root_volume_gb" {
     error_message = "The ML stack needs at least 16 GiB."
   }
 }
+
+variable "subnet_id" {
+  description = "Subnet of both hosts (a default subnet of the default VPC). Null: the first usable one by id, the same on every plan. Hosts never move once created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.subnet_id == null || can(regex("^subnet-[0-9a-f]{8,17}$", var.subnet_id))
+    error_message = "subnet_id must be a subnet id such as subnet-0123abcd, or null."
+  }
+}
+
+variable "domain_name" {
+  description = "DNS name of the frontend for its Let's Encrypt certificate, pointed (A record) at the frontend_public_ip output. Null: <elastic-ip-with-dashes>.sslip.io, which resolves to the Elastic IP with no DNS setup."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lower-case DNS name such as radio.example.org."
+  }
+}
+
+variable "frontend_data_volume_gb" {
+  description = "Size in GiB of the frontend's encrypted data volume (uploads and the database at /var/lib/radio); it outlives the instance."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.frontend_data_volume_gb >= 1 && var.frontend_data_volume_gb <= 1024
+    error_message = "frontend_data_volume_gb must be between 1 and 1024."
+  }
+}
+
+variable "mlflow_data_volume_gb" {
+  description = "Size in GiB of the single model host's encrypted data volume (registry and artefacts at /var/lib/radio). Not used when model_server_count > 1: those servers keep no state."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.mlflow_data_volume_gb >= 1 && var.mlflow_data_volume_gb <= 1024
+    error_message = "mlflow_data_volume_gb must be between 1 and 1024."
+  }
+}
+
+variable "data_device_name" {
+  description = "Device name the data volumes are attached as; Nitro instances show it as an NVMe disk that the playbooks find by volume id."
+  type        = string
+  default     = "/dev/sdf"
+
+  validation {
+    condition     = can(regex("^/dev/sd[f-p]$", var.data_device_name))
+    error_message = "data_device_name must be one of /dev/sdf ... /dev/sdp (AWS's recommended range for EBS volumes)."
+  }
+}
+
+variable "snapshot_role_name" {
+  description = "IAM role that Data Lifecycle Manager assumes for the daily snapshots of the data volumes. The Learner Lab forbids creating roles, so its LabRole is used; null turns the schedule off (./deploy.sh backup still works)."
+  type        = string
+  default     = "LabRole"
+}
+
+variable "snapshot_retain_days" {
+  description = "Number of daily data-volume snapshots kept."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.snapshot_retain_days >= 1 && var.snapshot_retain_days <= 1000
+    error_message = "snapshot_retain_days must be between 1 and 1000."
+  }
+}
+
+variable "model_server_count" {
+  description = "Number of model servers. 1: one instance, as before. More: an internal Application Load Balancer (health check /ping) in front of an Auto Scaling group of that many instances over at least two zones; the app calls the load balancer."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.model_server_count >= 1 && var.model_server_count <= 10 && floor(var.model_server_count) == var.model_server_count
+    error_message = "model_server_count must be a whole number from 1 to 10 (the Learner Lab caps running instances)."
+  }
+}
+
+variable "mlflow_backend_rds" {
+  description = "Create an RDS PostgreSQL database (encrypted, private, password kept by RDS in Secrets Manager) for MLflow's tracking backend."
+  type        = bool
+  default     = false
+}
+
+variable "mlflow_artifacts_s3" {
+  description = "Create a private, encrypted, versioned S3 bucket for MLflow's artefacts; the model servers get the instance_profile_name profile to reach it."
+  type        = bool
+  default     = false
+}
+
+variable "instance_profile_name" {
+  description = "Existing instance profile for the model servers when mlflow_artifacts_s3 is on. The Learner Lab's LabInstanceProfile: no IAM role or profile is ever created here."
+  type        = string
+  default     = "LabInstanceProfile"
+}
+
+variable "rds_instance_class" {
+  description = "RDS instance class of the MLflow database (mlflow_backend_rds)."
+  type        = string
+  default     = "db.t3.micro"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.rds_instance_class))
+    error_message = "rds_instance_class must look like db.t3.micro."
+  }
+}

@@ -276,17 +276,52 @@ def test_status_needs_no_credentials(project: Project) -> None:
     project.all_tools()
     result = project.source('smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }\nmain status')
     assert result.returncode == 0, result.stderr
-    assert "FrontEnd Application: http://198.51.100.10" in result.stdout
+    assert "FrontEnd Application: https://198-51-100-10.sslip.io" in result.stdout
+    assert "showing the last known state" in result.stderr
     assert project.calls() == [
         "terraform output -json",
-        "smoke http://198.51.100.10/health --attempts 1",
+        "smoke https://198-51-100-10.sslip.io/health --attempts 1 --allow-self-signed",
+    ]
+
+
+def test_status_refreshes_the_state_first(project: Project) -> None:
+    """Stopped and started lab instances have new addresses: refresh, then print."""
+    project.all_tools()
+    project.add_credentials()
+    state = project.root / ".deploy"
+    state.mkdir()
+    (state / "terraform.tfvars.json").write_text("{}")
+    result = project.source('smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }\nmain status')
+    assert result.returncode == 0, result.stderr
+    assert project.calls()[:2] == [
+        f"terraform apply -refresh-only -auto-approve -input=false -var-file={state}/"
+        "terraform.tfvars.json",
+        "terraform output -json",
+    ]
+
+
+def test_backup_snapshots_through_the_helper(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    project.add_credentials()
+    result = project.source(
+        'pydeploy() { echo "pydeploy $*" >>"$FAKE_LOG"; }\nmain backup',
+        AWS_ENDPOINT_URL_STS=sts_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = project.root / ".deploy" / "outputs.json"
+    assert project.calls()[-2:] == [
+        "terraform output -json",
+        f"pydeploy backup {outputs} --file {project.root}/.aws/_credentials "
+        "--profile awslearnerlab --region us-east-1",
     ]
 
 
 def test_unknown_command(project: Project) -> None:
     result = project.run("launch")
     assert result.returncode == 1
-    assert errors(result) == ["unknown command 'launch' (use deploy, plan, destroy or status)"]
+    assert errors(result) == [
+        "unknown command 'launch' (use deploy, plan, destroy, status or backup)"
+    ]
 
 
 def test_admin_cidr_refuses_the_internet(project: Project) -> None:
@@ -364,10 +399,10 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         "wait-ssh 198.51.100.10 198.51.100.20",
         f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_max_upload_mb=30",
         f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_max_upload_mb=30",
-        "smoke http://198.51.100.10/health",
+        "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
     assert result.stdout.splitlines()[:2] == [
-        "FrontEnd Application: http://198.51.100.10",
+        "FrontEnd Application: https://198-51-100-10.sslip.io",
         "Mlflow app address: http://198.51.100.20:8000",
     ]
     assert "AWS account 123456789012" in result.stderr
