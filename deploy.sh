@@ -18,6 +18,8 @@
 #   RADIO_AWS_PROFILE  profile in .aws/_credentials [awslearnerlab]
 #   RADIO_AWS_REGION   AWS region [us-east-1]
 #   RADIO_EXISTING_KEY_NAME  use this existing EC2 key pair instead of importing key.pem's
+#   RADIO_DOMAIN       DNS name for the HTTPS certificate [<elastic-ip>.sslip.io; remembered]
+#   RADIO_MODEL_SERVERS  number of model servers, 1-10 [1; remembered]
 #   RADIO_AUTO_APPROVE=1     destroy without asking
 #   RADIO_PYTHON       Python with boto3 [.venv/bin/python, else python3]
 set -euo pipefail
@@ -170,8 +172,29 @@ admin_drift_hint() {
   fi
 }
 
+# A setting from the environment, else the value saved by the last run (so a
+# re-run without it never scales the model tier back down or drops the domain).
+remembered() {
+  local key="$1" value="$2"
+  if [ -z "$value" ] && [ -f "$TFVARS" ]; then
+    value="$("$(python_bin)" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$TFVARS" "$key")"
+  fi
+  printf '%s\n' "$value"
+}
+
 write_tfvars() {
-  local cidr="$1" key_json=null existing_json=null pubkey
+  local cidr="$1" key_json=null existing_json=null pubkey domain servers optional=""
+  domain="$(remembered domain_name "${RADIO_DOMAIN:-}")"
+  servers="$(remembered model_server_count "${RADIO_MODEL_SERVERS:-}")"
+  if [ -n "$domain" ]; then
+    [[ "$domain" =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ ]] ||
+      die "RADIO_DOMAIN=$domain is not a lower-case DNS name such as radio.example.org"
+    optional+=$',\n  "domain_name": "'"$domain"'"'
+  fi
+  if [ -n "$servers" ]; then
+    [[ "$servers" =~ ^([1-9]|10)$ ]] || die "RADIO_MODEL_SERVERS=$servers is not a number from 1 to 10"
+    optional+=$',\n  "model_server_count": '"$servers"
+  fi
   if [ -n "${RADIO_EXISTING_KEY_NAME:-}" ]; then
     existing_json="\"$RADIO_EXISTING_KEY_NAME\""
   elif [ -f "$KEY" ]; then
@@ -186,7 +209,7 @@ write_tfvars() {
   "region": "$REGION",
   "credentials_file": ".aws/_credentials",
   "ssh_public_key": $key_json,
-  "existing_key_name": $existing_json
+  "existing_key_name": $existing_json$optional
 }
 EOF
 }

@@ -449,6 +449,21 @@ def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> 
     assert project.calls().count("terraform init -input=false") == 2
 
 
+def test_domain_and_model_servers_are_passed_and_remembered(project: Project) -> None:
+    project.add_python()
+    tfvars = project.root / ".deploy" / "terraform.tfvars.json"
+    script = "write_tfvars 203.0.113.7/32"
+    first = project.source(script, RADIO_DOMAIN="radio.example.org", RADIO_MODEL_SERVERS="3")
+    assert first.returncode == 0, first.stderr
+    saved = json.loads(tfvars.read_text())
+    assert saved["domain_name"] == "radio.example.org" and saved["model_server_count"] == 3
+    # A re-run without the variables keeps both (no silent scale-down).
+    assert project.source(script).returncode == 0
+    assert json.loads(tfvars.read_text()) == saved
+    bad = project.source(script, RADIO_MODEL_SERVERS="11")
+    assert errors(bad) == ["RADIO_MODEL_SERVERS=11 is not a number from 1 to 10"]
+
+
 def test_plan_with_an_existing_key_pair(project: Project, sts_endpoint: str) -> None:
     project.all_tools()
     (project.bin / "ssh-keygen").unlink()  # not needed: no key to derive
