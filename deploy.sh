@@ -7,6 +7,7 @@
 #   ./deploy.sh plan       show what Terraform would change
 #   ./deploy.sh status     refresh the state from AWS, print the real URL and /health
 #   ./deploy.sh backup     snapshot the data volumes now
+#   ./deploy.sh rollback   switch both hosts back to the release that ran before
 #   ./deploy.sh destroy    delete everything Terraform created (asks first)
 #
 # Needs .aws/_credentials with the [awslearnerlab] profile and .aws/key.pem
@@ -61,7 +62,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 python_bin() {
@@ -343,6 +344,23 @@ cmd_status() {
   smoke_test "$url/health" --attempts 1 --allow-self-signed
 }
 
+# Each host keeps every release with its own virtualenv and remembers the one
+# before the last switch: going back is a link flip and a restart, with the
+# health checks of a deploy. A second rollback goes forward again.
+cmd_rollback() {
+  local -a hosts
+  preflight deploy
+  check_credentials
+  mkdir -p "$STATE_DIR"
+  RELEASE=""
+  write_inventory
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
+  wait_for_ssh "${hosts[@]}"
+  run_playbooks -e radio_rollback=true "$@"
+  smoke_test "$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})/health" --allow-self-signed
+  print_addresses
+}
+
 # On-demand snapshots of the data volumes (the daily ones come from Data
 # Lifecycle Manager); restoring is described in the README.
 cmd_backup() {
@@ -366,10 +384,14 @@ main() {
     destroy) cmd_destroy ;;
     status) cmd_status ;;
     backup) cmd_backup ;;
+    rollback)
+      shift
+      cmd_rollback "$@"
+      ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '$cmd' (use deploy, plan, destroy, status or backup)"
+      die "unknown command '$cmd' (use deploy, plan, destroy, status, backup or rollback)"
       ;;
   esac
 }

@@ -320,7 +320,7 @@ def test_unknown_command(project: Project) -> None:
     result = project.run("launch")
     assert result.returncode == 1
     assert errors(result) == [
-        "unknown command 'launch' (use deploy, plan, destroy, status or backup)"
+        "unknown command 'launch' (use deploy, plan, destroy, status, backup or rollback)"
     ]
 
 
@@ -429,6 +429,26 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         names = set(archive.getnames())
     assert "deploy.sh" in names and "deploy/inventory.py" in names
     assert not {".aws/key.pem", ".aws/_credentials"} & names, "secrets must never ship"
+
+
+def test_rollback_runs_both_playbooks_without_a_release(
+    project: Project, sts_endpoint: str
+) -> None:
+    project.all_tools()
+    project.add_credentials()
+    project.add_key()
+    result = project.source(NETWORK_STUBS + "main rollback", AWS_ENDPOINT_URL_STS=sts_endpoint)
+    assert result.returncode == 0, result.stderr
+    state = project.root / ".deploy"
+    assert project.calls() == [
+        "terraform output -json",
+        "wait-ssh 198.51.100.10 198.51.100.20",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_rollback=true",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_rollback=true",
+        "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
+    ]
+    inventory = (state / "inventory.ini").read_text()
+    assert "radio_release" not in inventory and "radio_src_archive" not in inventory
 
 
 def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> None:
