@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test train bench bench-model bench-ood lint
+.PHONY: help venv run test train bench bench-model bench-ood bench-scale lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,6 +61,9 @@ bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, mem
 
 bench-model: $(VENV_ML)  ## shipped model vs pixel baseline per source; epoch time, size, inference ms
 	$(PY) -m bench.model
+
+bench-scale: $(VENV_ML)  ## scale-out tier on loopback: req/s with 1 vs 2 model servers, failures when one is killed
+	$(PY) -m bench.scale
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA)
