@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test train bench bench-model bench-ood bench-decode bench-load lint
+.PHONY: help venv run test train bench bench-model bench-ood bench-decode bench-load bench-scale lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -67,6 +67,9 @@ bench-decode: $(VENV_ML)  ## peak RSS of the worst images Radio accepts, alone a
 
 bench-load: $(VENV_ML)  ## 8 clients for 60 s on loopback: p50/p95/p99, errors, RSS before/after
 	$(PY) -m bench.load
+
+bench-scale: $(VENV_ML)  ## scale-out tier on loopback: req/s with 1 vs 2 model servers, failures when one is killed
+	$(PY) -m bench.scale
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray

@@ -5,7 +5,9 @@
 #                          (arguments after "deploy" go to ansible-playbook, e.g.
 #                          ./deploy.sh deploy -e radio_max_upload_mb=30)
 #   ./deploy.sh plan       show what Terraform would change
-#   ./deploy.sh status     print the addresses and the app's /health
+#   ./deploy.sh status     refresh the state from AWS, print the real URL and /health
+#   ./deploy.sh backup     snapshot the data volumes now
+#   ./deploy.sh rollback   switch both hosts back to the release that ran before
 #   ./deploy.sh destroy    delete everything Terraform created (asks first)
 #
 # Needs .aws/_credentials with the [awslearnerlab] profile and .aws/key.pem
@@ -17,6 +19,8 @@
 #   RADIO_AWS_PROFILE  profile in .aws/_credentials [awslearnerlab]
 #   RADIO_AWS_REGION   AWS region [us-east-1]
 #   RADIO_EXISTING_KEY_NAME  use this existing EC2 key pair instead of importing key.pem's
+#   RADIO_DOMAIN       DNS name for the HTTPS certificate [<elastic-ip>.sslip.io; remembered]
+#   RADIO_MODEL_SERVERS  number of model servers, 1-10 [1; remembered]
 #   RADIO_AUTO_APPROVE=1     destroy without asking
 #   RADIO_PYTHON       Python with boto3 [.venv/bin/python, else python3]
 set -euo pipefail
@@ -58,7 +62,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 python_bin() {
@@ -147,14 +151,51 @@ admin_cidr() {
       die "cannot find this machine's public IP: set RADIO_ADMIN_CIDR=<your ip>/32"
     cidr="$ip/32"
   fi
-  [[ "$cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] ||
+  [[ "$cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/([0-9]{1,2})$ ]] ||
     die "RADIO_ADMIN_CIDR=$cidr is not an IPv4 CIDR such as 203.0.113.7/32"
-  [ "$cidr" != "0.0.0.0/0" ] || die "RADIO_ADMIN_CIDR must not open SSH to the whole internet"
+  # By prefix length, as variables.tf checks it: 0.0.0.0/1 is half the internet.
+  ((10#${BASH_REMATCH[2]} >= 16 && 10#${BASH_REMATCH[2]} <= 32)) ||
+    die "RADIO_ADMIN_CIDR=$cidr is larger than a /16: SSH must stay closed to the internet (use your ip/32)"
   printf '%s\n' "$cidr"
 }
 
+# Home and lab networks hand out new addresses: a remembered admin_cidr that no
+# longer holds this machine's address makes SSH time out after minutes of
+# waiting, so say so up front. Silent when the address cannot be found.
+admin_drift_hint() {
+  local cidr="$1" ip
+  command -v curl >/dev/null 2>&1 || return 0
+  ip="$(curl -fsS --max-time 5 https://checkip.amazonaws.com 2>/dev/null | tr -d '[:space:]')" || return 0
+  [[ "$ip" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 0
+  if ! "$(python_bin)" -c 'import ipaddress, sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2], strict=False))' "$ip" "$cidr"; then
+    warn "this machine's public address $ip is outside admin_cidr $cidr (saved in .deploy/terraform.tfvars.json): SSH will time out."
+    warn "re-run with RADIO_ADMIN_CIDR=$ip/32 ./deploy.sh to move the SSH rule to your new address."
+  fi
+}
+
+# A setting from the environment, else the value saved by the last run (so a
+# re-run without it never scales the model tier back down or drops the domain).
+remembered() {
+  local key="$1" value="$2"
+  if [ -z "$value" ] && [ -f "$TFVARS" ]; then
+    value="$("$(python_bin)" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$TFVARS" "$key")"
+  fi
+  printf '%s\n' "$value"
+}
+
 write_tfvars() {
-  local cidr="$1" key_json=null existing_json=null pubkey
+  local cidr="$1" key_json=null existing_json=null pubkey domain servers optional=""
+  domain="$(remembered domain_name "${RADIO_DOMAIN:-}")"
+  servers="$(remembered model_server_count "${RADIO_MODEL_SERVERS:-}")"
+  if [ -n "$domain" ]; then
+    [[ "$domain" =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ ]] ||
+      die "RADIO_DOMAIN=$domain is not a lower-case DNS name such as radio.example.org"
+    optional+=$',\n  "domain_name": "'"$domain"'"'
+  fi
+  if [ -n "$servers" ]; then
+    [[ "$servers" =~ ^([1-9]|10)$ ]] || die "RADIO_MODEL_SERVERS=$servers is not a number from 1 to 10"
+    optional+=$',\n  "model_server_count": '"$servers"
+  fi
   if [ -n "${RADIO_EXISTING_KEY_NAME:-}" ]; then
     existing_json="\"$RADIO_EXISTING_KEY_NAME\""
   elif [ -f "$KEY" ]; then
@@ -169,7 +210,7 @@ write_tfvars() {
   "region": "$REGION",
   "credentials_file": ".aws/_credentials",
   "ssh_public_key": $key_json,
-  "existing_key_name": $existing_json
+  "existing_key_name": $existing_json$optional
 }
 EOF
 }
@@ -194,10 +235,24 @@ prepare_release() {
   info "Release $RELEASE packed into ${ARCHIVE#"$ROOT"/}"
 }
 
+# With model_server_count > 1 the model servers belong to an Auto Scaling group:
+# ask EC2 for their addresses (nothing is printed with a single server).
+# Sets MODEL_ARGS to "--model-host IP" pairs for the helpers.
+find_model_hosts() {
+  local ip
+  local -a found
+  local -a aws=(--file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION")
+  MODEL_ARGS=()
+  read -r -a found <<<"$(pydeploy model-hosts "$OUTPUTS" "${aws[@]}")"
+  for ip in ${found[@]+"${found[@]}"}; do MODEL_ARGS+=(--model-host "$ip"); done
+}
+
 write_inventory() {
   tf output -json >"$OUTPUTS"
+  find_model_hosts
   pydeploy inventory "$OUTPUTS" --key "$KEY" --known-hosts "$STATE_DIR/known_hosts" \
-    --output "$INVENTORY" ${RELEASE:+--release "$RELEASE"} ${RELEASE:+--src-archive "$ARCHIVE"}
+    --output "$INVENTORY" ${RELEASE:+--release "$RELEASE"} ${RELEASE:+--src-archive "$ARCHIVE"} \
+    ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}
 }
 
 wait_for_ssh() {
@@ -221,7 +276,7 @@ smoke_test() {
 }
 
 print_addresses() {
-  pydeploy addresses "$OUTPUTS"
+  pydeploy addresses "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}
 }
 
 cmd_deploy() {
@@ -229,16 +284,17 @@ cmd_deploy() {
   preflight deploy
   check_credentials
   cidr="$(admin_cidr)"
+  [ -n "${RADIO_ADMIN_CIDR:-}" ] || admin_drift_hint "$cidr"
   write_tfvars "$cidr"
   prepare_release
   tf_init
-  info "terraform apply"
+  info "terraform apply (a first deploy takes about 15 minutes: 3 for the hosts, 10 for packages; a re-run about 2)"
   tf apply -input=false -auto-approve -var-file="$TFVARS" >&2
   write_inventory
-  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
   wait_for_ssh "${hosts[@]}"
   run_playbooks "$@"
-  smoke_test "http://${hosts[0]}/health"
+  smoke_test "$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})/health" --allow-self-signed
   print_addresses
   echo "(port 8000 answers the frontend only; see the README, Deploy to AWS, to reach it yourself)"
 }
@@ -264,15 +320,57 @@ cmd_destroy() {
   rm -f "$OUTPUTS" "$INVENTORY"
 }
 
+# The Learner Lab stops instances between sessions: refresh Terraform's view
+# first (read-only: -refresh-only changes no resource), so the model host's new
+# public address is the one printed. Without credentials the last known state is shown.
 cmd_status() {
-  local hosts
+  local url
   preflight status
   mkdir -p "$STATE_DIR"
+  MODEL_ARGS=()
+  if [ -f "$CREDENTIALS" ] && [ -f "$TFVARS" ] && grep -Eq "^[[:space:]]*\[$PROFILE\][[:space:]]*$" "$CREDENTIALS"; then
+    info "Refreshing the state from AWS (terraform apply -refresh-only)"
+    tf apply -refresh-only -auto-approve -input=false -var-file="$TFVARS" >&2 ||
+      warn "refresh failed (expired lab session?): showing the last known state"
+  else
+    warn "no credentials or no .deploy/terraform.tfvars.json: showing the last known state"
+  fi
   tf output -json >"$OUTPUTS.tmp" 2>/dev/null || echo '{}' >"$OUTPUTS.tmp"
   mv "$OUTPUTS.tmp" "$OUTPUTS"
-  pydeploy addresses "$OUTPUTS" || die "nothing deployed (run ./deploy.sh)"
-  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS")"
-  smoke_test "http://${hosts[0]}/health" --attempts 1
+  # Asks EC2 only with several model servers; an expired session lists none.
+  if [ -f "$CREDENTIALS" ]; then find_model_hosts 2>/dev/null; fi
+  pydeploy addresses "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"} || die "nothing deployed (run ./deploy.sh)"
+  url="$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
+  smoke_test "$url/health" --attempts 1 --allow-self-signed
+}
+
+# Each host keeps every release with its own virtualenv and remembers the one
+# before the last switch: going back is a link flip and a restart, with the
+# health checks of a deploy. A second rollback goes forward again.
+cmd_rollback() {
+  local -a hosts
+  preflight deploy
+  check_credentials
+  mkdir -p "$STATE_DIR"
+  RELEASE=""
+  write_inventory
+  read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
+  wait_for_ssh "${hosts[@]}"
+  run_playbooks -e radio_rollback=true "$@"
+  smoke_test "$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})/health" --allow-self-signed
+  print_addresses
+}
+
+# On-demand snapshots of the data volumes (the daily ones come from Data
+# Lifecycle Manager); restoring is described in the README.
+cmd_backup() {
+  local -a aws=(--file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION")
+  preflight backup
+  check_credentials
+  mkdir -p "$STATE_DIR"
+  tf output -json >"$OUTPUTS"
+  info "Snapshotting the data volumes"
+  pydeploy backup "$OUTPUTS" "${aws[@]}"
 }
 
 main() {
@@ -285,10 +383,15 @@ main() {
     plan) cmd_plan ;;
     destroy) cmd_destroy ;;
     status) cmd_status ;;
+    backup) cmd_backup ;;
+    rollback)
+      shift
+      cmd_rollback "$@"
+      ;;
     -h | --help | help) usage ;;
     *)
       usage >&2
-      die "unknown command '$cmd' (use deploy, plan, destroy or status)"
+      die "unknown command '$cmd' (use deploy, plan, destroy, status, backup or rollback)"
       ;;
   esac
 }

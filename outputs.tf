@@ -1,36 +1,71 @@
 output "frontend_public_ip" {
-  description = "Public IPv4 address of the frontend host (nginx on port 80, SSH for Ansible)."
-  value       = aws_instance.frontend.public_ip
+  description = "Elastic IP of the frontend host: stable across stops, starts and instance replacement (nginx on 80/443, SSH for Ansible)."
+  value       = aws_eip.frontend.public_ip
 }
 
 output "frontend_public_dns" {
-  description = "Public DNS name of the frontend host."
-  value       = aws_instance.frontend.public_dns
+  description = "AWS's public DNS name of the frontend's Elastic IP."
+  value       = aws_eip.frontend.public_dns
+}
+
+output "frontend_hostname" {
+  description = "Name the HTTPS certificate is for: domain_name, or <elastic-ip-with-dashes>.sslip.io."
+  value       = local.frontend_hostname
 }
 
 output "frontend_url" {
-  description = "Address of the web application."
-  value       = "http://${aws_instance.frontend.public_ip}"
+  description = "Address of the web application (HTTPS; plain HTTP redirects here)."
+  value       = "https://${local.frontend_hostname}"
+}
+
+output "model_server_count" {
+  description = "Number of model servers (1: one instance; more: an Auto Scaling group behind an internal load balancer)."
+  value       = var.model_server_count
+}
+
+output "model_asg_name" {
+  description = "Name of the model servers' Auto Scaling group (null with one model server); deploy.sh lists its instances for Ansible."
+  value       = local.scale_out ? aws_autoscaling_group.model[0].name : null
 }
 
 output "mlflow_public_ip" {
-  description = "Public IPv4 address of the MLflow host (SSH for Ansible; the scoring port is closed to the internet unless mlflow_public_ingress_cidrs opens it)."
-  value       = aws_instance.mlflow.public_ip
+  description = "Public IPv4 address of the single model host (SSH for Ansible; port 8000 is closed to the internet unless mlflow_public_ingress_cidrs opens it). Null when model_server_count > 1."
+  value       = local.scale_out ? null : aws_instance.mlflow[0].public_ip
 }
 
 output "mlflow_private_ip" {
-  description = "Private IPv4 address of the MLflow host: the frontend's MLFLOW_URL points here."
-  value       = aws_instance.mlflow.private_ip
+  description = "Private IPv4 address of the single model host (null when model_server_count > 1)."
+  value       = local.scale_out ? null : aws_instance.mlflow[0].private_ip
 }
 
 output "mlflow_url" {
-  description = "Public address of the model server (reachable only from mlflow_public_ingress_cidrs, or through an SSH tunnel)."
-  value       = "http://${aws_instance.mlflow.public_ip}:${var.mlflow_port}"
+  description = "Public address of the single model server (reachable only from mlflow_public_ingress_cidrs, or through an SSH tunnel); null when model_server_count > 1."
+  value       = local.scale_out ? null : "http://${aws_instance.mlflow[0].public_ip}:${var.mlflow_port}"
 }
 
 output "mlflow_private_url" {
-  description = "Address the frontend uses to reach the model server inside the VPC."
-  value       = "http://${aws_instance.mlflow.private_ip}:${var.mlflow_port}"
+  description = "Address the frontend's MLFLOW_URL points at inside the VPC: the model host, or the internal load balancer when model_server_count > 1."
+  value       = local.scale_out ? "http://${aws_lb.model[0].dns_name}:${var.mlflow_port}" : "http://${aws_instance.mlflow[0].private_ip}:${var.mlflow_port}"
+}
+
+output "data_volume_ids" {
+  description = "Encrypted EBS data volumes by role (frontend; mlflow with one model server), mounted at /var/lib/radio; ./deploy.sh backup snapshots them."
+  value       = { for role, volume in aws_ebs_volume.data : role => volume.id }
+}
+
+output "mlflow_artifacts_bucket" {
+  description = "S3 bucket for MLflow's artefacts (null unless mlflow_artifacts_s3)."
+  value       = var.mlflow_artifacts_s3 ? aws_s3_bucket.artifacts[0].bucket : null
+}
+
+output "mlflow_database_endpoint" {
+  description = "host:port of the MLflow tracking database (null unless mlflow_backend_rds); the password is in the Secrets Manager secret of mlflow_database_secret_arn."
+  value       = var.mlflow_backend_rds ? aws_db_instance.mlflow[0].endpoint : null
+}
+
+output "mlflow_database_secret_arn" {
+  description = "ARN of the Secrets Manager secret RDS keeps the database password in (null unless mlflow_backend_rds)."
+  value       = var.mlflow_backend_rds ? aws_db_instance.mlflow[0].master_user_secret[0].secret_arn : null
 }
 
 output "ssh_user" {
@@ -39,6 +74,6 @@ output "ssh_user" {
 }
 
 output "mlflow_port" {
-  description = "TCP port of the model server."
+  description = "TCP port of the model server (and of its load balancer)."
   value       = var.mlflow_port
 }

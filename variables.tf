@@ -37,9 +37,17 @@ variable "admin_cidr" {
   description = "The only network allowed to SSH (port 22) into both hosts, usually the operator's public address as a /32. No default on purpose: SSH must never be open to the world."
   type        = string
 
+  # By prefix length, not by a list of forbidden values: 0.0.0.0/1 is half the
+  # internet and would pass a "not 0.0.0.0/0" test. try() because && does not
+  # short-circuit in every Terraform release this configuration supports.
   validation {
-    condition     = can(cidrhost(var.admin_cidr, 0)) && !contains(["0.0.0.0/0", "::/0"], var.admin_cidr)
-    error_message = "admin_cidr must be a CIDR block such as 203.0.113.7/32, and not the whole internet."
+    condition = try(
+      can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", var.admin_cidr)) &&
+      can(cidrhost(var.admin_cidr, 0)) &&
+      tonumber(split("/", var.admin_cidr)[1]) >= 16,
+      false
+    )
+    error_message = "admin_cidr must be an IPv4 CIDR block no larger than a /16, such as 203.0.113.7/32: SSH is never opened to the internet."
   }
 }
 
@@ -47,18 +55,42 @@ variable "http_ingress_cidrs" {
   description = "IPv4 networks allowed to reach the frontend on ports 80 and 443."
   type        = list(string)
   default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for cidr in var.http_ingress_cidrs : can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", cidr)) && can(cidrhost(cidr, 0))])
+    error_message = "http_ingress_cidrs must be IPv4 CIDR blocks such as 0.0.0.0/0 or 198.51.100.0/24."
+  }
 }
 
 variable "mlflow_public_ingress_cidrs" {
   description = "Extra networks allowed to reach the model server's port directly. Empty by default: only the frontend's security group may call it (see the README, Deploy to AWS, for why). Operators who need direct access can list their own /32 here."
   type        = list(string)
   default     = []
+
+  # The scoring port has no authentication: at most a /16 per entry, so neither
+  # 0.0.0.0/0 nor a "clever" 0.0.0.0/1 + 128.0.0.0/1 pair can open it to the world.
+  validation {
+    condition = alltrue([
+      for cidr in var.mlflow_public_ingress_cidrs : try(
+        can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", cidr)) &&
+        can(cidrhost(cidr, 0)) &&
+        tonumber(split("/", cidr)[1]) >= 16,
+        false
+      )
+    ])
+    error_message = "mlflow_public_ingress_cidrs entries must be IPv4 CIDR blocks no larger than a /16 (your own /32, usually): port 8000 is never opened to the internet."
+  }
 }
 
 variable "mlflow_port" {
   description = "TCP port of the MLflow scoring server (/invocations, /ping) on the MLflow host."
   type        = number
   default     = 8000
+
+  validation {
+    condition     = var.mlflow_port >= 1024 && var.mlflow_port <= 65535 && floor(var.mlflow_port) == var.mlflow_port
+    error_message = "mlflow_port must be an unprivileged TCP port (1024-65535): the service runs as an unprivileged user."
+  }
 }
 
 variable "ssh_public_key" {
@@ -104,5 +136,117 @@ variable "mlflow_root_volume_gb" {
   validation {
     condition     = var.mlflow_root_volume_gb >= 16
     error_message = "The ML stack needs at least 16 GiB."
+  }
+}
+
+variable "subnet_id" {
+  description = "Subnet of both hosts (a default subnet of the default VPC). Null: the first usable one by id, the same on every plan. Hosts never move once created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.subnet_id == null || can(regex("^subnet-[0-9a-f]{8,17}$", var.subnet_id))
+    error_message = "subnet_id must be a subnet id such as subnet-0123abcd, or null."
+  }
+}
+
+variable "domain_name" {
+  description = "DNS name of the frontend for its Let's Encrypt certificate, pointed (A record) at the frontend_public_ip output. Null: <elastic-ip-with-dashes>.sslip.io, which resolves to the Elastic IP with no DNS setup."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lower-case DNS name such as radio.example.org."
+  }
+}
+
+variable "frontend_data_volume_gb" {
+  description = "Size in GiB of the frontend's encrypted data volume (uploads and the database at /var/lib/radio); it outlives the instance."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.frontend_data_volume_gb >= 1 && var.frontend_data_volume_gb <= 1024
+    error_message = "frontend_data_volume_gb must be between 1 and 1024."
+  }
+}
+
+variable "mlflow_data_volume_gb" {
+  description = "Size in GiB of the single model host's encrypted data volume (registry and artefacts at /var/lib/radio). Not used when model_server_count > 1: those servers keep no state."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.mlflow_data_volume_gb >= 1 && var.mlflow_data_volume_gb <= 1024
+    error_message = "mlflow_data_volume_gb must be between 1 and 1024."
+  }
+}
+
+variable "data_device_name" {
+  description = "Device name the data volumes are attached as; Nitro instances show it as an NVMe disk that the playbooks find by volume id."
+  type        = string
+  default     = "/dev/sdf"
+
+  validation {
+    condition     = can(regex("^/dev/sd[f-p]$", var.data_device_name))
+    error_message = "data_device_name must be one of /dev/sdf ... /dev/sdp (AWS's recommended range for EBS volumes)."
+  }
+}
+
+variable "snapshot_role_name" {
+  description = "IAM role that Data Lifecycle Manager assumes for the daily snapshots of the data volumes. The Learner Lab forbids creating roles, so its LabRole is used; null turns the schedule off (./deploy.sh backup still works)."
+  type        = string
+  default     = "LabRole"
+}
+
+variable "snapshot_retain_days" {
+  description = "Number of daily data-volume snapshots kept."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.snapshot_retain_days >= 1 && var.snapshot_retain_days <= 1000
+    error_message = "snapshot_retain_days must be between 1 and 1000."
+  }
+}
+
+variable "model_server_count" {
+  description = "Number of model servers. 1: one instance, as before. More: an internal Application Load Balancer (health check /ping) in front of an Auto Scaling group of that many instances over at least two zones; the app calls the load balancer."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.model_server_count >= 1 && var.model_server_count <= 10 && floor(var.model_server_count) == var.model_server_count
+    error_message = "model_server_count must be a whole number from 1 to 10 (the Learner Lab caps running instances)."
+  }
+}
+
+variable "mlflow_backend_rds" {
+  description = "Create an RDS PostgreSQL database (encrypted, private, password kept by RDS in Secrets Manager) for MLflow's tracking backend."
+  type        = bool
+  default     = false
+}
+
+variable "mlflow_artifacts_s3" {
+  description = "Create a private, encrypted, versioned S3 bucket for MLflow's artefacts; the model servers get the instance_profile_name profile to reach it."
+  type        = bool
+  default     = false
+}
+
+variable "instance_profile_name" {
+  description = "Existing instance profile for the model servers when mlflow_artifacts_s3 is on. The Learner Lab's LabInstanceProfile: no IAM role or profile is ever created here."
+  type        = string
+  default     = "LabInstanceProfile"
+}
+
+variable "rds_instance_class" {
+  description = "RDS instance class of the MLflow database (mlflow_backend_rds)."
+  type        = string
+  default     = "db.t3.micro"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.rds_instance_class))
+    error_message = "rds_instance_class must look like db.t3.micro."
   }
 }

@@ -5,6 +5,7 @@
 #   openssh-client   - ssh-keygen derives the key pair's public half in deploy.sh tests
 #   ShellCheck       - lints deploy.sh
 #   git              - deploy.sh ships `git archive HEAD`; tests check .gitignore rules
+#   openssl          - the nginx tests make a self-signed certificate as the web role does
 #   terraform        - `terraform fmt -check` (and `validate` where a provider mirror exists)
 # Idempotent and quiet when everything is already there. Needs root.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ "${#need[@]}" -gt 0 ]; then
   # Package scripts must not start nginx on port 80 of the CI machine: the tests

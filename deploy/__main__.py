@@ -16,7 +16,7 @@ from deploy.net import NotReadyError, smoke_test, wait_for_ssh
 
 
 def _inventory(args: argparse.Namespace) -> int:
-    hosts = parse_outputs(load_outputs(args.outputs))
+    hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
     text = render_inventory(
         hosts,
         key_file=args.key.resolve(),
@@ -30,15 +30,61 @@ def _inventory(args: argparse.Namespace) -> int:
 
 
 def _addresses(args: argparse.Namespace) -> int:
-    hosts = parse_outputs(load_outputs(args.outputs))
-    print(f"FrontEnd Application: http://{hosts.frontend_public_ip}")
-    print(f"Mlflow app address: http://{hosts.mlflow_public_ip}:{hosts.mlflow_port}")
+    hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
+    print(f"FrontEnd Application: {hosts.app_url}")
+    if hosts.model_asg_name:
+        count = len(hosts.mlflow_public_ips)
+        print(f"Mlflow app address: {hosts.mlflow_url} (internal load balancer, {count} servers)")
+    else:
+        print(f"Mlflow app address: http://{hosts.mlflow_public_ip}:{hosts.mlflow_port}")
+    return 0
+
+
+def _url(args: argparse.Namespace) -> int:
+    print(parse_outputs(load_outputs(args.outputs), args.model_host).app_url)
     return 0
 
 
 def _hosts(args: argparse.Namespace) -> int:
-    hosts = parse_outputs(load_outputs(args.outputs))
-    print(hosts.frontend_public_ip, hosts.mlflow_public_ip)
+    hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
+    print(hosts.frontend_public_ip, *hosts.mlflow_public_ips)
+    return 0
+
+
+def _aws_session(args: argparse.Namespace):
+    from deploy.credentials import session_for
+
+    return session_for(args.file, args.profile, args.region)
+
+
+def _model_hosts(args: argparse.Namespace) -> int:
+    """Public IPs of the scaled-out model servers; nothing with a single server."""
+    from deploy.aws import AwsError, model_hosts
+
+    outputs = load_outputs(args.outputs)
+    asg = (outputs.get("model_asg_name") or {}).get("value")
+    if asg:
+        try:
+            print(*model_hosts(_aws_session(args), asg))
+        except AwsError as exc:
+            print(f"deploy.sh: error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from deploy.aws import AwsError, snapshot_volumes
+
+    hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
+    if not hosts.data_volumes:
+        raise InventoryError("terraform output has no data_volume_ids: deploy first")
+    try:
+        taken = snapshot_volumes(_aws_session(args), hosts.data_volumes, args.project)
+    except AwsError as exc:
+        print(f"deploy.sh: error: {exc}", file=sys.stderr)
+        return 1
+    for role, snapshot in taken.items():
+        print(f"{role}: {hosts.data_volumes[role]} -> {snapshot}")
     return 0
 
 
@@ -63,7 +109,12 @@ def _wait_ssh(args: argparse.Namespace) -> int:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    body = smoke_test(args.url, attempts=args.attempts, delay_s=args.delay)
+    body = smoke_test(
+        args.url,
+        attempts=args.attempts,
+        delay_s=args.delay,
+        allow_self_signed=args.allow_self_signed,
+    )
     print(json.dumps(body, sort_keys=True))
     return 0
 
@@ -80,14 +131,30 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--output", type=Path, required=True, help="inventory file to write")
     inv.add_argument("--release", help="commit id being deployed (radio_release)")
     inv.add_argument("--src-archive", type=Path, help="git archive of that commit")
+    inv.add_argument("--model-host", action="append", default=[], help="scaled-out server IP")
     inv.set_defaults(func=_inventory)
 
     for name, func, text in (
         ("addresses", _addresses, "print the frontend and model server addresses"),
-        ("hosts", _hosts, "print both public IPs on one line"),
+        ("hosts", _hosts, "print the public IPs (frontend first) on one line"),
+        ("url", _url, "print the application's URL"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("outputs", type=Path, help="saved `terraform output -json`")
+        cmd.add_argument("--model-host", action="append", default=[], help="scaled-out server IP")
+        cmd.set_defaults(func=func)
+
+    for name, func, text in (
+        ("model-hosts", _model_hosts, "print the scaled-out model servers' public IPs"),
+        ("backup", _backup, "snapshot the data volumes now"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("outputs", type=Path, help="saved `terraform output -json`")
+        cmd.add_argument("--file", type=Path, required=True, help="shared credentials file")
+        cmd.add_argument("--profile", required=True)
+        cmd.add_argument("--region", default="us-east-1")
+        cmd.add_argument("--model-host", action="append", default=[], help=argparse.SUPPRESS)
+        cmd.add_argument("--project", default="radio", help="Project tag of the snapshots")
         cmd.set_defaults(func=func)
 
     cred = sub.add_parser("credentials", help="check the AWS profile with STS")
@@ -107,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("url")
     smoke.add_argument("--attempts", type=int, default=10)
     smoke.add_argument("--delay", type=float, default=3.0)
+    smoke.add_argument(
+        "--allow-self-signed",
+        action="store_true",
+        help="warn about an untrusted certificate instead of failing",
+    )
     smoke.set_defaults(func=_smoke)
     return parser
 

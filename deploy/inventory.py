@@ -5,27 +5,44 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REQUIRED_OUTPUTS = ("frontend_public_ip", "mlflow_public_ip", "mlflow_private_ip", "ssh_user")
+REQUIRED_OUTPUTS = ("frontend_public_ip", "ssh_user")
+SINGLE_MODEL_OUTPUTS = ("mlflow_public_ip", "mlflow_private_ip")
 
 
 class InventoryError(Exception):
-    """The Terraform outputs cannot describe the two hosts."""
+    """The Terraform outputs cannot describe the hosts."""
 
 
 @dataclass(frozen=True)
 class Hosts:
-    """Addresses of a deployment, as Terraform reports them."""
+    """Addresses of a deployment, as Terraform (and, for a scaled-out tier, EC2) reports them."""
 
     frontend_public_ip: str
-    mlflow_public_ip: str
-    mlflow_private_ip: str
+    mlflow_public_ips: tuple[str, ...]
+    mlflow_private_ip: str | None
     ssh_user: str
     mlflow_port: int = 8000
+    # What the app's MLFLOW_URL points at: the model host or the internal load balancer.
+    mlflow_url: str | None = None
+    frontend_hostname: str | None = None
+    frontend_url: str | None = None
+    data_volumes: dict[str, str] = field(default_factory=dict)
+    model_asg_name: str | None = None
+
+    @property
+    def mlflow_public_ip(self) -> str:
+        """The first model server's public address (the only one with one server)."""
+        return self.mlflow_public_ips[0]
+
+    @property
+    def app_url(self) -> str:
+        """The address users open: Terraform's frontend_url, else HTTP on the IP (older state)."""
+        return self.frontend_url or f"http://{self.frontend_public_ip}"
 
 
 def _ip(name: str, value: Any) -> str:
@@ -35,29 +52,57 @@ def _ip(name: str, value: Any) -> str:
         raise InventoryError(f"terraform output {name} is {value!r}, not an IPv4 address") from None
 
 
-def parse_outputs(outputs: Mapping[str, Any]) -> Hosts:
+def _value(outputs: Mapping[str, Any], name: str) -> Any:
+    entry = outputs.get(name)
+    return entry.get("value") if isinstance(entry, Mapping) else None
+
+
+def _required(outputs: Mapping[str, Any], name: str) -> Any:
+    value = _value(outputs, name)
+    if value in (None, ""):
+        raise InventoryError(f"terraform output has no {name}: deploy first (./deploy.sh deploy)")
+    return value
+
+
+def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -> Hosts:
     """Read the hosts from the parsed JSON of ``terraform output -json``.
 
     Each output is an object with a ``value``; a missing or empty one means nothing
     (or an older configuration) is deployed, and the error says which output it was.
+    With several model servers (an Auto Scaling group) their public addresses are
+    not Terraform's to know: ``model_hosts`` gives them (``python -m deploy model-hosts``).
     """
-    values: dict[str, Any] = {}
-    for name in REQUIRED_OUTPUTS:
-        entry = outputs.get(name)
-        value = entry.get("value") if isinstance(entry, Mapping) else None
-        if value in (None, ""):
+    values = {name: _required(outputs, name) for name in REQUIRED_OUTPUTS}
+    port = _value(outputs, "mlflow_port")
+    asg = _value(outputs, "model_asg_name")
+    private_ip = None
+    if asg:
+        if not model_hosts:
             raise InventoryError(
-                f"terraform output has no {name}: deploy first (./deploy.sh deploy)"
+                f"no running model server in the Auto Scaling group {asg} yet: "
+                "wait a minute and re-run ./deploy.sh"
             )
-        values[name] = value
-    port_entry = outputs.get("mlflow_port")
-    port = port_entry.get("value", 8000) if isinstance(port_entry, Mapping) else 8000
+        public_ips = tuple(_ip("model server", host) for host in model_hosts)
+    else:
+        for name in SINGLE_MODEL_OUTPUTS:
+            values[name] = _required(outputs, name)
+        public_ips = (_ip("mlflow_public_ip", values["mlflow_public_ip"]),)
+        private_ip = _ip("mlflow_private_ip", values["mlflow_private_ip"])
+    port = int(port if port is not None else 8000)
+    url = _value(outputs, "mlflow_private_url")
+    if not url and private_ip:
+        url = f"http://{private_ip}:{port}"
     return Hosts(
         frontend_public_ip=_ip("frontend_public_ip", values["frontend_public_ip"]),
-        mlflow_public_ip=_ip("mlflow_public_ip", values["mlflow_public_ip"]),
-        mlflow_private_ip=_ip("mlflow_private_ip", values["mlflow_private_ip"]),
+        mlflow_public_ips=public_ips,
+        mlflow_private_ip=private_ip,
         ssh_user=str(values["ssh_user"]),
-        mlflow_port=int(port),
+        mlflow_port=port,
+        mlflow_url=url,
+        frontend_hostname=_value(outputs, "frontend_hostname") or None,
+        frontend_url=_value(outputs, "frontend_url") or None,
+        data_volumes=dict(_value(outputs, "data_volume_ids") or {}),
+        model_asg_name=asg or None,
     )
 
 
@@ -77,20 +122,35 @@ def render_inventory(
         "ansible_ssh_private_key_file": str(key_file),
         "ansible_ssh_common_args": ssh_args,
         "ansible_python_interpreter": "/usr/bin/python3",
-        "radio_mlflow_private_ip": hosts.mlflow_private_ip,
         "radio_mlflow_port": str(hosts.mlflow_port),
     }
+    if hosts.mlflow_private_ip:
+        all_vars["radio_mlflow_private_ip"] = hosts.mlflow_private_ip
+    if hosts.mlflow_url:
+        all_vars["radio_mlflow_url"] = hosts.mlflow_url
+    if hosts.frontend_hostname:
+        all_vars["radio_public_hostname"] = hosts.frontend_hostname
     if release:
         all_vars["radio_release"] = release
     if src_archive:
         all_vars["radio_src_archive"] = str(src_archive)
+
+    def host_line(name: str, address: str, role: str) -> str:
+        volume = hosts.data_volumes.get(role)
+        extra = f" radio_data_volume_id={shlex.quote(volume)}" if volume else ""
+        return f"{name} ansible_host={address}{extra}"
+
+    model_lines = [
+        host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip, "mlflow")
+        for i, ip in enumerate(hosts.mlflow_public_ips)
+    ]
     lines = [
         "# Written by deploy.sh from `terraform output -json`; regenerated on every run.",
         "[frontend]",
-        f"radio-frontend ansible_host={hosts.frontend_public_ip}",
+        host_line("radio-frontend", hosts.frontend_public_ip, "frontend"),
         "",
         "[mlflow]",
-        f"radio-mlflow ansible_host={hosts.mlflow_public_ip}",
+        *model_lines,
         "",
         "[all:vars]",
         *(f"{key}={shlex.quote(value)}" for key, value in all_vars.items()),

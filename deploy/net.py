@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -50,11 +52,20 @@ def wait_for_ssh(
         sleep(interval_s)
 
 
-def get_health(url: str, timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+SELF_SIGNED_WARNING = (
+    "deploy.sh: warning: {url} has a certificate this machine does not trust "
+    "(the self-signed fallback: Let's Encrypt gave none). Browsers will warn; see the "
+    "README, Deploy to AWS, HTTPS. Checked /health without verifying the certificate."
+)
+
+
+def get_health(
+    url: str, timeout_s: float = 10.0, context: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, Any]]:
     """GET a JSON health endpoint; return the status code and the parsed body."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as resp:  # noqa: S310
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -70,16 +81,28 @@ def smoke_test(
     attempts: int = 10,
     delay_s: float = 3.0,
     sleep: Callable[[float], None] = time.sleep,
+    allow_self_signed: bool = False,
 ) -> dict[str, Any]:
     """Poll ``url`` until it answers 200 with ``"status": "ok"``; return that body.
 
     Raises NotReadyError with the last answer, so a degraded deployment (model server
     unreachable from the frontend) is reported with the app's own explanation.
+    With ``allow_self_signed``, a certificate that fails verification is warned
+    about once on stderr and the check goes on without verifying it.
     """
     last = "no answer"
+    context: ssl.SSLContext | None = None
     for attempt in range(1, attempts + 1):
         try:
-            status, body = get_health(url)
+            try:
+                status, body = get_health(url, context=context)
+            except urllib.error.URLError as exc:
+                untrusted = isinstance(exc.reason, ssl.SSLCertVerificationError)
+                if not (untrusted and allow_self_signed and context is None):
+                    raise
+                print(SELF_SIGNED_WARNING.format(url=url), file=sys.stderr)
+                context = ssl._create_unverified_context()  # noqa: S323 (warned above)
+                status, body = get_health(url, context=context)
             if status == 200 and body.get("status") == "ok":
                 return body
             last = f"HTTP {status} {json.dumps(body, sort_keys=True)}"

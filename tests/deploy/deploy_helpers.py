@@ -111,3 +111,18 @@ def read_env_file(path: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             pairs[key] = value
     return pairs
+
+
+def make_self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """(certificate, key) for ``name``, made with the openssl arguments the role uses."""
+    openssl = require("openssl")
+    cert, key = directory / "server.crt", directory / "server.key"
+    result = run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+            "-keyout", str(key), "-out", str(cert),
+        ]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return cert, key

@@ -89,9 +89,8 @@ def test_every_notify_has_a_handler() -> None:
         handlers = tasks_of(ROLES / role / "handlers" / "main.yml")
         names = {h["name"] for h in handlers} | {h.get("listen") for h in handlers}
         notified = set()
-        for path in (
-            ROLES / "radio_common" / "tasks" / "main.yml",
-            ROLES / role / "tasks" / "main.yml",
+        for path in sorted((ROLES / "radio_common" / "tasks").glob("*.yml")) + sorted(
+            (ROLES / role / "tasks").glob("*.yml")
         ):
             for task in tasks_of(path):
                 value = task.get("notify", [])
@@ -129,5 +128,7 @@ def test_model_host_installs_the_serve_extra_only() -> None:
     assert [r["role"] for r in app_play["roles"]] == ["radio_common", "radio_web"]
     defaults = yaml.safe_load((ROLES / "radio_common" / "defaults" / "main.yml").read_text())
     assert defaults["radio_common_pip_extras"] == ""
-    assert defaults["radio_common_venv"] == "{{ radio_common_root }}/venv"
+    # One venv per release, reached through the current link.
+    assert defaults["radio_common_venv"] == "{{ radio_common_src }}/.venv"
+    assert defaults["radio_common_src"] == "{{ radio_common_root }}/current"
     assert defaults["radio_common_root"] == "/opt/radio"

@@ -276,28 +276,99 @@ def test_status_needs_no_credentials(project: Project) -> None:
     project.all_tools()
     result = project.source('smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }\nmain status')
     assert result.returncode == 0, result.stderr
-    assert "FrontEnd Application: http://198.51.100.10" in result.stdout
+    assert "FrontEnd Application: https://198-51-100-10.sslip.io" in result.stdout
+    assert "showing the last known state" in result.stderr
     assert project.calls() == [
         "terraform output -json",
-        "smoke http://198.51.100.10/health --attempts 1",
+        "smoke https://198-51-100-10.sslip.io/health --attempts 1 --allow-self-signed",
+    ]
+
+
+def test_status_refreshes_the_state_first(project: Project) -> None:
+    """Stopped and started lab instances have new addresses: refresh, then print."""
+    project.all_tools()
+    project.add_credentials()
+    state = project.root / ".deploy"
+    state.mkdir()
+    (state / "terraform.tfvars.json").write_text("{}")
+    result = project.source('smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }\nmain status')
+    assert result.returncode == 0, result.stderr
+    assert project.calls()[:2] == [
+        f"terraform apply -refresh-only -auto-approve -input=false -var-file={state}/"
+        "terraform.tfvars.json",
+        "terraform output -json",
+    ]
+
+
+def test_backup_snapshots_through_the_helper(project: Project, sts_endpoint: str) -> None:
+    project.all_tools()
+    project.add_credentials()
+    result = project.source(
+        'pydeploy() { echo "pydeploy $*" >>"$FAKE_LOG"; }\nmain backup',
+        AWS_ENDPOINT_URL_STS=sts_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = project.root / ".deploy" / "outputs.json"
+    assert project.calls()[-2:] == [
+        "terraform output -json",
+        f"pydeploy backup {outputs} --file {project.root}/.aws/_credentials "
+        "--profile awslearnerlab --region us-east-1",
     ]
 
 
 def test_unknown_command(project: Project) -> None:
     result = project.run("launch")
     assert result.returncode == 1
-    assert errors(result) == ["unknown command 'launch' (use deploy, plan, destroy or status)"]
+    assert errors(result) == [
+        "unknown command 'launch' (use deploy, plan, destroy, status, backup or rollback)"
+    ]
 
 
 def test_admin_cidr_refuses_the_internet(project: Project) -> None:
     project.add_python()
     result = project.source("admin_cidr", RADIO_ADMIN_CIDR="0.0.0.0/0")
     assert result.returncode == 1
-    assert errors(result) == ["RADIO_ADMIN_CIDR must not open SSH to the whole internet"]
+    assert errors(result) == [
+        "RADIO_ADMIN_CIDR=0.0.0.0/0 is larger than a /16: SSH must stay closed to the internet "
+        "(use your ip/32)"
+    ]
     result = project.source("admin_cidr", RADIO_ADMIN_CIDR="10.0.0.1")
     assert errors(result) == [
         "RADIO_ADMIN_CIDR=10.0.0.1 is not an IPv4 CIDR such as 203.0.113.7/32"
     ]
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8", "198.51.0.0/15"])
+def test_admin_cidr_refuses_anything_larger_than_a_slash_16(project: Project, cidr: str) -> None:
+    project.add_python()
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR=cidr)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"RADIO_ADMIN_CIDR={cidr} is larger than a /16: SSH must stay closed to the internet "
+        "(use your ip/32)"
+    ]
+
+
+@pytest.mark.parametrize("cidr", ["198.51.0.0/16", "203.0.113.7/32", "203.0.113.0/24"])
+def test_admin_cidr_accepts_a_slash_16_or_narrower(project: Project, cidr: str) -> None:
+    project.add_python()
+    result = project.source("admin_cidr", RADIO_ADMIN_CIDR=cidr)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{cidr}\n"
+
+
+@pytest.mark.parametrize(("current", "drifted"), [("203.0.113.99", True), ("203.0.113.7", False)])
+def test_admin_ip_drift_is_reported_with_a_hint(
+    project: Project, current: str, drifted: bool
+) -> None:
+    """A fake curl plays checkip.amazonaws.com; the saved CIDR no longer holds the address."""
+    project.add_python()
+    project.stub("curl", f"echo {current}")
+    result = project.source(f"admin_drift_hint {ADMIN}")
+    assert result.returncode == 0, result.stderr
+    hint = f"RADIO_ADMIN_CIDR={current}/32 ./deploy.sh"
+    assert (hint in result.stderr) is drifted, result.stderr
+    assert (f"{current} is outside admin_cidr {ADMIN}" in result.stderr) is drifted
 
 
 # --- the whole deploy, with stubs ---------------------------------------------------
@@ -328,10 +399,10 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         "wait-ssh 198.51.100.10 198.51.100.20",
         f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_max_upload_mb=30",
         f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_max_upload_mb=30",
-        "smoke http://198.51.100.10/health",
+        "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
     assert result.stdout.splitlines()[:2] == [
-        "FrontEnd Application: http://198.51.100.10",
+        "FrontEnd Application: https://198-51-100-10.sslip.io",
         "Mlflow app address: http://198.51.100.20:8000",
     ]
     assert "AWS account 123456789012" in result.stderr
@@ -360,6 +431,26 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
     assert not {".aws/key.pem", ".aws/_credentials"} & names, "secrets must never ship"
 
 
+def test_rollback_runs_both_playbooks_without_a_release(
+    project: Project, sts_endpoint: str
+) -> None:
+    project.all_tools()
+    project.add_credentials()
+    project.add_key()
+    result = project.source(NETWORK_STUBS + "main rollback", AWS_ENDPOINT_URL_STS=sts_endpoint)
+    assert result.returncode == 0, result.stderr
+    state = project.root / ".deploy"
+    assert project.calls() == [
+        "terraform output -json",
+        "wait-ssh 198.51.100.10 198.51.100.20",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_rollback=true",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_rollback=true",
+        "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
+    ]
+    inventory = (state / "inventory.ini").read_text()
+    assert "radio_release" not in inventory and "radio_src_archive" not in inventory
+
+
 def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> None:
     project.all_tools()
     project.add_credentials()
@@ -376,6 +467,21 @@ def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> 
     assert second.returncode == 0, second.stderr
     assert tfvars.read_text() == before
     assert project.calls().count("terraform init -input=false") == 2
+
+
+def test_domain_and_model_servers_are_passed_and_remembered(project: Project) -> None:
+    project.add_python()
+    tfvars = project.root / ".deploy" / "terraform.tfvars.json"
+    script = "write_tfvars 203.0.113.7/32"
+    first = project.source(script, RADIO_DOMAIN="radio.example.org", RADIO_MODEL_SERVERS="3")
+    assert first.returncode == 0, first.stderr
+    saved = json.loads(tfvars.read_text())
+    assert saved["domain_name"] == "radio.example.org" and saved["model_server_count"] == 3
+    # A re-run without the variables keeps both (no silent scale-down).
+    assert project.source(script).returncode == 0
+    assert json.loads(tfvars.read_text()) == saved
+    bad = project.source(script, RADIO_MODEL_SERVERS="11")
+    assert errors(bad) == ["RADIO_MODEL_SERVERS=11 is not a number from 1 to 10"]
 
 
 def test_plan_with_an_existing_key_pair(project: Project, sts_endpoint: str) -> None:

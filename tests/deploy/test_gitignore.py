@@ -18,6 +18,10 @@ IGNORED = (
     ".deploy/terraform.tfvars.json",
     ".deploy/radio-src.tar.gz",
     "inventory.ini",
+    # The Learner Lab's key download, wherever an operator saves it.
+    "labsuser.pem",
+    "keys/other.pem",
+    "labsuser.ppk",
 )
 KEPT = (
     ".aws/README.md",

@@ -24,6 +24,50 @@ def test_parse_recorded_outputs() -> None:
     assert hosts.mlflow_private_ip == "172.31.20.5"
     assert hosts.ssh_user == "ubuntu"
     assert hosts.mlflow_port == 8000
+    assert hosts.mlflow_url == "http://172.31.20.5:8000"
+    assert hosts.app_url == "https://198-51-100-10.sslip.io"
+    assert hosts.data_volumes == {
+        "frontend": "vol-0f00000000000000a",
+        "mlflow": "vol-0f00000000000000b",
+    }
+
+
+def scaled_out() -> dict:
+    """The recorded outputs as three model servers behind the internal load balancer give them."""
+    outputs = json.loads(RECORDED.read_text())
+    lb = "http://internal-radio-model-123.us-east-1.elb.amazonaws.com:8000"
+    for name, value in (
+        ("model_asg_name", "radio-model"),
+        ("model_server_count", 3),
+        ("mlflow_public_ip", None),
+        ("mlflow_private_ip", None),
+        ("mlflow_url", None),
+        ("mlflow_private_url", lb),
+        ("data_volume_ids", {"frontend": "vol-0f00000000000000a"}),
+    ):
+        outputs[name]["value"] = value
+    return outputs
+
+
+def test_scaled_out_inventory_lists_every_server_and_the_load_balancer(tmp_path: Path) -> None:
+    hosts = parse_outputs(scaled_out(), ["198.51.100.31", "198.51.100.30", "198.51.100.32"])
+    text = render_inventory(hosts, key_file=tmp_path / "k", known_hosts=tmp_path / "kh")
+    assert "[mlflow]\nradio-mlflow ansible_host=198.51.100.31\n" in text
+    assert "radio-mlflow-3 ansible_host=198.51.100.32\n" in text
+    assert (
+        "radio_mlflow_url=http://internal-radio-model-123.us-east-1.elb.amazonaws.com:8000\n"
+        in text
+    )
+    assert "radio_mlflow_private_ip" not in text
+    assert (
+        "radio-frontend ansible_host=198.51.100.10 radio_data_volume_id=vol-0f00000000000000a\n"
+        in text
+    )
+
+
+def test_scaled_out_without_running_servers_says_so() -> None:
+    with pytest.raises(InventoryError, match="no running model server in the Auto Scaling group"):
+        parse_outputs(scaled_out(), [])
 
 
 def test_recorded_outputs_match_outputs_tf() -> None:
@@ -68,8 +112,15 @@ def test_cli_writes_the_inventory(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 0
     text = out.read_text()
-    assert "[frontend]\nradio-frontend ansible_host=198.51.100.10\n" in text
-    assert "[mlflow]\nradio-mlflow ansible_host=198.51.100.20\n" in text
+    assert (
+        "[frontend]\nradio-frontend ansible_host=198.51.100.10 "
+        "radio_data_volume_id=vol-0f00000000000000a\n" in text
+    )
+    assert (
+        "[mlflow]\nradio-mlflow ansible_host=198.51.100.20 "
+        "radio_data_volume_id=vol-0f00000000000000b\n" in text
+    )
+    assert "radio_public_hostname=198-51-100-10.sslip.io\n" in text
     assert "radio_mlflow_private_ip=172.31.20.5\n" in text
     assert f"ansible_ssh_private_key_file={shlex.quote(str(key))}\n" in text
     assert "radio_release=0123456789ab\n" in text
@@ -98,6 +149,10 @@ def test_ansible_reads_the_inventory(tmp_path: Path) -> None:
     assert hostvars["ansible_user"] == "ubuntu"
     assert hostvars["ansible_ssh_private_key_file"] == str(key)
     assert hostvars["radio_mlflow_private_ip"] == "172.31.20.5"
+    assert hostvars["radio_data_volume_id"] == "vol-0f00000000000000a"
+    assert data["_meta"]["hostvars"]["radio-mlflow"]["radio_data_volume_id"] == (
+        "vol-0f00000000000000b"
+    )
     assert hostvars["radio_src_archive"] == str(tmp_path / "radio-src.tar.gz")
     assert f"UserKnownHostsFile='{tmp_path / 'known hosts'}'" in hostvars["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=accept-new" in hostvars["ansible_ssh_common_args"]
@@ -110,7 +165,7 @@ def test_addresses_command_prints_the_contract_lines() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "FrontEnd Application: http://198.51.100.10",
+        "FrontEnd Application: https://198-51-100-10.sslip.io",
         "Mlflow app address: http://198.51.100.20:8000",
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,3 +140,35 @@ def test_smoke_reports_an_unreachable_host() -> None:
     url = f"http://127.0.0.1:{closed_port()}/health"
     with pytest.raises(NotReadyError, match="refused"):
         smoke_test(url, attempts=1, sleep=lambda _: None)
+
+
+@pytest.fixture()
+def tls_health(health, tls_pair) -> Iterator[tuple[str, type[Health]]]:
+    """The health stub behind TLS with a self-signed certificate for localhost."""
+    url, handler = health
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*map(str, tls_pair))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://localhost:{server.server_address[1]}/health", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_smoke_refuses_an_untrusted_certificate_by_default(tls_health) -> None:
+    url, handler = tls_health
+    handler.answers = [(200, {"status": "ok"})]
+    with pytest.raises(NotReadyError, match="CERTIFICATE_VERIFY_FAILED"):
+        smoke_test(url, attempts=1, sleep=lambda _: None)
+
+
+def test_smoke_warns_about_a_self_signed_certificate(tls_health, capsys) -> None:
+    url, handler = tls_health
+    handler.answers = [(502, {}), (200, {"status": "ok"})]
+    body = smoke_test(url, attempts=2, sleep=lambda _: None, allow_self_signed=True)
+    assert body["status"] == "ok"
+    err = capsys.readouterr().err
+    assert err.count("certificate this machine does not trust") == 1, err

@@ -8,10 +8,12 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -82,6 +84,8 @@ def test_site_settings(rendered: Path, env_file) -> None:
     assert read_timeout > gunicorn_timeout
     assert "server 127.0.0.1:8080;" in site
     assert "listen 80 default_server;" in site
+    assert "listen 443 ssl default_server;" in site
+    assert re.search(r"ssl_protocols TLSv1.2 TLSv1.3;", site)
     assert "listen [::]" not in site  # radio_web_listen_ipv6 is off for this render
     for header in (
         "X-Content-Type-Options",
@@ -111,6 +115,7 @@ class StubApp(BaseHTTPRequestHandler):
                 "path": self.path,
                 "forwarded_for": self.headers.get("X-Forwarded-For"),
                 "host": self.headers.get("Host"),
+                "proto": self.headers.get("X-Forwarded-Proto"),
                 "padding": "x" * 4096,  # big enough for gzip_min_length
             }
         ).encode()
@@ -120,26 +125,53 @@ class StubApp(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.do_GET()
+
     def log_message(self, *args: object) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class LiveNginx:
+    """Ports of a running nginx and the CA file that trusts its certificate."""
+
+    http_port: int
+    https_port: int
+    cafile: Path
+
+
 @pytest.fixture(scope="module")
-def live_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """nginx serving the rendered site on a loopback port, proxying to StubApp."""
+def live_nginx(
+    tmp_path_factory: pytest.TempPathFactory, tls_pair: tuple[Path, Path]
+) -> Iterator[LiveNginx]:
+    """nginx serving the rendered site (HTTP and HTTPS) on loopback, proxying to StubApp."""
     nginx = require("nginx")
-    app_port, http_port = free_port(), free_port()
+    app_port, http_port, https_port = free_port(), free_port(), free_port()
     base = tmp_path_factory.mktemp("live")
     static = base / "static"
     static.mkdir()
     (static / "app.css").write_text("body { color: black; }\n")
+    acme = base / "acme"
+    (acme / ".well-known/acme-challenge").mkdir(parents=True)
+    (acme / ".well-known/acme-challenge/token1").write_text("token1.proof\n")
     out = render_templates(
         base / "out",
         radio_web_bind_port=app_port,
         radio_web_http_port=http_port,
+        radio_web_https_port=https_port,
+        radio_web_tls_cert=str(tls_pair[0]),
+        radio_web_tls_key=str(tls_pair[1]),
         radio_web_nginx_log_dir=str(base / "logs"),
         radio_web_static_dir=str(static),
+        radio_web_acme_root=str(acme),
         radio_max_upload_mb=1,
+        # Small numbers so the tests reach the limits in a few requests.
+        radio_web_login_rate="1r/m",
+        radio_web_login_burst=2,
+        radio_web_predict_rate="1r/m",
+        radio_web_predict_burst=3,
     )
     server = ThreadingHTTPServer(("127.0.0.1", app_port), StubApp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -153,16 +185,17 @@ def live_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     )
     try:
         deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", http_port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail(f"nginx did not start: {proc.communicate()[1]}")
-                time.sleep(0.1)
-        yield http_port
+        for port in (http_port, https_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.kill()
+                        pytest.fail(f"nginx did not start: {proc.communicate()[1]}")
+                    time.sleep(0.1)
+        yield LiveNginx(http_port, https_port, tls_pair[0])
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -170,7 +203,19 @@ def live_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
+    """Plain HTTP request to nginx on loopback: (status, lower-case headers, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    return _exchange(conn, method, path, body, headers)
+
+
+def secure(live: LiveNginx, method: str, path: str, body: bytes | None = None, **headers: str):
+    """HTTPS request that verifies nginx's certificate against the test's own CA file."""
+    context = ssl.create_default_context(cafile=str(live.cafile))
+    conn = http.client.HTTPSConnection("localhost", live.https_port, timeout=10, context=context)
+    return _exchange(conn, method, path, body, headers)
+
+
+def _exchange(conn: http.client.HTTPConnection, method, path, body, headers):
     try:
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -179,36 +224,80 @@ def request(port: int, method: str, path: str, body: bytes | None = None, **head
         conn.close()
 
 
-def test_proxies_to_the_app_with_security_headers(live_nginx: int) -> None:
-    status, headers, body = request(live_nginx, "GET", "/health")
+def test_proxies_to_the_app_with_security_headers(live_nginx: LiveNginx) -> None:
+    status, headers, body = secure(live_nginx, "GET", "/health")
     assert status == 200
     answer = json.loads(body)
     assert answer["path"] == "/health"
     assert answer["forwarded_for"] == "127.0.0.1"
+    assert answer["proto"] == "https"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["strict-transport-security"] == "max-age=31536000"
     assert headers["server"] == "nginx"  # server_tokens off: no version
 
 
-def test_gzips_json(live_nginx: int) -> None:
-    status, headers, body = request(live_nginx, "GET", "/x", **{"Accept-Encoding": "gzip"})
+def test_http_redirects_to_https(live_nginx: LiveNginx) -> None:
+    status, headers, _ = request(live_nginx.http_port, "GET", "/predict?x=1", Host="radio.test")
+    assert status == 301
+    assert headers["location"] == f"https://radio.test:{live_nginx.https_port}/predict?x=1"
+    # Uploads over plain HTTP are never proxied: they get the redirect too.
+    status, _, body = request(live_nginx.http_port, "POST", "/predict", body=b"image")
+    assert status == 301 and b"path" not in body
+
+
+def test_http_serves_the_acme_challenge(live_nginx: LiveNginx) -> None:
+    """certbot's webroot files are served on port 80, not redirected."""
+    status, _, body = request(live_nginx.http_port, "GET", "/.well-known/acme-challenge/token1")
+    assert (status, body) == (200, b"token1.proof\n")
+
+
+def test_tls_versions(live_nginx: LiveNginx) -> None:
+    """TLS 1.3 by default and 1.2 for older clients, with the role's certificate."""
+    for limit, expected in ((None, "TLSv1.3"), (ssl.TLSVersion.TLSv1_2, "TLSv1.2")):
+        context = ssl.create_default_context(cafile=str(live_nginx.cafile))
+        if limit is not None:
+            context.maximum_version = limit
+        with socket.create_connection(("127.0.0.1", live_nginx.https_port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as conn:
+                assert conn.version() == expected
+
+
+def test_gzips_json(live_nginx: LiveNginx) -> None:
+    status, headers, body = secure(live_nginx, "GET", "/x", **{"Accept-Encoding": "gzip"})
     assert status == 200
     assert headers.get("content-encoding") == "gzip"
     assert json.loads(gzip.decompress(body))["path"] == "/x"
 
 
-def test_oversized_upload_gets_the_apps_json_error(live_nginx: int) -> None:
+def test_oversized_upload_gets_the_apps_json_error(live_nginx: LiveNginx) -> None:
     # radio_max_upload_mb=1 for this nginx: 1 MiB + 1 byte is refused by nginx itself.
-    status, headers, body = request(live_nginx, "POST", "/predict", body=b"x" * (2**20 + 1))
+    status, headers, body = secure(live_nginx, "POST", "/upload", body=b"x" * (2**20 + 1))
     assert status == 413
     assert headers["content-type"] == "application/json"
     assert json.loads(body) == {"error": "The file is too large; the limit is 1 MB."}
 
 
-def test_serves_static_files_itself(live_nginx: int) -> None:
-    status, headers, body = request(live_nginx, "GET", "/static/app.css")
+@pytest.mark.parametrize(("path", "burst"), [("/login", 2), ("/predict", 3)])
+def test_rate_limit_answers_429_in_json(live_nginx: LiveNginx, path: str, burst: int) -> None:
+    """1 request a minute plus the burst pass; the next one is refused by nginx itself."""
+    answers = [secure(live_nginx, "POST", path, body=b"{}") for _ in range(burst + 3)]
+    statuses = [status for status, _, _ in answers]
+    assert statuses[: burst + 1] == [200] * (burst + 1), statuses
+    assert statuses[burst + 1 :] == [429, 429], statuses
+    _, headers, body = answers[-1]
+    assert headers["content-type"] == "application/json"
+    assert headers["retry-after"] == "10"
+    assert json.loads(body) == {"error": "Too many requests; wait a moment and try again."}
+    # Other pages are not limited.
+    assert secure(live_nginx, "GET", "/health")[0] == 200
+
+
+def test_serves_static_files_itself(live_nginx: LiveNginx) -> None:
+    status, headers, body = secure(live_nginx, "GET", "/static/app.css")
     assert status == 200
     assert body == b"body { color: black; }\n"
     assert headers["cache-control"] == "public, max-age=3600"
     assert headers["x-content-type-options"] == "nosniff"
+    assert headers["strict-transport-security"] == "max-age=31536000"

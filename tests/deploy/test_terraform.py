@@ -153,7 +153,9 @@ def test_terraform_test_with_a_mocked_provider(
     result = run([terraform, "test", "-no-color"], cwd=work, env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "Success! 5 passed, 0 failed." in output
+    runs = len(re.findall(r'^run "', TFTEST.read_text(), re.M))
+    assert runs >= 15
+    assert f"Success! {runs} passed, 0 failed." in output
 
 
 def test_terraform_test_file_is_formatted() -> None:
@@ -194,9 +196,11 @@ def test_every_variable_and_output_is_described(variables, outputs) -> None:
 
 
 def test_outputs_name_both_hosts(outputs) -> None:
-    assert outputs["frontend_public_ip"]["value"] == "${aws_instance.frontend.public_ip}"
-    assert outputs["mlflow_public_ip"]["value"] == "${aws_instance.mlflow.public_ip}"
-    assert outputs["mlflow_private_ip"]["value"] == "${aws_instance.mlflow.private_ip}"
+    # The Elastic IP, not the instance's address, which changes at every restart.
+    assert outputs["frontend_public_ip"]["value"] == "${aws_eip.frontend.public_ip}"
+    assert "aws_instance.mlflow[0].public_ip" in outputs["mlflow_public_ip"]["value"]
+    assert "aws_instance.mlflow[0].private_ip" in outputs["mlflow_private_ip"]["value"]
+    assert "aws_lb.model[0].dns_name" in outputs["mlflow_private_url"]["value"]
 
 
 def test_instance_types_and_volumes(main: dict[str, Any], variables) -> None:
@@ -273,7 +277,8 @@ def test_admin_cidr_has_no_default_and_refuses_the_internet(variables) -> None:
     admin = variables["admin_cidr"]
     assert "default" not in admin
     condition = admin["validation"][0]["condition"]
-    assert '"0.0.0.0/0"' in condition and "!contains" in condition
+    # By prefix length (terraform test checks the behaviour: 0.0.0.0/1 is refused).
+    assert ">= 16" in condition
 
 
 def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables) -> None:
@@ -289,6 +294,15 @@ def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables
     frontend = sources.pop("mlflow_from_frontend")
     assert frontend["referenced_security_group_id"] == "${aws_security_group.frontend.id}"
     assert "cidr_ipv4" not in frontend
+    # With several servers, their load balancer instead, itself open to the frontend only.
+    balancer = sources.pop("mlflow_from_lb")
+    assert balancer["referenced_security_group_id"] == "${aws_security_group.model_lb[0].id}"
+    assert "cidr_ipv4" not in balancer
+    lb_rules = ingress_rules(main, "model_lb[0]")
+    assert [r["referenced_security_group_id"] for r in lb_rules.values()] == [
+        "${aws_security_group.frontend.id}"
+    ]
+    assert "cidr_ipv4" not in next(iter(lb_rules.values()))
     # The only other way in is the operator's explicit, empty-by-default list.
     ((name, rule),) = sources.items()
     assert rule["for_each"] == "${toset(var.mlflow_public_ingress_cidrs)}"
@@ -298,6 +312,15 @@ def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables
 def test_no_rule_opens_ssh_or_the_model_port_to_the_world(main: dict[str, Any]) -> None:
     text = (ROOT / "main.tf").read_text()
     opened = re.findall(r'cidr_ipv4\s*=\s*"0\.0\.0\.0/0"', text)
-    # The only literal world-wide CIDRs are the two egress rules.
+    # The only literal world-wide CIDRs are the two hosts' egress rules.
     egress = resources(main, "aws_vpc_security_group_egress_rule")
-    assert len(opened) == len(egress) == 2
+    world = [name for name, rule in egress.items() if rule.get("cidr_ipv4") == "0.0.0.0/0"]
+    assert len(opened) == 2 and sorted(world) == ["frontend_all", "mlflow_all"]
+    # Every ingress rule on 22 or the model port names a variable checked by
+    # prefix length, or a security group: never a literal CIDR.
+    for name, rule in resources(main, "aws_vpc_security_group_ingress_rule").items():
+        if rule["from_port"] in (22, "${var.mlflow_port}"):
+            assert rule.get("cidr_ipv4") in (None, "${var.admin_cidr}", "${each.value}"), name
+    # The load balancer is internal and the database private.
+    assert resources(main, "aws_lb")["model"]["internal"] is True
+    assert resources(main, "aws_db_instance")["mlflow"]["publicly_accessible"] is False

@@ -47,9 +47,9 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
     service = unit["Service"]
     assert service["User"] == "radio" and service["Group"] == "radio"
     assert service["EnvironmentFile"] == "/etc/radio/app.env"
-    src = fake_root / "opt/radio/src"
+    src = fake_root / "opt/radio/current"
     assert service["ExecStart"] == (
-        f"{fake_root}/opt/radio/venv/bin/gunicorn --config {src}/app/gunicorn.conf.py app.wsgi:app"
+        f"{src}/.venv/bin/gunicorn --config {src}/app/gunicorn.conf.py app.wsgi:app"
     )
     assert service["Restart"] == "on-failure"
     assert service["NoNewPrivileges"] == "yes"
@@ -61,8 +61,8 @@ def test_model_unit_runs_serve_sh(rendered: Path, fake_root: Path) -> None:
     unit = parse_unit(rendered / "radio-model.service")
     service = unit["Service"]
     assert service["User"] == "radio"
-    assert service["ExecStart"] == f"{fake_root}/opt/radio/src/mlflow/serve.sh"
-    assert service["WorkingDirectory"] == str(fake_root / "opt/radio/src")
+    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/serve.sh"
+    assert service["WorkingDirectory"] == str(fake_root / "opt/radio/current")
     assert service["EnvironmentFile"] == "/etc/radio/model.env"
 
 
@@ -91,7 +91,7 @@ def test_model_env(rendered: Path, env_file, fake_root: Path) -> None:
     assert env["MODEL_SERVER_PORT"] == "8000"
     assert env["MODEL_SERVER_WORKERS"] == "1"
     assert env["RADIO_MODEL_ALIAS"] == "production"
-    assert env["RADIO_VENV"] == str(fake_root / "opt/radio/venv")
+    assert env["RADIO_VENV"] == str(fake_root / "opt/radio/current/.venv")
     assert env["TMPDIR"] == str(fake_root / "var/lib/radio/tmp")
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
 

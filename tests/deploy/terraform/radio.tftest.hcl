@@ -26,6 +26,61 @@ mock_provider "aws" {
       ids = ["subnet-bbbb", "subnet-aaaa"]
     }
   }
+
+  override_data {
+    target = data.aws_subnet.chosen
+    values = {
+      availability_zone = "us-east-1a"
+    }
+  }
+
+  override_data {
+    target = data.aws_iam_role.snapshots
+    values = {
+      arn = "arn:aws:iam::123456789012:role/LabRole"
+    }
+  }
+
+  override_resource {
+    target = aws_eip.frontend
+    values = {
+      public_ip = "198.51.100.10"
+    }
+  }
+
+  override_resource {
+    target = aws_lb.model
+    values = {
+      arn      = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/radio-model/0123456789abcdef"
+      dns_name = "internal-radio-model-123.us-east-1.elb.amazonaws.com"
+    }
+  }
+
+  override_resource {
+    target = aws_launch_template.model
+    values = {
+      id = "lt-0123456789abcdef0"
+    }
+  }
+
+  override_resource {
+    target = aws_lb_target_group.model
+    values = {
+      arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/radio-model/0123456789abcdef"
+    }
+  }
+
+  override_resource {
+    target = aws_db_instance.mlflow
+    values = {
+      endpoint = "radio-mlflow.abc.us-east-1.rds.amazonaws.com:5432"
+      master_user_secret = [{
+        secret_arn    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc"
+        kms_key_id    = "alias/aws/secretsmanager"
+        secret_status = "active"
+      }]
+    }
+  }
 }
 
 variables {
@@ -42,22 +97,22 @@ run "defaults" {
   }
 
   assert {
-    condition     = aws_instance.frontend.subnet_id == "subnet-aaaa" && aws_instance.mlflow.subnet_id == "subnet-aaaa"
+    condition     = aws_instance.frontend.subnet_id == "subnet-aaaa" && aws_instance.mlflow[0].subnet_id == "subnet-aaaa"
     error_message = "Both hosts share the first subnet."
   }
 
   assert {
-    condition     = aws_instance.mlflow.instance_type == "t3.medium" && aws_instance.frontend.ami == "ami-mocked"
+    condition     = aws_instance.mlflow[0].instance_type == "t3.medium" && aws_instance.frontend.ami == "ami-mocked"
     error_message = "The MLflow host is a t3.medium on the looked-up AMI."
   }
 
   assert {
-    condition     = aws_vpc_security_group_ingress_rule.mlflow_from_frontend.referenced_security_group_id == aws_security_group.frontend.id
+    condition     = aws_vpc_security_group_ingress_rule.mlflow_from_frontend[0].referenced_security_group_id == aws_security_group.frontend.id
     error_message = "Port 8000 is open to the frontend's security group."
   }
 
   assert {
-    condition     = aws_vpc_security_group_ingress_rule.mlflow_from_frontend.from_port == 8000 && length(aws_vpc_security_group_ingress_rule.mlflow_public) == 0
+    condition     = aws_vpc_security_group_ingress_rule.mlflow_from_frontend[0].from_port == 8000 && length(aws_vpc_security_group_ingress_rule.mlflow_public) == 0
     error_message = "Nothing else reaches port 8000 by default."
   }
 
@@ -72,9 +127,169 @@ run "defaults" {
   }
 
   assert {
-    condition     = output.mlflow_private_url == "http://${aws_instance.mlflow.private_ip}:8000"
+    condition     = output.mlflow_private_url == "http://${aws_instance.mlflow[0].private_ip}:8000"
     error_message = "The frontend's MLFLOW_URL uses the private address."
   }
+}
+
+run "data_survives_and_the_address_is_stable" {
+  command = apply
+
+  assert {
+    condition     = aws_eip_association.frontend.instance_id == aws_instance.frontend.id && output.frontend_public_ip == "198.51.100.10"
+    error_message = "The frontend's address is an Elastic IP."
+  }
+
+  assert {
+    condition     = output.frontend_url == "https://198-51-100-10.sslip.io" && output.frontend_hostname == "198-51-100-10.sslip.io"
+    error_message = "Without domain_name the URL is HTTPS on the Elastic IP's sslip.io name."
+  }
+
+  assert {
+    condition     = alltrue([for v in aws_ebs_volume.data : v.encrypted && v.final_snapshot && v.availability_zone == "us-east-1a" && v.tags.Backup == "radio"])
+    error_message = "Data volumes are encrypted, snapshotted before deletion, in the hosts' zone and tagged for backups."
+  }
+
+  assert {
+    condition     = aws_volume_attachment.data["frontend"].instance_id == aws_instance.frontend.id && aws_volume_attachment.data["mlflow"].instance_id == aws_instance.mlflow[0].id
+    error_message = "Each host gets its own data volume."
+  }
+
+  assert {
+    condition     = aws_dlm_lifecycle_policy.data[0].execution_role_arn == "arn:aws:iam::123456789012:role/LabRole" && aws_dlm_lifecycle_policy.data[0].policy_details[0].target_tags.Backup == "radio"
+    error_message = "Daily snapshots run as the Learner Lab's LabRole, on the tagged volumes."
+  }
+
+  assert {
+    condition     = output.data_volume_ids == { for k, v in aws_ebs_volume.data : k => v.id } && length(output.data_volume_ids) == 2
+    error_message = "Both data volumes are reported for ./deploy.sh backup."
+  }
+
+  assert {
+    condition     = length(aws_lb.model) == 0 && length(aws_autoscaling_group.model) == 0 && length(aws_db_instance.mlflow) == 0 && length(aws_s3_bucket.artifacts) == 0
+    error_message = "One model server, no RDS and no S3 by default."
+  }
+
+  assert {
+    condition     = local.instance_profile == null
+    error_message = "No instance profile without S3."
+  }
+}
+
+run "domain_name_and_no_snapshot_schedule" {
+  command = plan
+
+  variables {
+    domain_name        = "radio.example.org"
+    snapshot_role_name = null
+  }
+
+  assert {
+    condition     = output.frontend_url == "https://radio.example.org" && length(aws_dlm_lifecycle_policy.data) == 0
+    error_message = "domain_name names the certificate; no role, no schedule."
+  }
+}
+
+run "three_model_servers_behind_an_internal_load_balancer" {
+  command = apply
+
+  variables {
+    model_server_count = 3
+  }
+
+  assert {
+    condition     = length(aws_instance.mlflow) == 0 && aws_autoscaling_group.model[0].desired_capacity == 3 && aws_autoscaling_group.model[0].min_size == 3
+    error_message = "Three servers in an Auto Scaling group, no single instance."
+  }
+
+  assert {
+    condition     = length(aws_autoscaling_group.model[0].vpc_zone_identifier) >= 2 && aws_lb.model[0].internal && length(aws_lb.model[0].subnets) >= 2
+    error_message = "The group and its internal load balancer span at least two subnets."
+  }
+
+  assert {
+    condition     = aws_lb_target_group.model[0].health_check[0].path == "/ping" && aws_lb_target_group.model[0].port == 8000 && aws_autoscaling_group.model[0].health_check_type == "ELB"
+    error_message = "Targets are checked on /ping and replaced when they fail it."
+  }
+
+  assert {
+    condition     = output.mlflow_private_url == "http://internal-radio-model-123.us-east-1.elb.amazonaws.com:8000" && output.model_asg_name == "radio-model"
+    error_message = "The app points at the load balancer."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.model_lb_from_frontend[0].referenced_security_group_id == aws_security_group.frontend.id && aws_vpc_security_group_ingress_rule.mlflow_from_lb[0].referenced_security_group_id == aws_security_group.model_lb[0].id && length(aws_vpc_security_group_ingress_rule.mlflow_from_frontend) == 0
+    error_message = "frontend -> load balancer -> servers on 8000, nothing else."
+  }
+
+  assert {
+    condition     = aws_launch_template.model[0].metadata_options[0].http_tokens == "required" && aws_launch_template.model[0].block_device_mappings[0].ebs[0].encrypted == "true"
+    error_message = "The servers keep IMDSv2 only and encrypted disks."
+  }
+
+  assert {
+    condition     = keys(aws_ebs_volume.data) == ["frontend"]
+    error_message = "Scale-out model servers keep no data volume."
+  }
+}
+
+run "three_model_servers_with_rds_and_s3" {
+  command = apply
+
+  variables {
+    model_server_count  = 3
+    mlflow_backend_rds  = true
+    mlflow_artifacts_s3 = true
+  }
+
+  assert {
+    condition     = aws_db_instance.mlflow[0].storage_encrypted && !aws_db_instance.mlflow[0].publicly_accessible && aws_db_instance.mlflow[0].manage_master_user_password
+    error_message = "The database is encrypted, private, and its password is kept by RDS."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.rds_from_mlflow[0].referenced_security_group_id == aws_security_group.mlflow.id && aws_vpc_security_group_ingress_rule.rds_from_mlflow[0].from_port == 5432
+    error_message = "PostgreSQL is reachable from the model servers only."
+  }
+
+  assert {
+    condition     = aws_s3_bucket_public_access_block.artifacts[0].block_public_acls && aws_s3_bucket_public_access_block.artifacts[0].restrict_public_buckets && aws_s3_bucket_versioning.artifacts[0].versioning_configuration[0].status == "Enabled"
+    error_message = "The artefact bucket is private and versioned."
+  }
+
+  assert {
+    condition     = aws_launch_template.model[0].iam_instance_profile[0].name == "LabInstanceProfile"
+    error_message = "The servers use the Learner Lab's instance profile (no role is created)."
+  }
+
+  assert {
+    condition     = output.mlflow_database_secret_arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc"
+    error_message = "The password's secret is reported, never the password."
+  }
+}
+
+run "one_model_server_with_rds_and_s3" {
+  command = plan
+
+  variables {
+    mlflow_backend_rds  = true
+    mlflow_artifacts_s3 = true
+  }
+
+  assert {
+    condition     = aws_instance.mlflow[0].iam_instance_profile == "LabInstanceProfile" && length(aws_db_instance.mlflow) == 1 && length(aws_lb.model) == 0
+    error_message = "One server can use RDS and S3 too."
+  }
+}
+
+run "model_server_count_is_bounded" {
+  command = plan
+
+  variables {
+    model_server_count = 0
+  }
+
+  expect_failures = [var.model_server_count]
 }
 
 run "existing_key_pair" {
@@ -86,7 +301,7 @@ run "existing_key_pair" {
   }
 
   assert {
-    condition     = length(aws_key_pair.deploy) == 0 && aws_instance.mlflow.key_name == "vockey"
+    condition     = length(aws_key_pair.deploy) == 0 && aws_instance.mlflow[0].key_name == "vockey"
     error_message = "An existing key pair is used as is."
   }
 }
@@ -122,4 +337,47 @@ run "a_key_is_required" {
   }
 
   expect_failures = [aws_key_pair.deploy]
+}
+
+run "ssh_never_open_to_half_the_internet" {
+  command = plan
+
+  variables {
+    admin_cidr = "0.0.0.0/1"
+  }
+
+  expect_failures = [var.admin_cidr]
+}
+
+run "ssh_from_a_slash_16_is_the_widest_allowed" {
+  command = plan
+
+  variables {
+    admin_cidr = "198.51.0.0/16"
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.frontend_ssh.cidr_ipv4 == "198.51.0.0/16"
+    error_message = "A /16 is accepted."
+  }
+}
+
+run "model_port_never_open_to_the_world" {
+  command = plan
+
+  variables {
+    mlflow_public_ingress_cidrs = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.mlflow_public_ingress_cidrs]
+}
+
+run "model_port_not_open_to_the_world_in_halves" {
+  command = plan
+
+  variables {
+    mlflow_public_ingress_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]
+  }
+
+  expect_failures = [var.mlflow_public_ingress_cidrs]
 }

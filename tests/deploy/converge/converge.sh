@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Applies one Radio playbook for real, twice, in a throwaway Debian system booted
+# with systemd-nspawn (systemd as PID 1, so the roles' units really start), then
+# checks that the second run changed nothing and that the service answers.
+#
+#   converge.sh PLAYBOOK ROOTFS WHEELS OUT
+#     PLAYBOOK  mlflow.playbook.yml or app.playbook.yml
+#     ROOTFS    a Debian bookworm tree (debootstrap; see tests/deploy/test_converge.py),
+#               used read-only: the container runs on a copy (--ephemeral)
+#     WHEELS    a directory of wheels: pip inside the container installs from it only
+#     OUT       where the two runs' logs go (converge-1.log, converge-2.log)
+#
+# The container has its own network namespace with loopback only (--private-network):
+# nothing it starts is reachable from outside, and it cannot reach the internet, so
+# apt finds its packages already in ROOTFS and pip finds them in WHEELS.
+set -euo pipefail
+
+playbook="$1" rootfs="$2" wheels="$3" out="$4"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+name="radio-converge-$$"
+mkdir -p "$out"
+release="$(git -C "$repo" rev-parse --short=12 HEAD)"
+git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
+
+systemd-nspawn --quiet --boot --ephemeral --private-network --register=no \
+  --machine="$name" --directory="$rootfs" \
+  --bind-ro="$repo:/srv/repo" --bind-ro="$wheels:/srv/wheels" --bind="$out:/srv/out" \
+  >"$out/console.log" 2>&1 &
+nspawn=$!
+cleanup() { kill "$nspawn" 2>/dev/null || true; wait "$nspawn" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# The container's PID 1 is nspawn's child.
+leader=""
+for _ in $(seq 1 100); do
+  leader="$(awk '{print $1}' "/proc/$nspawn/task/$nspawn/children" 2>/dev/null)" || true
+  [ -n "$leader" ] && break
+  sleep 0.2
+done
+[ -n "$leader" ] || { echo "converge: the container did not start" >&2; cat "$out/console.log" >&2; exit 1; }
+inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+
+for _ in $(seq 1 150); do
+  state="$(inside systemctl is-system-running 2>/dev/null || true)"
+  case "$state" in running | degraded) break ;; esac
+  sleep 0.2
+done
+echo "converge: container systemd is $state" >&2
+
+inside /bin/sh -ec '
+  # pip inside the container installs from the wheel directory only.
+  printf "[global]\nno-index = true\nfind-links = /srv/wheels\n" >/etc/pip.conf
+  # cloud-init is EC2 first-boot machinery, absent here: the role only waits for it.
+  printf "#!/bin/sh\nexit 0\n" >/usr/local/bin/cloud-init && chmod 755 /usr/local/bin/cloud-init
+  python3 -m venv /opt/ansible
+  /opt/ansible/bin/pip install -q ansible-core
+  printf "[frontend]\nradio-frontend ansible_connection=local\n[mlflow]\nradio-mlflow ansible_connection=local\n" >/srv/out/inventory.ini
+'
+
+for round in 1 2; do
+  inside env ANSIBLE_ROLES_PATH=/srv/repo/roles ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=/tmp/al \
+    ANSIBLE_FORCE_COLOR=0 PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
+    -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
+    -e ansible_python_interpreter=/usr/bin/python3 \
+    -e radio_mlflow_private_ip=127.0.0.1 -e radio_tls_mode=selfsigned \
+    -e radio_common_apt_cache_valid_s=31536000 \
+    >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
+  grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
+done
+
+# The services answer inside the container.
+if [ "$playbook" = mlflow.playbook.yml ]; then
+  inside /usr/bin/python3 -c 'import urllib.request; print("ping", urllib.request.urlopen("http://127.0.0.1:8000/ping", timeout=10).status)' | tee "$out/answer.txt"
+else
+  inside /usr/bin/python3 -c 'import json, ssl, urllib.request
+ctx = ssl._create_unverified_context()
+print("health", json.load(urllib.request.urlopen("https://127.0.0.1/health", context=ctx, timeout=10))["app"])
+import http.client
+conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+conn.request("GET", "/x")
+print("redirect", conn.getresponse().status)' | tee "$out/answer.txt"
+fi

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Prepares what tests/deploy/test_converge.py needs (root, Debian, network to the
+# Debian archive and PyPI; a few minutes, ≈ 700 MB):
+#   DIR/rootfs  a Debian bookworm tree with systemd and the packages the roles
+#               install (apt inside the test container has no network)
+#   DIR/wheels  the wheels of both constraints files, ansible-core and build tools
+#   bash tests/deploy/converge/prepare.sh [DIR]      (DIR: /var/tmp/radio-converge)
+# Then: RADIO_CONVERGE_DIR=DIR pytest -m slow tests/deploy/test_converge.py
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+dir="${1:-/var/tmp/radio-converge}"
+mkdir -p "$dir"
+if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
+  apt-get install -y -qq --no-install-recommends debootstrap systemd-container
+fi
+if [ ! -x "$dir/rootfs/usr/bin/python3" ]; then
+  # python3-apt: Ansible's apt module; the rest: what the roles install.
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,python3,python3-apt,python3.11,python3.11-venv,nginx,certbot,openssl,ca-certificates,iproute2,procps,util-linux \
+    bookworm "$dir/rootfs" http://deb.debian.org/debian
+fi
+python="${PYTHON:-python3.11}"
+"$python" -m pip download -q --disable-pip-version-check -d "$dir/wheels" \
+  -r "$repo/deploy/constraints/serve.txt" -r "$repo/deploy/constraints/web.txt" \
+  "setuptools>=68" wheel "pip>=24" "ansible-core>=2.17,<2.20"
+echo "ready: RADIO_CONVERGE_DIR=$dir" >&2
