@@ -25,7 +25,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     environment (handy in tests), or None to read everything from the environment.
     """
     # Late imports: keep import cycles away.
-    from app import errors, health, openapi, predict, security, state, timeouts, web
+    from app import errors, headers, health, openapi, predict, state, timeouts, web
     from app.request import RadioRequest
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
@@ -41,7 +41,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
     errors.register(app)
-    security.register(app)
+    headers.register(app)
     state.install(app, cfg)
     app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
     return app

@@ -1,8 +1,8 @@
-"""app/security.py: security headers come from the app on pages, API answers and errors."""
+"""app/headers.py: security headers come from the app on pages, API answers and errors."""
 
 import pytest
 
-from app.security import HEADERS
+from app.headers import HEADERS
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/openapi.json", "/docs", "/no-such-page"])
