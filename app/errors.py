@@ -117,7 +117,8 @@ def _http_error(exc: HTTPException) -> Response:
 def _api_error(exc: APIError) -> Response:
     resp = error_response(exc.status, exc.message, exc.request_id)
     if exc.status == 503 and request.content_length:
-        # Refused before the body was read (busy): do not keep the connection to drain it.
+        # Transient: say when to retry. A busy refusal never read the body, so the
+        # connection is closed rather than kept to drain it (app/timeouts.py).
         resp.headers["Connection"] = "close"
         resp.headers["Retry-After"] = "5"
     return resp

@@ -28,13 +28,14 @@ def _read_upload(request_id: str) -> bytes:
         raise APIError(
             415, "Send the image as multipart/form-data in a field named 'file'.", request_id
         )
+    request.strict_forms = True  # type: ignore[attr-defined]  # app.request.RadioRequest
     try:
         uploads = request.files.getlist("file")
     except UnicodeDecodeError as exc:
         raise APIError(
             400, "A part header of the upload (such as the file name) is not UTF-8 text; "
             "rename the file with plain letters and try again.", request_id) from exc
-    except ValueError as exc:  # the parser is strict (app.request), never silently empty
+    except ValueError as exc:  # strict parsing (app/request.py): never silently empty
         raise APIError(400, "The upload is not valid multipart/form-data.", request_id) from exc
     if not uploads:
         raise APIError(

@@ -1,8 +1,10 @@
-"""The app's request class: multipart parsing that fails loudly instead of coming back empty.
+"""The app's request class: form parsing that can fail loudly instead of coming back empty.
 
 Werkzeug parses forms "silently": a malformed body, or a part header that is not UTF-8 (a
 file name from an old client), gives an empty form, and the user heard "no file was
-uploaded". With ``silent=False`` the error reaches ``app/predict.py``, which names it.
+uploaded". A view that sets ``request.strict_forms = True`` before touching the form (as
+``app/predict.py`` does) gets the ValueError instead, and names the problem. Other views
+keep Flask's behaviour.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ MAX_FORM_PARTS = 16
 
 
 class RadioRequest(Request):
-    """flask.Request with strict form parsing and a small form-part limit."""
+    """flask.Request with optional strict form parsing and a small form-part limit."""
 
     max_form_parts = MAX_FORM_PARTS
+    strict_forms = False
 
     def make_form_data_parser(self) -> FormDataParser:
-        """The parser of :class:`flask.Request`, not silent about malformed bodies."""
+        """The parser of :class:`flask.Request`; raises on malformed bodies if strict."""
         return self.form_data_parser_class(
             stream_factory=self._get_file_stream,
             max_form_memory_size=self.max_form_memory_size,
             max_content_length=self.max_content_length,
             max_form_parts=self.max_form_parts,
             cls=self.parameter_storage_class,
-            silent=False,
+            silent=not self.strict_forms,
         )
