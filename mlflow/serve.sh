@@ -34,9 +34,11 @@ export RADIO_ORT_THREADS="${RADIO_ORT_THREADS:-2}"
 timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 
 # Pin the alias to a version once, so every answer names the version that produced it.
-IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir < <(
-  python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path
-)
+# A command substitution, not `< <(...)`: bash waits for it, so no unreaped child is left
+# under the scoring server that `exec` puts in this process's place.
+resolved="$(python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path)" \
+  || resolved=""
+IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir <<<"$resolved" || true
 if [ -z "${RADIO_MODEL_VERSION:-}" ] || [ -z "${model_dir:-}" ]; then
   echo "error: cannot resolve models:/$RADIO_MODEL_NAME@$RADIO_MODEL_ALIAS in $MLFLOW_TRACKING_URI" >&2
   exit 1

@@ -67,3 +67,24 @@ def test_serve_sh_fails_clearly_without_the_alias(clone, tmp_path):
     )
     assert res.returncode != 0
     assert "no-such-alias" in res.stderr
+
+
+def test_serve_sh_leaves_no_zombie_under_the_scoring_server(tmp_path):
+    from helpers import start, stop, wait_until
+
+    from bench.procs import tree
+
+    port = free_port()
+    proc = start(["bash", str(ROOT / "mlflow" / "serve.sh")],
+                 server_env(MODEL_SERVER_PORT=str(port)), tmp_path / "serve.log")
+    try:
+        wait_until(f"http://127.0.0.1:{port}/ping", proc, 180)
+        states = {}
+        for pid in tree(proc.pid):
+            try:  # field 3 of /proc/PID/stat, after the parenthesised command name
+                states[pid] = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+        assert "Z" not in states.values(), states
+    finally:
+        stop(proc)
