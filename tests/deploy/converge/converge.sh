@@ -10,6 +10,7 @@
 #     WHEELS    a directory of wheels: pip inside the container installs from it only
 #     OUT       where the two runs' logs go (converge-1.log, converge-2.log)
 #
+# --register=no --keep-unit: no machined or system bus is needed on the host.
 # The container has its own network namespace with loopback only (--private-network):
 # nothing it starts is reachable from outside, and it cannot reach the internet, so
 # apt finds its packages already in ROOTFS and pip finds them in WHEELS.
@@ -22,7 +23,7 @@ mkdir -p "$out"
 release="$(git -C "$repo" rev-parse --short=12 HEAD)"
 git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
 
-systemd-nspawn --quiet --boot --ephemeral --private-network --register=no \
+systemd-nspawn --quiet --boot --ephemeral --private-network --register=no --keep-unit \
   --machine="$name" --directory="$rootfs" \
   --bind-ro="$repo:/srv/repo" --bind-ro="$wheels:/srv/wheels" --bind="$out:/srv/out" \
   >"$out/console.log" 2>&1 &
@@ -38,7 +39,11 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [ -n "$leader" ] || { echo "converge: the container did not start" >&2; cat "$out/console.log" >&2; exit 1; }
-inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+# A clean environment: the host's PIP_*, VIRTUAL_ENV and the like stay outside.
+inside() {
+  nsenter --target "$leader" --mount --uts --ipc --net --pid -- env -i HOME=/root LANG=C.UTF-8 \
+    PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
 
 for _ in $(seq 1 150); do
   state="$(inside systemctl is-system-running 2>/dev/null || true)"
@@ -59,8 +64,7 @@ inside /bin/sh -ec '
 
 for round in 1 2; do
   inside env ANSIBLE_ROLES_PATH=/srv/repo/roles ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=/tmp/al \
-    ANSIBLE_FORCE_COLOR=0 PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
+    ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
     -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
     -e ansible_python_interpreter=/usr/bin/python3 \
     -e radio_mlflow_private_ip=127.0.0.1 -e radio_tls_mode=selfsigned \
