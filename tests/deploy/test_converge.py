@@ -62,3 +62,9 @@ def test_playbook_converges_twice_and_the_service_answers(
     assert second["failed"] == 0 and second["unreachable"] == 0, second
     assert second["changed"] == 0, (tmp_path / "converge-2.log").read_text()[-5000:]
     assert (tmp_path / "answer.txt").read_text().split("\n")[: len(answers)] == answers
+    if host == "radio-frontend":
+        # No public name here: Let's Encrypt is not asked, and the fallback is announced.
+        assert (
+            "WARNING: HTTPS uses a SELF-SIGNED certificate"
+            in (tmp_path / "converge-1.log").read_text()
+        )

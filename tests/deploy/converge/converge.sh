@@ -67,7 +67,7 @@ for round in 1 2; do
     ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
     -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
     -e ansible_python_interpreter=/usr/bin/python3 \
-    -e radio_mlflow_private_ip=127.0.0.1 -e radio_tls_mode=selfsigned \
+    -e radio_mlflow_private_ip=127.0.0.1 \
     -e radio_common_apt_cache_valid_s=31536000 \
     >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
   grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
