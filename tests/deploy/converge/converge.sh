@@ -23,12 +23,23 @@ mkdir -p "$out"
 release="$(git -C "$repo" rev-parse --short=12 HEAD)"
 git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
 
+# A loop device plays the EBS data volume: the role formats it (once), mounts it
+# on /var/lib/radio and records it in fstab, as on EC2 (where the device is found
+# by volume id under /dev/disk/by-id).
+truncate -s 64M "$out/data.img"
+loop="$(losetup --find --show "$out/data.img")"
+
 systemd-nspawn --quiet --boot --ephemeral --private-network --register=no --keep-unit \
+  --bind="$loop" --property="DeviceAllow=$loop rw" \
   --machine="$name" --directory="$rootfs" \
   --bind-ro="$repo:/srv/repo" --bind-ro="$wheels:/srv/wheels" --bind="$out:/srv/out" \
   >"$out/console.log" 2>&1 &
 nspawn=$!
-cleanup() { kill "$nspawn" 2>/dev/null || true; wait "$nspawn" 2>/dev/null || true; }
+cleanup() {
+  kill "$nspawn" 2>/dev/null || true
+  wait "$nspawn" 2>/dev/null || true
+  losetup --detach "$loop" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # The container's PID 1 is nspawn's child.
@@ -69,9 +80,13 @@ for round in 1 2; do
     -e ansible_python_interpreter=/usr/bin/python3 \
     -e radio_mlflow_private_ip=127.0.0.1 \
     -e radio_common_apt_cache_valid_s=31536000 \
+    -e radio_data_volume_id=vol-0converge -e radio_common_data_device="$loop" \
     >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
   grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
 done
+
+# The data volume is mounted where the services write.
+inside findmnt --noheadings --output SOURCE,FSTYPE --mountpoint /var/lib/radio | tee "$out/mount.txt"
 
 # The services answer inside the container.
 if [ "$playbook" = mlflow.playbook.yml ]; then
