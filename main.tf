@@ -189,6 +189,12 @@ resource "aws_security_group" "mlflow" {
 # The reference design opened the scoring port to 0.0.0.0/0. Radio does not:
 # /invocations takes patient images, has no authentication and is costly to
 # run, so only the frontend (which validates and rate-limits uploads) may call it.
+# Existing single-server deployments keep their rule and instance (now count-ed).
+moved {
+  from = aws_vpc_security_group_ingress_rule.mlflow_from_frontend
+  to   = aws_vpc_security_group_ingress_rule.mlflow_from_frontend[0]
+}
+
 resource "aws_vpc_security_group_ingress_rule" "mlflow_from_frontend" {
   count = local.scale_out ? 0 : 1
 

@@ -1,6 +1,7 @@
 """Both playbooks applied for real, twice, in a throwaway Debian system (systemd-nspawn).
 
-The second run must report no change, and the services must answer. Needs root,
+The second run must report no change, the data volume (a loop device) must be
+mounted on /var/lib/radio, and the services must answer. Needs root,
 systemd-nspawn and what tests/deploy/converge/prepare.sh makes (a Debian tree and a
 wheel directory); skipped otherwise. Slow: minutes per playbook.
 """
@@ -62,3 +63,12 @@ def test_playbook_converges_twice_and_the_service_answers(
     assert second["failed"] == 0 and second["unreachable"] == 0, second
     assert second["changed"] == 0, (tmp_path / "converge-2.log").read_text()[-5000:]
     assert (tmp_path / "answer.txt").read_text().split("\n")[: len(answers)] == answers
+    # A loop device stood in for the EBS data volume: formatted once, mounted on the state dir.
+    source, fstype = (tmp_path / "mount.txt").read_text().split()
+    assert source.startswith("/dev/loop") and fstype == "ext4"
+    if host == "radio-frontend":
+        # No public name here: Let's Encrypt is not asked, and the fallback is announced.
+        assert (
+            "WARNING: HTTPS uses a SELF-SIGNED certificate"
+            in (tmp_path / "converge-1.log").read_text()
+        )

@@ -10,6 +10,7 @@
 #     WHEELS    a directory of wheels: pip inside the container installs from it only
 #     OUT       where the two runs' logs go (converge-1.log, converge-2.log)
 #
+# --register=no --keep-unit: no machined or system bus is needed on the host.
 # The container has its own network namespace with loopback only (--private-network):
 # nothing it starts is reachable from outside, and it cannot reach the internet, so
 # apt finds its packages already in ROOTFS and pip finds them in WHEELS.
@@ -22,12 +23,23 @@ mkdir -p "$out"
 release="$(git -C "$repo" rev-parse --short=12 HEAD)"
 git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
 
-systemd-nspawn --quiet --boot --ephemeral --private-network --register=no \
+# A loop device plays the EBS data volume: the role formats it (once), mounts it
+# on /var/lib/radio and records it in fstab, as on EC2 (where the device is found
+# by volume id under /dev/disk/by-id).
+truncate -s 64M "$out/data.img"
+loop="$(losetup --find --show "$out/data.img")"
+
+systemd-nspawn --quiet --boot --ephemeral --private-network --register=no --keep-unit \
+  --bind="$loop" --property="DeviceAllow=$loop rw" \
   --machine="$name" --directory="$rootfs" \
   --bind-ro="$repo:/srv/repo" --bind-ro="$wheels:/srv/wheels" --bind="$out:/srv/out" \
   >"$out/console.log" 2>&1 &
 nspawn=$!
-cleanup() { kill "$nspawn" 2>/dev/null || true; wait "$nspawn" 2>/dev/null || true; }
+cleanup() {
+  kill "$nspawn" 2>/dev/null || true
+  wait "$nspawn" 2>/dev/null || true
+  losetup --detach "$loop" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # The container's PID 1 is nspawn's child.
@@ -38,7 +50,11 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [ -n "$leader" ] || { echo "converge: the container did not start" >&2; cat "$out/console.log" >&2; exit 1; }
-inside() { nsenter --target "$leader" --mount --uts --ipc --net --pid -- "$@"; }
+# A clean environment: the host's PIP_*, VIRTUAL_ENV and the like stay outside.
+inside() {
+  nsenter --target "$leader" --mount --uts --ipc --net --pid -- env -i HOME=/root LANG=C.UTF-8 \
+    PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
 
 for _ in $(seq 1 150); do
   state="$(inside systemctl is-system-running 2>/dev/null || true)"
@@ -59,15 +75,18 @@ inside /bin/sh -ec '
 
 for round in 1 2; do
   inside env ANSIBLE_ROLES_PATH=/srv/repo/roles ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=/tmp/al \
-    ANSIBLE_FORCE_COLOR=0 PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
+    ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
     -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
     -e ansible_python_interpreter=/usr/bin/python3 \
-    -e radio_mlflow_private_ip=127.0.0.1 -e radio_tls_mode=selfsigned \
+    -e radio_mlflow_private_ip=127.0.0.1 \
     -e radio_common_apt_cache_valid_s=31536000 \
+    -e radio_data_volume_id=vol-0converge -e radio_common_data_device="$loop" \
     >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
   grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
 done
+
+# The data volume is mounted where the services write.
+inside findmnt --noheadings --output SOURCE,FSTYPE --mountpoint /var/lib/radio | tee "$out/mount.txt"
 
 # The services answer inside the container.
 if [ "$playbook" = mlflow.playbook.yml ]; then

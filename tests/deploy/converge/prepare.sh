@@ -13,11 +13,22 @@ mkdir -p "$dir"
 if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
   apt-get install -y -qq --no-install-recommends debootstrap systemd-container
 fi
-if [ ! -x "$dir/rootfs/usr/bin/python3" ]; then
-  # python3-apt: Ansible's apt module; the rest: what the roles install.
-  debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,python3,python3-apt,python3.11,python3.11-venv,nginx,certbot,openssl,ca-certificates,iproute2,procps,util-linux \
-    bookworm "$dir/rootfs" http://deb.debian.org/debian
+if [ ! -x "$dir/rootfs/usr/bin/nginx" ] && [ ! -x "$dir/rootfs/usr/sbin/nginx" ]; then
+  [ -x "$dir/rootfs/usr/bin/python3" ] ||
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3 \
+      bookworm "$dir/rootfs" http://deb.debian.org/debian
+  # apt, not debootstrap, for the rest: debootstrap cannot resolve virtual
+  # packages (python3.11-venv needs python3.11-distutils). python3-apt is for
+  # Ansible's apt module; the others are what the roles install.
+  cp /etc/resolv.conf "$dir/rootfs/etc/resolv.conf"
+  printf '#!/bin/sh\nexit 101\n' >"$dir/rootfs/usr/sbin/policy-rc.d"
+  chmod 755 "$dir/rootfs/usr/sbin/policy-rc.d"
+  mount -t proc proc "$dir/rootfs/proc"
+  trap 'umount "$dir/rootfs/proc"; rm -f "$dir/rootfs/usr/sbin/policy-rc.d"' EXIT
+  chroot "$dir/rootfs" /bin/sh -ec 'export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-apt python3.11 python3.11-venv \
+      nginx certbot openssl ca-certificates iproute2 procps util-linux'
 fi
 python="${PYTHON:-python3.11}"
 "$python" -m pip download -q --disable-pip-version-check -d "$dir/wheels" \
