@@ -106,6 +106,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+from app.headers import HEADERS as APP_HEADERS  # noqa: E402 - beside the stub that uses it
+
+
 class StubApp(BaseHTTPRequestHandler):
     """Answers like the Flask app: JSON, echoing the headers nginx forwarded."""
 
@@ -122,6 +125,8 @@ class StubApp(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in APP_HEADERS.items():  # the real app sets its own (app/headers.py)
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -236,6 +241,20 @@ def test_proxies_to_the_app_with_security_headers(live_nginx: LiveNginx) -> None
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["strict-transport-security"] == "max-age=31536000"
     assert headers["server"] == "nginx"  # server_tokens off: no version
+
+
+def test_each_security_header_reaches_the_browser_once(live_nginx: LiveNginx) -> None:
+    context = ssl.create_default_context(cafile=str(live_nginx.cafile))
+    conn = http.client.HTTPSConnection("localhost", live_nginx.https_port, timeout=10,
+                                       context=context)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        resp.read()
+        for name in APP_HEADERS:
+            assert len(resp.msg.get_all(name) or []) == 1, name
+    finally:
+        conn.close()
 
 
 def test_http_redirects_to_https(live_nginx: LiveNginx) -> None:
