@@ -137,3 +137,33 @@ def val_set(real_sources, shipped_model):
     from training.data import load
 
     return load(real_sources, "val", classes=shipped_model.classes)
+
+
+# --- databases: SQLite and a real PostgreSQL ----------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """A real PostgreSQL 15 server for the session; skips when Debian's binaries are absent."""
+    import pg
+
+    reason = pg.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg.PostgresServer(helpers.free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database, once as a SQLite file and once on the real PostgreSQL."""
+    from app import db
+
+    if request.param == "sqlite":
+        url = db.default_url(tmp_path / "db")
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    yield url
+    db.dispose_all()
