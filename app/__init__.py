@@ -24,7 +24,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     ``config`` is a :class:`Config`, or a dict of overrides applied on top of the
     environment (handy in tests), or None to read everything from the environment.
     """
-    from app import errors, health, openapi, predict, web  # late: keeps import cycles away
+    from app import admin, auth, clinical, errors, health, openapi, predict, web  # late: no cycles
+    from app.db import web as dbweb
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
     app = Flask(__name__)
@@ -37,5 +38,9 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
+    for module in (auth, clinical, admin):
+        app.register_blueprint(module.bp)
     errors.register(app)
+    dbweb.init_app(app)
+    auth.init_app(app)
     return app

@@ -27,11 +27,23 @@ class Config:
     data_dir: Path = PROJECT_ROOT / "var" / "data"  # RADIO_DATA_DIR
     pool_size: int = 8  # RADIO_POOL_SIZE: keep-alive connections per worker process
     log_level: str = "INFO"  # RADIO_LOG_LEVEL
+    # Accounts and the database (README, "Accounts, roles and the database").
+    database_url: str = ""  # DATABASE_URL: empty = SQLite file <data_dir>/radio.db
+    secret_key: str = ""  # RADIO_SECRET_KEY: empty = random, kept in <data_dir>/secret_key
+    site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
+    cookie_secure: bool = False  # RADIO_COOKIE_SECURE: Secure cookies even over plain HTTP
 
     @property
     def max_upload_bytes(self) -> int:
         """Upload limit in bytes (MB = 2**20 bytes)."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def db_url(self) -> str:
+        """DATABASE_URL, or the SQLite file under the data directory."""
+        from app.db import default_url
+
+        return self.database_url or default_url(self.data_dir)
 
 
 # field name -> (environment variable, parser)
@@ -44,7 +56,19 @@ _ENV: dict[str, tuple[str, Any]] = {
     "data_dir": ("RADIO_DATA_DIR", Path),
     "pool_size": ("RADIO_POOL_SIZE", int),
     "log_level": ("RADIO_LOG_LEVEL", str.upper),
+    "database_url": ("DATABASE_URL", str),
+    "secret_key": ("RADIO_SECRET_KEY", str),
+    "site": ("RADIO_SITE", str),
+    "cookie_secure": ("RADIO_COOKIE_SECURE", lambda v: _flag("RADIO_COOKIE_SECURE", v)),
 }
+
+
+def _flag(var: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{var} must be true or false")
 
 
 def load_config(

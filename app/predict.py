@@ -12,7 +12,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import contract, model_client, storage
+from app import contract, images, model_client, records, storage
+from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
 from serving.preprocessing import ImageError, preprocess, sniff_format
@@ -74,6 +75,7 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
+        _record_in_db(cfg, request_id, data, fmt, error=exc.message)
         record = _record(
             request_id, data, fmt, error={"status": exc.status, "message": exc.message}
         )
@@ -86,7 +88,15 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
     return parsed
 
 
+def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, **fields: Any) -> None:
+    """The image by content hash and the prediction row (committed before answering)."""
+    user = current_user()
+    sha = images.store(cfg.data_dir, data, fmt)
+    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data), **fields)
+
+
 @bp.post("/predict")
+@requires("clinician")
 def predict() -> Response:
     """Analyse one uploaded chest X-ray (multipart field ``file``)."""
     started = time.perf_counter()
@@ -102,6 +112,7 @@ def predict() -> Response:
         result = {"id": request_id, **parsed}
         result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
         storage.save_record(cfg.data_dir, request_id, _record(request_id, data, fmt, result=result))
+        _record_in_db(cfg, request_id, data, fmt, result=result)
         status = 200
         return jsonify(result)
     except APIError as exc:

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 
+import accounts  # noqa: E402
 import helpers  # noqa: E402
 
 OUTPUT = ROOT / "test-output"
@@ -66,14 +67,14 @@ def make_app(data_dir: Path):
 
 @pytest.fixture()
 def client(make_app, model_server: str):
-    """Flask test client of an app talking to the real model server."""
-    return make_app(mlflow_url=model_server).test_client()
+    """Test client of an app talking to the real model server, as a clinician (API token)."""
+    return accounts.bearer_client(make_app(mlflow_url=model_server))
 
 
 @pytest.fixture()
 def offline_client(make_app):
-    """Flask test client of an app whose model server port is closed."""
-    return make_app(mlflow_url=f"http://127.0.0.1:{helpers.free_port()}").test_client()
+    """Test client (a clinician's API token) of an app whose model server port is closed."""
+    return accounts.bearer_client(make_app(mlflow_url=f"http://127.0.0.1:{helpers.free_port()}"))
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +90,10 @@ def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
     url = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)
-        yield {"url": url, "data_dir": data, "max_mb": 5, "proc": proc}
+        # The token comes from the CLI, as a script would get it.
+        token = accounts.cli_token(env, "gunicorn-clinician", "clinician")
+        yield {"url": url, "data_dir": data, "max_mb": 5, "proc": proc, "env": env,
+               "auth": {"Authorization": f"Bearer {token}"}}
     finally:
         helpers.stop(proc)
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import accounts
 import pytest
 from helpers import ROOT
 
@@ -25,18 +26,54 @@ def browser():
         b.close()
 
 
-def _page(browser, url, **viewport):
+def _new_page(browser, url, **viewport):
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
     page = context.new_page()
     # Only ever talk to our own server.
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
                else route.abort())
-    page.goto(url + "/")
     return page
 
 
-def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, xray_path):
-    page = _page(browser, gunicorn_app["url"])
+def login(page, url: str, username: str, password: str) -> None:
+    """Fill the login form that an anonymous visit to ``/`` shows."""
+    page.goto(url + "/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def first_login(browser, url: str, env: dict, username: str, role: str) -> tuple[str, str]:
+    """An account made with the CLI, logged in once with its one-time password, which the
+    app makes its owner replace; the lasting (username, password)."""
+    one_time = accounts.cli_create(env, username, role)
+    page = _new_page(browser, url)
+    login(page, url, username, one_time)
+    page.get_by_role("heading", name="Change your password").wait_for()
+    page.get_by_label("Current password").fill(one_time)
+    page.get_by_label("New password (at least 12 characters)").fill(accounts.PASSWORD)
+    page.get_by_label("New password again").fill(accounts.PASSWORD)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Chest X-ray image").wait_for()
+    page.context.close()
+    return username, accounts.PASSWORD
+
+
+@pytest.fixture(scope="module")
+def clinician(browser, gunicorn_app) -> tuple[str, str]:
+    return first_login(browser, gunicorn_app["url"], gunicorn_app["env"], "browser-clin",
+                       "clinician")
+
+
+def _page(browser, url, credentials, **viewport):
+    page = _new_page(browser, url, **viewport)
+    login(page, url, *credentials)
+    page.get_by_label("Chest X-ray image").wait_for()
+    return page
+
+
+def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, clinician, xray_path):
+    page = _page(browser, gunicorn_app["url"], clinician)
     assert page.get_by_text("Decision support, not a diagnosis.").is_visible()
     page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
     page.get_by_role("button", name="Analyse").click()
@@ -67,10 +104,10 @@ def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, xray_path):
     page.context.close()
 
 
-def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
+def test_phone_keyboard_and_error_message(browser, gunicorn_app, clinician, tmp_path):
     fake = tmp_path / "scan.png"
     fake.write_text("this is a text file renamed to .png\n")
-    page = _page(browser, gunicorn_app["url"], width=390, height=844)
+    page = _page(browser, gunicorn_app["url"], clinician, width=390, height=844)
     # Keyboard only: tab to the file input, then to the button.
     page.get_by_label("Chest X-ray image").set_input_files(str(fake))
     page.get_by_label("Chest X-ray image").focus()
@@ -91,14 +128,14 @@ def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
     page.context.close()
 
 
-def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, tmp_path):
+def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, clinician, tmp_path):
     # A real non-X-ray (a generated text document) through the real app and model.
     from training.nonxray import generated
 
     name, img = next(generated(seed=1))
     document = tmp_path / "letter.png"
     img.save(document)
-    page = _page(browser, gunicorn_app["url"])
+    page = _page(browser, gunicorn_app["url"], clinician)
     SHOTS.mkdir(exist_ok=True)
     page.get_by_label("Chest X-ray image").set_input_files(str(document))
     page.get_by_role("button", name="Analyse").click()

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("confidence", sa.Float),
         sa.Column("needs_review", sa.Boolean, nullable=False),
         sa.Column("ood_reason", sa.Text),
+        sa.Column("heatmap", sa.JSON),
         sa.Column("latency_ms", sa.Float),
         sa.Column("error", sa.Text),
     )
