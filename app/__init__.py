@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import Config, load_config
+from app.uploads import InMemoryRequest
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
     app = Flask(__name__)
+    app.request_class = InMemoryRequest  # a DICOM's original bytes never touch the disk
     app.config["RADIO"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_bytes
     # Let the 413 handler answer JSON even for oversized multipart bodies.

@@ -9,10 +9,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import contract, images, model_client, records, storage
+from app import contract, dicom, images, model_client, records, storage
 from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
@@ -92,7 +92,8 @@ def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, **fields:
     """The image by content hash and the prediction row (committed before answering)."""
     user = current_user()
     sha = images.store(cfg.data_dir, data, fmt)
-    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data), **fields)
+    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
+                   source=g.get("image_source"), **fields)
 
 
 @bp.post("/predict")
@@ -107,7 +108,12 @@ def predict() -> Response:
     try:
         data = _read_upload(request_id)
         size = len(data)
-        fmt, image = _check_image(data, request_id)
+        if dicom.is_dicom(data):
+            # From here on only the de-identified copy exists; its source goes to the DB.
+            data, image, g.image_source = dicom.load(data, request_id)
+            fmt = "DICOM"
+        else:
+            fmt, image = _check_image(data, request_id)
         parsed = _analyse(cfg, request_id, data, fmt, image)
         result = {"id": request_id, **parsed}
         result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
