@@ -25,7 +25,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     ``config`` is a :class:`Config`, or a dict of overrides applied on top of the
     environment (handy in tests), or None to read everything from the environment.
     """
-    from app import admin, auth, clinical, errors, health, openapi, predict, web  # late: no cycles
+    # late imports: no cycles
+    from app import admin, auth, clinical, contribute, errors, health, openapi, predict, web
     from app.db import web as dbweb
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
@@ -40,7 +41,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin):
+    for module in (auth, clinical, admin, contribute):
         app.register_blueprint(module.bp)
     errors.register(app)
     dbweb.init_app(app)

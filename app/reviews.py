@@ -88,7 +88,7 @@ def queue(session: Session, reviewer: User, limit: int = 100) -> list[Prediction
     the unreviewed images, oldest first inside each group; never what they reviewed."""
     preds = session.scalars(
         select(Prediction)
-        .where(Prediction.status.in_(("ok", "not_xray")))
+        .where(Prediction.status.in_(("ok", "not_xray", "contributed")))
         .options(selectinload(Prediction.reviews))
         .order_by(Prediction.created_at)
     ).all()

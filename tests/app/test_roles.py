@@ -39,6 +39,10 @@ ROUTES = {
     ("admin.users_page", "GET"): "admin",
     ("admin.create", "POST"): "admin",
     ("admin.change", "POST"): "admin",
+    ("datasets.contribute_form", "GET"): "radiologist",
+    ("datasets.contribute", "POST"): "radiologist",
+    ("datasets.overview", "GET"): "admin",
+    ("datasets.snapshot", "POST"): "admin",
 }
 ROLES = ("clinician", "radiologist", "admin")
 RANK = {"anonymous": -1, "clinician": 0, "radiologist": 1, "admin": 2}
