@@ -84,7 +84,7 @@ def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
     data = tmp_path_factory.mktemp("gunicorn-data")
     env = _env(PORT=str(port), HOST="127.0.0.1", MLFLOW_URL=model_server,
                RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_THREADS="2",
-               RADIO_MAX_UPLOAD_MB="5")
+               RADIO_MAX_UPLOAD_MB="5", RADIO_SITE="Test Hospital")
     cmd = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
     proc = helpers.start(cmd, env, OUTPUT / "logs" / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"

@@ -147,3 +147,50 @@ def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, clinician
     assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
     page.screenshot(path=str(SHOTS / "browser-not-xray.png"), full_page=True)
     page.context.close()
+
+
+def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician, xray_path):
+    """A clinician uploads, a radiologist corrects, an admin snapshots production: the
+    image is in the new version with its source and the radiologist's label."""
+    import csv
+
+    url = gunicorn_app["url"]
+    radiologist = first_login(browser, url, gunicorn_app["env"], "browser-rad", "radiologist")
+    admin = first_login(browser, url, gunicorn_app["env"], "browser-admin", "admin")
+
+    page = _page(browser, url, clinician)
+    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_role("button", name="Analyse").click()
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    pred_id = page.locator("#result-id").inner_text().strip()
+    model_label = page.locator("#result-label").inner_text().strip()
+    page.get_by_role("link", name="History").click()
+    assert page.locator(f'a[href="/predictions/{pred_id}"]').count() == 1
+    page.context.close()
+
+    page = _page(browser, url, radiologist, width=390, height=844)  # on a phone
+    page.get_by_role("link", name="Review queue").click()
+    page.locator(f'a[href="/predictions/{pred_id}"]').click()
+    new_label = next(c for c in ("COVID", "Normal", "Viral Pneumonia") if c != model_label)
+    page.get_by_label("Correct to").check()
+    page.get_by_label("Correct label").select_option(new_label)
+    page.get_by_label("Comment").fill("reviewed in the browser test")
+    page.get_by_role("button", name="Save review").click()
+    assert page.locator("#review-state").inner_text() == f"agreed: {new_label}"
+    assert f"corrected to {new_label}" in page.locator("#reviews").inner_text()
+    page.screenshot(path=str(SHOTS / "browser-review.png"), full_page=True)
+    page.context.close()
+
+    page = _page(browser, url, admin)
+    page.get_by_role("link", name="Datasets").click()
+    page.get_by_role("button", name="Snapshot production").click()
+    message = page.locator("#dataset-message").inner_text()
+    version = message.split("Production version ")[1].split(":")[0]
+    page.context.close()
+    folder = gunicorn_app["data_dir"] / "datasets" / "production" / f"v{version}"
+    with open(folder / "manifest.csv", newline="") as fh:
+        rows = {r["prediction_id"]: r for r in csv.DictReader(fh)}
+    row = rows[pred_id]
+    assert row["label"] == new_label and row["source"] == "Test Hospital"
+    assert row["validated_by"] == "browser-rad"
+    assert (folder / row["file"]).read_bytes() == xray_path.read_bytes()
