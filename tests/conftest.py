@@ -51,13 +51,27 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+# RADIO_TEST_DB=postgresql runs every app test on a fresh database of a real PostgreSQL
+# (default: the SQLite file under each test's data dir).
+TEST_DB = os.environ.get("RADIO_TEST_DB", "sqlite")
+
+
 @pytest.fixture()
-def make_app(data_dir: Path):
+def app_database_url(request) -> str:
+    """The DATABASE_URL of the apps a test makes: empty (SQLite) or a new PostgreSQL DB."""
+    if TEST_DB == "postgresql":
+        return request.getfixturevalue("postgres").new_database()
+    return ""
+
+
+@pytest.fixture()
+def make_app(data_dir: Path, app_database_url: str):
     """Factory: an app configured with the given overrides on top of a fresh data dir."""
     from app import create_app
 
     def make(**overrides):
         overrides.setdefault("data_dir", data_dir)
+        overrides.setdefault("database_url", app_database_url)
         app = create_app(overrides)
         app.testing = True
         return app
@@ -78,13 +92,17 @@ def offline_client(make_app):
 
 
 @pytest.fixture(scope="session")
-def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
-    """The app under a real gunicorn process; yields {"url", "data_dir", "max_mb"}."""
+def gunicorn_app(model_server: str, tmp_path_factory, request) -> Iterator[dict]:
+    """The app under a real gunicorn process; yields {"url", "data_dir", "max_mb", "env",
+    "auth" (headers with a clinician's token)}."""
     port = helpers.free_port()
     data = tmp_path_factory.mktemp("gunicorn-data")
+    database = {}
+    if TEST_DB == "postgresql":
+        database["DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
     env = _env(PORT=str(port), HOST="127.0.0.1", MLFLOW_URL=model_server,
                RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_THREADS="2",
-               RADIO_MAX_UPLOAD_MB="5", RADIO_SITE="Test Hospital")
+               RADIO_MAX_UPLOAD_MB="5", RADIO_SITE="Test Hospital", **database)
     cmd = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
     proc = helpers.start(cmd, env, OUTPUT / "logs" / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
