@@ -13,7 +13,20 @@ import tempfile
 import uuid
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("RADIO_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """RADIO_TEST_PG_BIN, else Debian's PostgreSQL 15, else the newest one installed."""
+    if os.environ.get("RADIO_TEST_PG_BIN"):
+        return Path(os.environ["RADIO_TEST_PG_BIN"])
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if preferred.is_dir():
+        return preferred
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else preferred
+
+
+PG_BIN = _pg_bin()
 
 
 def missing_reason() -> str | None:
