@@ -87,3 +87,29 @@ def test_role_is_checked_by_the_database(db_url):
     with pytest.raises(DBAPIError):
         with db.session_scope(db_url) as s:
             s.add(User(username="x", role="superuser", session_nonce="n"))
+
+
+def test_alembic_command_line_from_the_project_root(db_url, tmp_path):
+    """`alembic upgrade head` / `downgrade -1` as an operator types them (alembic.ini)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import helpers
+
+    env = helpers.server_env(PYTHONPATH=str(helpers.ROOT), DATABASE_URL=db_url,
+                             RADIO_DATA_DIR=str(tmp_path / "data"))
+    alembic = [str(Path(sys.executable).parent / "alembic")]
+
+    def run(*args: str) -> str:
+        out = subprocess.run([*alembic, *args], env=env, cwd=helpers.ROOT,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout + out.stderr
+
+    run("upgrade", "head")
+    assert db.current_revision(db_url) == "0002"
+    run("downgrade", "-1")
+    assert db.current_revision(db_url) == "0001"
+    run("upgrade", "head")
+    assert "0002 (head)" in run("current")
