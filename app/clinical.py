@@ -91,9 +91,8 @@ def image(pred_id: str) -> ResponseReturnValue:
     pred = _visible(dbweb.session().get(Prediction, pred_id), user)
     cfg = current_app.config["RADIO"]
     try:
-        path = images.path_for(cfg.data_dir, pred.image_sha256, pred.image_format)
-        data = path.read_bytes()
-    except (ValueError, OSError):
+        data = images.load(images.location(cfg), pred.image_sha256, pred.image_format)
+    except images.ImageMissing:
         abort(404)
     media = images.MEDIA_TYPES.get(pred.image_format, "application/octet-stream")
     if pred.image_format == "DICOM":

@@ -32,6 +32,7 @@ class Config:
     secret_key: str = ""  # RADIO_SECRET_KEY: empty = random, kept in <data_dir>/secret_key
     site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
     cookie_secure: bool = False  # RADIO_COOKIE_SECURE: Secure cookies even over plain HTTP
+    image_store: str = ""  # RADIO_IMAGE_STORE: empty = <data_dir>/images; or s3://bucket/prefix
 
     @property
     def max_upload_bytes(self) -> int:
@@ -60,6 +61,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "secret_key": ("RADIO_SECRET_KEY", str),
     "site": ("RADIO_SITE", str),
     "cookie_secure": ("RADIO_COOKIE_SECURE", lambda v: _flag("RADIO_COOKIE_SECURE", v)),
+    "image_store": ("RADIO_IMAGE_STORE", str),
 }
 
 

@@ -64,7 +64,7 @@ def contribute() -> ResponseReturnValue:
         data, fmt, source = _decode(upload.read())
     except APIError as exc:
         return _page(error=exc.message, status=exc.status)
-    sha = images.store(cfg.data_dir, data, fmt)
+    sha = images.store(images.location(cfg), data, fmt)
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
                       image_format=fmt, image_bytes=len(data), source=source,
@@ -97,11 +97,13 @@ def snapshot() -> ResponseReturnValue:
     """A new production version from every validated image."""
     user = current_user()
     assert user is not None
-    data_dir = current_app.config["RADIO"].data_dir
+    cfg = current_app.config["RADIO"]
+    data_dir = cfg.data_dir
     session = dbweb.session()
     status = 201
     try:
-        entry = datasets.snapshot_production(session, data_dir, user.username, user.id)
+        entry = datasets.snapshot_production(session, data_dir, user.username, user.id,
+                                             image_store=images.location(cfg))
         session.commit()
         message = f"Production version {entry['version']}: {entry['images']} images."
     except datasets.DatasetError as exc:

@@ -108,8 +108,8 @@ def _next_version(data_dir: Path, kind: str) -> int:
     return max((v["version"] for v in versions(data_dir, kind)), default=0) + 1
 
 
-def _image_bytes(data_dir: Path, row: dict[str, Any]) -> tuple[bytes, str]:
-    data = images.path_for(data_dir, row["sha256"], row["format"]).read_bytes()
+def _image_bytes(store: str | Path, row: dict[str, Any]) -> tuple[bytes, str]:
+    data = images.load(store, row["sha256"], row["format"])
     if row["format"] == "DICOM":
         from app import dicom
 
@@ -137,8 +137,13 @@ def _publish(data_dir: Path, kind: str, tmp: Path, entry: dict[str, Any]) -> Pat
 
 
 def snapshot_production(session: Session, data_dir: Path, by: str,
-                        user_id: int | None = None) -> dict[str, Any]:
-    """A new production version holding every validated image; its log entry."""
+                        user_id: int | None = None,
+                        image_store: str | Path | None = None) -> dict[str, Any]:
+    """A new production version holding every validated image; its log entry.
+
+    ``image_store`` is where the images are (default ``<data_dir>/images``).
+    """
+    store = image_store or Path(data_dir) / "images"
     rows = validated(session)
     if not rows:
         raise DatasetError("No validated image yet: nothing to snapshot.")
@@ -146,7 +151,7 @@ def snapshot_production(session: Session, data_dir: Path, by: str,
     tmp = root(data_dir) / "production" / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     for row in rows:
-        data, suffix = _image_bytes(data_dir, row)
+        data, suffix = _image_bytes(store, row)
         row["file"] = f"{row['label']}/{row['sha256']}{suffix}"
         (tmp / row["label"]).mkdir(parents=True, exist_ok=True)
         (tmp / row["file"]).write_bytes(data)
@@ -240,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "snapshot":
             db.migrate(cfg.db_url, data_dir=cfg.data_dir)
             with db.session_scope(cfg.db_url) as session:
-                entry = snapshot_production(session, cfg.data_dir, args.by)
+                entry = snapshot_production(session, cfg.data_dir, args.by,
+                                            image_store=images.location(cfg))
         elif args.command == "reference":
             entry = build_reference(cfg.data_dir, args.initial, args.production, args.by)
         else:

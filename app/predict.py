@@ -91,7 +91,7 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
 def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, **fields: Any) -> None:
     """The image by content hash and the prediction row (committed before answering)."""
     user = current_user()
-    sha = images.store(cfg.data_dir, data, fmt)
+    sha = images.store(images.location(cfg), data, fmt)
     records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
                    source=g.get("image_source"), **fields)
 

@@ -20,7 +20,7 @@ def site(make_app, db_url):
     clin = accounts.add_user(app, "clin", "clinician")
     accounts.add_user(app, "rad", "radiologist")
     png = helpers.synthetic_image("PNG", (64, 64))
-    sha = images.store(app.config["RADIO"].data_dir, png, "PNG")
+    sha = images.store(app.config["RADIO"].data_dir / "images", png, "PNG")
     with app.app_context():
         s = dbweb.session()
         for pid, label, age_days in (("a" * 32, "Normal", 0), ("b" * 32, "COVID", 3)):

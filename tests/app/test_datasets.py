@@ -28,13 +28,13 @@ def pool(db_url, tmp_path):
         preds = {}
         for i, name in enumerate(("agreed", "corrected", "disputed", "unknown")):
             png = helpers.synthetic_image("PNG", (64 + i, 64))
-            sha = images.store(data_dir, png, "PNG")
+            sha = images.store(data_dir / "images", png, "PNG")
             preds[name] = Prediction(id=f"{i}" * 32, image_sha256=sha, image_format="PNG",
                                      image_bytes=len(png), status="ok", label="Normal",
                                      probabilities={"COVID": 0.4, "Normal": 0.6},
                                      site="Site A")
         clean, _, source = dicom.load(dicom_files.make(dicom_files.radiograph()))
-        sha = images.store(data_dir, clean, "DICOM")
+        sha = images.store(data_dir / "images", clean, "DICOM")
         preds["dicom"] = Prediction(id="d" * 32, image_sha256=sha, image_format="DICOM",
                                     image_bytes=len(clean), status="ok", label="COVID",
                                     probabilities={"COVID": 0.6, "Normal": 0.4},
@@ -74,8 +74,8 @@ def test_snapshot_holds_agreed_images_only_with_source_and_label(pool):
         assert path.parent.name == row["label"] and path.suffix == ".png"
     # The stored DICOM is exported as the PNG the model reads; the PNGs byte for byte.
     agreed = rows[preds["agreed"].id]
-    assert (folder / agreed["file"]).read_bytes() == images.path_for(
-        data_dir, agreed["sha256"], "PNG").read_bytes()
+    assert (folder / agreed["file"]).read_bytes() == images.load(
+        data_dir / "images", agreed["sha256"], "PNG")
     assert (folder / rows[preds["dicom"].id]["file"]).read_bytes().startswith(b"\x89PNG")
     with db.session_scope(db_url) as s:
         assert datasets.snapshot_production(s, data_dir, "r1")["version"] == 2
