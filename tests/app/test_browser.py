@@ -171,6 +171,9 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     page = _page(browser, url, radiologist, width=390, height=844)  # on a phone
     page.get_by_role("link", name="Review queue").click()
     page.locator(f'a[href="/predictions/{pred_id}"]').click()
+    # The stored image and its stored heatmap are shown again.
+    page.wait_for_function("document.getElementById('heatmap').width > 0")
+    assert page.evaluate("document.getElementById('preview').naturalWidth") > 0
     new_label = next(c for c in ("COVID", "Normal", "Viral Pneumonia") if c != model_label)
     page.get_by_label("Correct to").check()
     page.get_by_label("Correct label").select_option(new_label)
