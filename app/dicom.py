@@ -7,8 +7,9 @@ inversion) to an 8-bit image, and then through the same ``serving.preprocessing`
 as PNG and JPEG uploads. 16-bit images without a window are stretched from their minimum
 to their maximum exactly like a 16-bit PNG, so both give the same model input.
 
-Decoders: uncompressed and RLE natively (pydicom + NumPy), JPEG baseline/extended and
-JPEG 2000 through Pillow. Another transfer syntax gets a 415 naming it.
+Decoders: uncompressed and RLE natively (pydicom + NumPy); JPEG baseline/extended, JPEG
+Lossless (the usual CR/DX export), JPEG-LS and JPEG 2000 through GDCM (python-gdcm) or
+Pillow. Another transfer syntax (video, ...) gets a 415 naming it.
 """
 
 from __future__ import annotations

@@ -60,6 +60,28 @@ def make(pixels: np.ndarray, *, photometric: str = "MONOCHROME2", modality: str 
     return buf.getvalue()
 
 
+def transcode(data: bytes, syntax: str, tmp) -> bytes:
+    """``data`` re-encoded by GDCM (``syntax``: a gdcm.TransferSyntax name, e.g.
+    ``JPEGLosslessProcess14_1`` or ``JPEGLSLossless``)."""
+    import gdcm
+
+    src, dst = tmp / "in.dcm", tmp / "out.dcm"
+    src.write_bytes(data)
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(src))
+    assert reader.Read()
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, syntax)))
+    change.SetInput(reader.GetImage())
+    assert change.Change()
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(dst))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write()
+    return dst.read_bytes()
+
+
 def uids_of(data: bytes) -> list[str]:
     """The instance UIDs written in a DICOM file (to check none survives)."""
     from pydicom import dcmread
