@@ -182,7 +182,7 @@ def test_lossless_compressed_16bit_dicom_matches_the_uncompressed_one(syntax, tm
 
 
 def test_jpeg_compressed_dicom_is_decoded_and_unknown_compression_is_415():
-    from pydicom.uid import JPEGBaseline8Bit, MPEG2MPML
+    from pydicom.uid import MPEG2MPML, JPEGBaseline8Bit
 
     pixels = (dicom_files.radiograph() >> 8).astype(np.uint8)
     jpeg = io.BytesIO()
