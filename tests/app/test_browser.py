@@ -68,6 +68,10 @@ def clinician(browser, gunicorn_app) -> tuple[str, str]:
 def _page(browser, url, credentials, **viewport):
     page = _new_page(browser, url, **viewport)
     login(page, url, *credentials)
+    page.wait_for_url(url + "/")
+    # The page's deferred scripts must have run before the form is used, or a submit would
+    # be a plain form post instead of app.js's fetch.
+    page.wait_for_load_state("load")
     page.get_by_label("Chest X-ray image").wait_for()
     return page
 

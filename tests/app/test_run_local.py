@@ -58,6 +58,7 @@ def test_starts_both_then_stops_both_on_ctrl_c(tmp_path):
                         data={"username": "admin", "password": password,
                               "csrf_token": accounts.csrf_from(page)})
         assert resp.status_code == 302 and resp.headers["Location"] == "/account/password"
+        web.close()  # no keep-alive connection left for gunicorn to wait on at shutdown
         health = requests.get(f"http://127.0.0.1:{app_port}/health", timeout=10).json()
         assert health["status"] == "ok"
         assert health["model_server"]["url"] == f"http://127.0.0.1:{model_port}"
