@@ -25,7 +25,21 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     environment (handy in tests), or None to read everything from the environment.
     """
     # Late imports: keep import cycles away.
-    from app import errors, headers, health, openapi, predict, state, timeouts, web
+    from app import (
+        admin,
+        auth,
+        clinical,
+        contribute,
+        errors,
+        headers,
+        health,
+        openapi,
+        predict,
+        state,
+        timeouts,
+        web,
+    )
+    from app.db import web as dbweb
     from app.request import RadioRequest
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
@@ -40,8 +54,12 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
+    for module in (auth, clinical, admin, contribute):
+        app.register_blueprint(module.bp)
     errors.register(app)
     headers.register(app)
     state.install(app, cfg)
+    dbweb.init_app(app)
+    auth.init_app(app)
     app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
     return app

@@ -40,11 +40,24 @@ class Config:
     uploads_max_mb: float = 2048.0  # RADIO_UPLOADS_MAX_MB: oldest uploads deleted above it
     cleanup_interval_s: float = 600.0  # RADIO_CLEANUP_INTERVAL_S: 0 = only at start
     orphan_grace_s: float = 600.0  # RADIO_ORPHAN_GRACE_S: age before an orphan is removed
+    # Accounts and the database (README, "Accounts, roles and the database").
+    database_url: str = ""  # DATABASE_URL: empty = SQLite file <data_dir>/radio.db
+    secret_key: str = ""  # RADIO_SECRET_KEY: empty = random, kept in <data_dir>/secret_key
+    site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
+    cookie_secure: bool = False  # RADIO_COOKIE_SECURE: Secure cookies even over plain HTTP
+    image_store: str = ""  # RADIO_IMAGE_STORE: empty = <data_dir>/images; or s3://bucket/prefix
 
     @property
     def max_upload_bytes(self) -> int:
         """Upload limit in bytes (MB = 2**20 bytes)."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def db_url(self) -> str:
+        """DATABASE_URL, or the SQLite file under the data directory."""
+        from app.db import default_url
+
+        return self.database_url or default_url(self.data_dir)
 
 
 # field name -> (environment variable, parser)
@@ -69,7 +82,20 @@ _ENV: dict[str, tuple[str, Any]] = {
     "uploads_max_mb": ("RADIO_UPLOADS_MAX_MB", float),
     "cleanup_interval_s": ("RADIO_CLEANUP_INTERVAL_S", float),
     "orphan_grace_s": ("RADIO_ORPHAN_GRACE_S", float),
+    "database_url": ("DATABASE_URL", str),
+    "secret_key": ("RADIO_SECRET_KEY", str),
+    "site": ("RADIO_SITE", str),
+    "cookie_secure": ("RADIO_COOKIE_SECURE", lambda v: _flag("RADIO_COOKIE_SECURE", v)),
+    "image_store": ("RADIO_IMAGE_STORE", str),
 }
+
+
+def _flag(var: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{var} must be true or false")
 
 
 def load_config(

@@ -51,7 +51,8 @@ def spec() -> dict[str, Any]:
                  "description": "Chest X-ray decision support. Not a diagnosis."},
         "paths": {
             "/predict": {"post": {
-                "summary": "Analyse one chest X-ray (PNG or JPEG)",
+                "summary": "Analyse one chest X-ray (PNG, JPEG or DICOM)",
+                "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
                     "schema": {"type": "object", "required": ["file"], "properties": {
                         "file": {"type": "string", "format": "binary",
@@ -60,7 +61,10 @@ def spec() -> dict[str, Any]:
                     "200": _json("Prediction", "The model's answer"),
                     "400": _json("Error", "Empty, damaged, too small or oversized image"),
                     "413": _json("Error", "File larger than the upload limit"),
-                    "415": _json("Error", "Not a PNG/JPEG, or not multipart/form-data"),
+                    "401": _json("Error", "No valid API token (or login session)"),
+                    "403": _json("Error", "Missing CSRF token on a browser session call"),
+                    "415": _json("Error", "Not a PNG/JPEG/DICOM, or not multipart/form-data"),
+                    "422": _json("Error", "A DICOM that is not a frontal chest radiograph"),
                     "502": _json("Error", "The model server failed or answered nonsense"),
                     "408": _json("Error", "The upload did not arrive within "
                                  "RADIO_BODY_TIMEOUT_S"),
@@ -80,7 +84,8 @@ def spec() -> dict[str, Any]:
                                       "content": {"application/json": {}}}}}},
         },
         "components": {"schemas": {"Prediction": _PREDICTION, "Error": _ERROR,
-                                   "Health": _HEALTH}},
+                                   "Health": _HEALTH},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 
 

@@ -9,10 +9,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import contract, model_client, state, storage
+from app import contract, dicom, images, model_client, records, state, storage
+from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
 from serving.preprocessing import ImageError, preprocess, sniff_format
@@ -101,6 +102,7 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
+        _record_in_db(cfg, request_id, data, fmt, error=exc.message)
         record = _record(
             request_id, data, fmt, error={"status": exc.status, "message": exc.message}
         )
@@ -113,7 +115,16 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
     return parsed
 
 
+def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, **fields: Any) -> None:
+    """The image by content hash and the prediction row (committed before answering)."""
+    user = current_user()
+    sha = images.store(images.location(cfg), data, fmt)
+    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
+                   source=g.get("image_source"), **fields)
+
+
 @bp.post("/predict")
+@requires("clinician")
 def predict() -> Response:
     """Analyse one uploaded chest X-ray (multipart field ``file``)."""
     started = time.perf_counter()
@@ -131,7 +142,12 @@ def predict() -> Response:
     try:
         data = _read_upload(request_id)
         size = len(data)
-        fmt, image = _check_image(cfg, data, request_id)
+        if dicom.is_dicom(data):
+            # From here on only the de-identified copy exists; its source goes to the DB.
+            data, image, g.image_source = dicom.load(data, request_id)
+            fmt = "DICOM"
+        else:
+            fmt, image = _check_image(cfg, data, request_id)
         parsed = _analyse(cfg, request_id, data, fmt, image)
         result = {"id": request_id, **parsed}
         result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
@@ -141,6 +157,7 @@ def predict() -> Response:
         except storage.StorageError:
             storage.discard_upload(cfg.data_dir, request_id, fmt)  # no upload without record
             raise
+        _record_in_db(cfg, request_id, data, fmt, result=result)
         status = 200
         return jsonify(result)
     except APIError as exc:

@@ -1,4 +1,9 @@
-"""The app's request class: form parsing that can fail loudly instead of coming back empty.
+"""The app's request class: uploads kept in memory, and form parsing that can fail loudly
+instead of coming back empty.
+
+Uploads never touch the disk before the app has read them: a DICOM's original bytes (with
+the patient's name in them) exist only in memory until the de-identified copy is stored
+(``app/dicom.py``); ``MAX_CONTENT_LENGTH`` bounds what one request can hold.
 
 Werkzeug parses forms "silently": a malformed body, or a part header that is not UTF-8 (a
 file name from an old client), gives an empty form, and the user heard "no file was
@@ -9,6 +14,9 @@ keep Flask's behaviour.
 
 from __future__ import annotations
 
+import io
+from typing import IO
+
 from flask import Request
 from werkzeug.formparser import FormDataParser
 
@@ -17,10 +25,20 @@ MAX_FORM_PARTS = 16
 
 
 class RadioRequest(Request):
-    """flask.Request with optional strict form parsing and a small form-part limit."""
+    """flask.Request with in-memory uploads, optional strict form parsing and a small
+    form-part limit."""
 
     max_form_parts = MAX_FORM_PARTS
     strict_forms = False
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
 
     def make_form_data_parser(self) -> FormDataParser:
         """The parser of :class:`flask.Request`; raises on malformed bodies if strict."""

@@ -79,6 +79,10 @@ wait_healthy() {  # name url pid logfile
   done
 }
 
+# Migrate the database and, on a fresh clone, create the first admin with a one-time
+# password (printed below once both servers are up; never a default password).
+login_help="$(python -m app.users bootstrap)"
+
 echo "starting the model server on 127.0.0.1:$model_port (log: $logs/model-server.log)" >&2
 MODEL_SERVER_HOST=127.0.0.1 MODEL_SERVER_PORT="$model_port" \
   setsid bash mlflow/serve.sh >"$logs/model-server.log" 2>&1 &
@@ -93,6 +97,7 @@ wait_healthy "model server" "http://127.0.0.1:$model_port/ping" "$model_pid" \
 wait_healthy "web app" "http://127.0.0.1:$port/health" "$app_pid" "$logs/app.log"
 echo
 echo "Radio is running: http://127.0.0.1:$port/   (API docs: http://127.0.0.1:$port/docs)"
+echo "$login_help"
 echo "Press Ctrl-C to stop."
 
 # Returns as soon as either server exits; then the EXIT trap stops the other.

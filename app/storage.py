@@ -16,7 +16,7 @@ from typing import Any
 
 from app.errors import APIError
 
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg"}
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "DICOM": "dcm"}
 
 
 class StorageError(APIError):

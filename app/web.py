@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from app.auth import requires
+
 bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
+@requires("clinician")
 def index() -> str:
     """The upload page."""
     from app import __version__

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 
+import accounts  # noqa: E402
 import helpers  # noqa: E402
 
 OUTPUT = ROOT / "test-output"
@@ -50,13 +51,27 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+# RADIO_TEST_DB=postgresql runs every app test on a fresh database of a real PostgreSQL
+# (default: the SQLite file under each test's data dir).
+TEST_DB = os.environ.get("RADIO_TEST_DB", "sqlite")
+
+
 @pytest.fixture()
-def make_app(data_dir: Path):
+def app_database_url(request) -> str:
+    """The DATABASE_URL of the apps a test makes: empty (SQLite) or a new PostgreSQL DB."""
+    if TEST_DB == "postgresql":
+        return request.getfixturevalue("postgres").new_database()
+    return ""
+
+
+@pytest.fixture()
+def make_app(data_dir: Path, app_database_url: str):
     """Factory: an app configured with the given overrides on top of a fresh data dir."""
     from app import create_app
 
     def make(**overrides):
         overrides.setdefault("data_dir", data_dir)
+        overrides.setdefault("database_url", app_database_url)
         app = create_app(overrides)
         app.testing = True
         return app
@@ -66,28 +81,36 @@ def make_app(data_dir: Path):
 
 @pytest.fixture()
 def client(make_app, model_server: str):
-    """Flask test client of an app talking to the real model server."""
-    return make_app(mlflow_url=model_server).test_client()
+    """Test client of an app talking to the real model server, as a clinician (API token)."""
+    return accounts.bearer_client(make_app(mlflow_url=model_server))
 
 
 @pytest.fixture()
 def offline_client(make_app):
-    """Flask test client of an app whose model server port is closed."""
-    return make_app(mlflow_url=f"http://127.0.0.1:{helpers.free_port()}").test_client()
+    """Test client (a clinician's API token) of an app whose model server port is closed."""
+    return accounts.bearer_client(make_app(mlflow_url=f"http://127.0.0.1:{helpers.free_port()}"))
 
 
 @pytest.fixture(scope="session")
-def gunicorn_app(model_server: str, tmp_path_factory) -> Iterator[dict]:
-    """The app under a real gunicorn process; yields {"url", "data_dir", "max_mb"}."""
+def gunicorn_app(model_server: str, tmp_path_factory, request) -> Iterator[dict]:
+    """The app under a real gunicorn process; yields {"url", "data_dir", "max_mb", "env",
+    "auth" (headers with a clinician's token)}."""
     port = helpers.free_port()
     data = tmp_path_factory.mktemp("gunicorn-data")
+    database = {}
+    if TEST_DB == "postgresql":
+        database["DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
     env = _env(PORT=str(port), HOST="127.0.0.1", MLFLOW_URL=model_server,
-               RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_MAX_UPLOAD_MB="5")
+               RADIO_DATA_DIR=str(data), RADIO_WORKERS="2", RADIO_MAX_UPLOAD_MB="5",
+               RADIO_SITE="Test Hospital", **database)
     proc = helpers.start(helpers.gunicorn_cmd(), env, OUTPUT / "logs" / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)
-        yield {"url": url, "data_dir": data, "max_mb": 5, "proc": proc}
+        # The token comes from the CLI, as a script would get it.
+        token = accounts.cli_token(env, "gunicorn-clinician", "clinician")
+        yield {"url": url, "data_dir": data, "max_mb": 5, "proc": proc, "env": env,
+               "auth": {"Authorization": f"Bearer {token}"}}
     finally:
         helpers.stop(proc)
 
@@ -144,3 +167,33 @@ def val_set(real_sources, shipped_model):
     from training.data import load
 
     return load(real_sources, "val", classes=shipped_model.classes)
+
+
+# --- databases: SQLite and a real PostgreSQL ----------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """A real PostgreSQL 15 server for the session; skips when Debian's binaries are absent."""
+    import pg
+
+    reason = pg.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg.PostgresServer(helpers.free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database, once as a SQLite file and once on the real PostgreSQL."""
+    from app import db
+
+    if request.param == "sqlite":
+        url = db.default_url(tmp_path / "db")
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    yield url
+    db.dispose_all()

@@ -1,4 +1,5 @@
-"""Command line: ``python -m training train (--data SRC [SRC...] | --data-root DIR)``."""
+"""Command line: ``python -m training train (--data SRC [SRC...] | --data-root DIR |
+--reference DIR)``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--data", nargs="+", type=Path, help="source folders")
     where.add_argument(
         "--data-root", type=Path, help="folder holding every source of training.sources.SOURCES"
+    )
+    where.add_argument(
+        "--reference", type=Path,
+        help="a reference dataset version (python -m app.datasets reference): its source "
+        "folders, each kept apart for per-source evaluation",
     )
     t.add_argument("--registry", type=Path, default=Path("mlflow"), help="registry folder")
     t.add_argument("--folds", type=int, default=5)
@@ -67,12 +73,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def sources_of(args: argparse.Namespace) -> list[Path]:
+    """The source folders the arguments name."""
+    if args.data_root is not None:
+        return source_paths(args.data_root)
+    if args.reference is not None:
+        if not args.reference.is_dir():
+            return [args.reference]  # reported as not found
+        return sorted(p for p in args.reference.iterdir() if p.is_dir())
+    return list(args.data)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.data_root is not None:
-        args.data = source_paths(args.data_root)
+    args.data = sources_of(args)
     absent = missing(args.data + ([args.negatives] if args.negatives else []))
     if absent:
         print(f"error: data folder(s) not found: {', '.join(absent)}", file=sys.stderr)

@@ -170,7 +170,12 @@
     body.append("file", file);
     var started = performance.now();
     try {
-      var resp = await fetch(form.action, { method: "POST", body: body });
+      // The session cookie authenticates this call, so it carries the page's CSRF token.
+      var csrf = document.querySelector('meta[name="csrf-token"]');
+      var resp = await fetch(form.action, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: csrf ? { "X-CSRF-Token": csrf.content } : {}
+      });
       if (!resp.ok) { setMessage(await errorText(resp), "error"); return; }
       var data = await resp.json();
       setMessage("", "");

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import accounts
 import pytest
 from helpers import ROOT
 
@@ -25,18 +26,58 @@ def browser():
         b.close()
 
 
-def _page(browser, url, **viewport):
+def _new_page(browser, url, **viewport):
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
     page = context.new_page()
     # Only ever talk to our own server.
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
                else route.abort())
-    page.goto(url + "/")
     return page
 
 
-def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, xray_path):
-    page = _page(browser, gunicorn_app["url"])
+def login(page, url: str, username: str, password: str) -> None:
+    """Fill the login form that an anonymous visit to ``/`` shows."""
+    page.goto(url + "/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def first_login(browser, url: str, env: dict, username: str, role: str) -> tuple[str, str]:
+    """An account made with the CLI, logged in once with its one-time password, which the
+    app makes its owner replace; the lasting (username, password)."""
+    one_time = accounts.cli_create(env, username, role)
+    page = _new_page(browser, url)
+    login(page, url, username, one_time)
+    page.get_by_role("heading", name="Change your password").wait_for()
+    page.get_by_label("Current password").fill(one_time)
+    page.get_by_label("New password (at least 12 characters)").fill(accounts.PASSWORD)
+    page.get_by_label("New password again").fill(accounts.PASSWORD)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Chest X-ray image").wait_for()
+    page.context.close()
+    return username, accounts.PASSWORD
+
+
+@pytest.fixture(scope="module")
+def clinician(browser, gunicorn_app) -> tuple[str, str]:
+    return first_login(browser, gunicorn_app["url"], gunicorn_app["env"], "browser-clin",
+                       "clinician")
+
+
+def _page(browser, url, credentials, **viewport):
+    page = _new_page(browser, url, **viewport)
+    login(page, url, *credentials)
+    page.wait_for_url(url + "/")
+    # The page's deferred scripts must have run before the form is used, or a submit would
+    # be a plain form post instead of app.js's fetch.
+    page.wait_for_load_state("load")
+    page.get_by_label("Chest X-ray image").wait_for()
+    return page
+
+
+def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, clinician, xray_path):
+    page = _page(browser, gunicorn_app["url"], clinician)
     assert page.get_by_text("Decision support, not a diagnosis.").is_visible()
     page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
     page.get_by_role("button", name="Analyse").click()
@@ -67,10 +108,10 @@ def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, xray_path):
     page.context.close()
 
 
-def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
+def test_phone_keyboard_and_error_message(browser, gunicorn_app, clinician, tmp_path):
     fake = tmp_path / "scan.png"
     fake.write_text("this is a text file renamed to .png\n")
-    page = _page(browser, gunicorn_app["url"], width=390, height=844)
+    page = _page(browser, gunicorn_app["url"], clinician, width=390, height=844)
     # Keyboard only: tab to the file input, then to the button.
     page.get_by_label("Chest X-ray image").set_input_files(str(fake))
     page.get_by_label("Chest X-ray image").focus()
@@ -91,14 +132,14 @@ def test_phone_keyboard_and_error_message(browser, gunicorn_app, tmp_path):
     page.context.close()
 
 
-def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, tmp_path):
+def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, clinician, tmp_path):
     # A real non-X-ray (a generated text document) through the real app and model.
     from training.nonxray import generated
 
     name, img = next(generated(seed=1))
     document = tmp_path / "letter.png"
     img.save(document)
-    page = _page(browser, gunicorn_app["url"])
+    page = _page(browser, gunicorn_app["url"], clinician)
     SHOTS.mkdir(exist_ok=True)
     page.get_by_label("Chest X-ray image").set_input_files(str(document))
     page.get_by_role("button", name="Analyse").click()
@@ -110,3 +151,53 @@ def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, tmp_path)
     assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
     page.screenshot(path=str(SHOTS / "browser-not-xray.png"), full_page=True)
     page.context.close()
+
+
+def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician, xray_path):
+    """A clinician uploads, a radiologist corrects, an admin snapshots production: the
+    image is in the new version with its source and the radiologist's label."""
+    import csv
+
+    url = gunicorn_app["url"]
+    radiologist = first_login(browser, url, gunicorn_app["env"], "browser-rad", "radiologist")
+    admin = first_login(browser, url, gunicorn_app["env"], "browser-admin", "admin")
+
+    page = _page(browser, url, clinician)
+    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_role("button", name="Analyse").click()
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    pred_id = page.locator("#result-id").inner_text().strip()
+    model_label = page.locator("#result-label").inner_text().strip()
+    page.get_by_role("link", name="History").click()
+    assert page.locator(f'a[href="/predictions/{pred_id}"]').count() == 1
+    page.context.close()
+
+    page = _page(browser, url, radiologist, width=390, height=844)  # on a phone
+    page.get_by_role("link", name="Review queue").click()
+    page.locator(f'a[href="/predictions/{pred_id}"]').click()
+    # The stored image and its stored heatmap are shown again.
+    page.wait_for_function("document.getElementById('heatmap').width > 0")
+    assert page.evaluate("document.getElementById('preview').naturalWidth") > 0
+    new_label = next(c for c in ("COVID", "Normal", "Viral Pneumonia") if c != model_label)
+    page.get_by_label("Correct to").check()
+    page.get_by_label("Correct label").select_option(new_label)
+    page.get_by_label("Comment").fill("reviewed in the browser test")
+    page.get_by_role("button", name="Save review").click()
+    assert page.locator("#review-state").inner_text() == f"agreed: {new_label}"
+    assert f"corrected to {new_label}" in page.locator("#reviews").inner_text()
+    page.screenshot(path=str(SHOTS / "browser-review.png"), full_page=True)
+    page.context.close()
+
+    page = _page(browser, url, admin)
+    page.get_by_role("link", name="Datasets").click()
+    page.get_by_role("button", name="Snapshot production").click()
+    message = page.locator("#dataset-message").inner_text()
+    version = message.split("Production version ")[1].split(":")[0]
+    page.context.close()
+    folder = gunicorn_app["data_dir"] / "datasets" / "production" / f"v{version}"
+    with open(folder / "manifest.csv", newline="") as fh:
+        rows = {r["prediction_id"]: r for r in csv.DictReader(fh)}
+    row = rows[pred_id]
+    assert row["label"] == new_label and row["source"] == "Test Hospital"
+    assert row["validated_by"] == "browser-rad"
+    assert (folder / row["file"]).read_bytes() == xray_path.read_bytes()

@@ -10,6 +10,9 @@ def test_openapi_document_describes_the_api(offline_client):
     predict = doc["paths"]["/predict"]["post"]
     assert "multipart/form-data" in predict["requestBody"]["content"]
     assert {"200", "400", "413", "415", "502", "503", "504", "507"} <= set(predict["responses"])
+    # The API needs a personal token (python -m app.users token, or the API tokens page).
+    assert predict["security"] == [{"bearer": []}] and {"401", "422"} <= set(predict["responses"])
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     # Every $ref resolves.
     schemas = doc["components"]["schemas"]
     for ref in re.findall(r"#/components/schemas/(\w+)", str(doc)):

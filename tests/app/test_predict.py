@@ -4,9 +4,11 @@ import io
 import json
 import logging
 
+import accounts
 import helpers
 import pytest
 
+from app import db
 from serving.preprocessing import ImageError, preprocess
 
 PHI_NAME = "Doe_Jane_1957-03-02_MRN123456.png"
@@ -78,7 +80,7 @@ def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(client, data_dir, name
 
 
 def test_file_over_the_limit_is_413(make_app, model_server):
-    client = make_app(mlflow_url=model_server, max_upload_mb=1).test_client()
+    client = accounts.bearer_client(make_app(mlflow_url=model_server, max_upload_mb=1))
     resp = _post(client, b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024 + 10))
     assert resp.status_code == 413
     assert resp.json == {"error": "The file is too large; the limit is 1 MB."}
@@ -105,7 +107,7 @@ def test_model_server_down_is_503_and_upload_kept(offline_client, data_dir, xray
 def test_hung_model_server_is_504_within_the_timeout(make_app, xray_path):
     server = helpers.SilentServer()
     try:
-        client = make_app(mlflow_url=server.url, mlflow_timeout_s=1).test_client()
+        client = accounts.bearer_client(make_app(mlflow_url=server.url, mlflow_timeout_s=1))
         resp = _post(client, xray_path.read_bytes())
         assert resp.status_code == 504
         assert resp.json["error"].startswith("The model server did not answer within 1 s")
@@ -117,7 +119,10 @@ def test_unwritable_data_dir_is_507_and_app_keeps_serving(make_app, model_server
                                                          xray_path):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
-    client = make_app(mlflow_url=model_server, data_dir=blocker / "data").test_client()
+    # The database lives elsewhere (DATABASE_URL), so only the image store is unwritable.
+    app = make_app(mlflow_url=model_server, data_dir=blocker / "data",
+                   database_url=db.default_url(tmp_path / "db"))
+    client = accounts.bearer_client(app)
     resp = _post(client, xray_path.read_bytes())
     assert resp.status_code == 507
     assert "cannot store the upload" in resp.json["error"] and resp.json["id"]

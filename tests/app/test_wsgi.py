@@ -6,15 +6,15 @@ import requests
 PHI_NAME = "Smith_John_MRN987654.png"
 
 
-def _post(url: str, data: bytes, name: str = "x.png") -> requests.Response:
-    # Exactly what `curl -F file=@x.png` sends: multipart/form-data, field "file".
-    return requests.post(f"{url}/predict", files={"file": (name, data, "image/png")}, timeout=60)
+def _post(app: dict, data: bytes, name: str = "x.png") -> requests.Response:
+    # Exactly what `curl -H "Authorization: Bearer $T" -F file=@x.png` sends.
+    return requests.post(f"{app['url']}/predict", files={"file": (name, data, "image/png")},
+                         headers=app["auth"], timeout=60)
 
 
 def test_predict_through_gunicorn(gunicorn_app, xray_path):
-    url = gunicorn_app["url"]
     data = xray_path.read_bytes()
-    resp = _post(url, data, PHI_NAME)
+    resp = _post(gunicorn_app, data, PHI_NAME)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["status"] in ("ok", "not_xray") and body["model"]["version"]
@@ -26,7 +26,6 @@ def test_predict_through_gunicorn(gunicorn_app, xray_path):
 
 
 def test_bad_inputs_through_gunicorn_then_still_serving(gunicorn_app, xray_path, bomb_png_bytes):
-    url = gunicorn_app["url"]
     limit = gunicorn_app["max_mb"]
     cases = [
         (b"", 400),
@@ -36,12 +35,12 @@ def test_bad_inputs_through_gunicorn_then_still_serving(gunicorn_app, xray_path,
         (b"\x89PNG\r\n\x1a\n" + bytes(limit * 1024 * 1024 + 1), 413),
     ]
     for data, status in cases:
-        resp = _post(url, data)
+        resp = _post(gunicorn_app, data)
         assert resp.status_code == status, resp.text
         assert resp.headers["Content-Type"] == "application/json"
         assert resp.json()["error"]
     assert resp.json()["error"] == f"The file is too large; the limit is {limit} MB."
-    assert _post(url, xray_path.read_bytes()).status_code == 200
+    assert _post(gunicorn_app, xray_path.read_bytes()).status_code == 200
 
 
 def test_pages_and_json_errors_through_gunicorn(gunicorn_app):

@@ -91,3 +91,23 @@ def test_run_options_reach_the_configuration(folders, runs, tmp_path):
     cfg = runs[0]
     assert (cfg.size, cfg.limit, cfg.promote, cfg.folds, cfg.seed) == (64, 5, False, 3, 7)
     assert cfg.balance == "downsample" and cfg.registry == tmp_path / "reg"
+
+
+def test_reference_version_gives_its_source_folders(tmp_path: Path):
+    ref = tmp_path / "reference" / "v3"
+    for name in ("pub-src", "production-site-a"):
+        (ref / name / "train").mkdir(parents=True)
+    (ref / "manifest.csv").write_text("file\n")
+    args = cli.parse(["train", "--reference", str(ref)])
+    assert cli.sources_of(args) == [ref / "production-site-a", ref / "pub-src"]
+
+
+def test_data_and_data_root_name_their_folders(tmp_path: Path):
+    assert cli.sources_of(cli.parse(["train", "--data", "a", "b"])) == [Path("a"), Path("b")]
+    root = cli.sources_of(cli.parse(["train", "--data-root", str(tmp_path)]))
+    assert [p.name for p in root] == list(SOURCES)
+
+
+def test_missing_reference_is_reported(tmp_path: Path, capsys):
+    assert cli.main(["train", "--reference", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err

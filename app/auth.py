@@ -1,0 +1,290 @@
+"""Who is asking: session cookies, API tokens, roles, CSRF, and the login pages.
+
+* Browsers log in with a password and get a signed session cookie (HttpOnly,
+  SameSite=Lax, Secure when the request came over HTTPS or RADIO_COOKIE_SECURE is set).
+  The cookie carries the user's ``session_nonce``: changing a password or disabling the
+  account logs every browser out.
+* Scripts send ``Authorization: Bearer <token>``; a request with that header is judged by
+  the token alone (never by a cookie next to it).
+* Every state-changing request authenticated by the cookie must carry the session's CSRF
+  token (form field ``csrf_token`` or header ``X-CSRF-Token``). Requests without a logged-in
+  session carry no ambient authority, so only the login form needs it among them.
+* Failed logins are counted in the audit log: 5 per user name or 20 per address within 15
+  minutes lock further tries out (429) until the window passes, in every worker alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from app import audit, security, users
+from app.config import Config
+from app.db import web as dbweb
+from app.db.models import User, utcnow
+from app.errors import APIError
+
+bp = Blueprint("auth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOCKOUT_WINDOW = timedelta(minutes=15)
+MAX_FAILS_PER_USER = 5
+MAX_FAILS_PER_IP = 20
+_UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, made Secure whenever the request itself was HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def _secret_key(cfg: Config) -> str:
+    """RADIO_SECRET_KEY, else a random key created once under the data dir (mode 0600)."""
+    if cfg.secret_key:
+        return cfg.secret_key
+    path = Path(cfg.data_dir) / "secret_key"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(security.new_nonce() + security.new_nonce())
+    except FileExistsError:
+        pass  # another worker made it first
+    except OSError:
+        # No writable data dir: sessions of this process only; /health reports the dir.
+        return security.new_nonce() + security.new_nonce()
+    return path.read_text().strip()
+
+
+def client_ip() -> str:
+    """The caller's address as this app sees it (nginx's when behind the proxy)."""
+    return request.remote_addr or ""
+
+
+# --- who is asking --------------------------------------------------------------------
+
+
+def current_user() -> User | None:
+    """The authenticated user of this request (token or session), or None."""
+    if "user" in g:
+        return g.user
+    user: User | None = None
+    g.via_token = False
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            g.via_token = True
+            user = users.token_user(dbweb.session(), token.strip())
+    elif session.get("uid") is not None:
+        candidate = dbweb.session().get(User, session["uid"])
+        if (candidate is not None and candidate.active
+                and hmac.compare_digest(candidate.session_nonce, session.get("nonce", ""))):
+            user = candidate
+    g.user = user
+    return user
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.endpoint in JSON_ENDPOINTS
+
+
+# Endpoints answering JSON: a refusal there is JSON too, never a login page.
+JSON_ENDPOINTS = {"predict.predict"}
+
+
+def _deny(status: int, message: str) -> WerkzeugResponse:
+    if _wants_json():
+        raise APIError(status, message)
+    if status == 401:
+        return _login_page(status=401, next_url=request.full_path.rstrip("?"))
+    return current_app.make_response((render_template("denied.html", message=message), status))
+
+
+def requires(role: str) -> Callable[[F], F]:
+    """Decorator: the view needs a user of ``role`` or above (401 anonymous, 403 below)."""
+
+    def wrap(view: F) -> F:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return _deny(401, "Log in, or send an API token, to use Radio.")
+            if user.must_change_password and not g.via_token:
+                if _wants_json():
+                    raise APIError(403, "Choose a new password (log in on the web page) first.")
+                return redirect(url_for("auth.password"))
+            if not user.can(role):
+                return _deny(403, f"This needs the {role} role; you are a {user.role}.")
+            return view(*args, **kwargs)
+
+        inner.required_role = role  # type: ignore[attr-defined]
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+# --- CSRF -----------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use); templates put it in every form."""
+    if "csrf" not in session:
+        session["csrf"] = security.new_nonce()
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    if request.method not in _UNSAFE or "Authorization" in request.headers:
+        return
+    if session.get("uid") is None and request.endpoint != "auth.login":
+        return  # no ambient authority to abuse; the view answers 401 itself
+    # The header first: reading the form of a big upload here would be wasted work.
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        if _wants_json():
+            raise APIError(403, "The request lacks this page's security token; reload the page.")
+        raise _CSRFError()
+
+
+class _CSRFError(Exception):
+    pass
+
+
+def _csrf_failed(_exc: _CSRFError) -> tuple[str, int]:
+    msg = "The form had expired or did not come from Radio; reload the page and try again."
+    return render_template("denied.html", message=msg), 403
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("web.index")
+
+
+def _login_page(status: int = 200, error: str = "", next_url: str = "") -> WerkzeugResponse:
+    html = render_template("login.html", error=error, next_url=next_url)
+    return current_app.make_response((html, status))
+
+
+def _locked_out(username: str, ip: str) -> bool:
+    s = dbweb.session()
+    since = utcnow() - LOCKOUT_WINDOW
+    return (audit.count_since(s, "login_failed", since, target=username) >= MAX_FAILS_PER_USER
+            or audit.count_since(s, "login_failed", since, ip=ip) >= MAX_FAILS_PER_IP)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> WerkzeugResponse:
+    """The login form; on success the session cookie, then the page asked for."""
+    next_url = request.values.get("next", "")
+    if request.method == "GET":
+        return _login_page(next_url=next_url)
+    username = request.form.get("username", "").strip()[:64]
+    password = request.form.get("password", "")
+    ip = client_ip()
+    s = dbweb.session()
+    if _locked_out(username, ip):
+        return _login_page(429, "Too many failed logins; wait 15 minutes and try again.",
+                           next_url)
+    user = users.find(s, username)
+    ok = security.verify_password(password, user.password_hash if user else None)
+    if not ok or user is None or not user.active:
+        audit.log(s, "login_failed", target=username, ip=ip)
+        s.commit()
+        return _login_page(401, "Wrong user name or password.", next_url)
+    audit.log(s, "login", user_id=user.id, target=user.username, ip=ip)
+    s.commit()
+    session.clear()  # a fresh session: no fixation of a cookie set before login
+    session.permanent = True
+    session["uid"] = user.id
+    session["nonce"] = user.session_nonce
+    csrf_token()
+    if user.must_change_password:
+        return redirect(url_for("auth.password"))
+    return redirect(_safe_next(next_url))
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    """End the browser session."""
+    user = current_user()
+    if user is not None:
+        s = dbweb.session()
+        audit.log(s, "logout", user_id=user.id, target=user.username, ip=client_ip())
+        s.commit()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password() -> WerkzeugResponse:
+    """Change one's own password (required after a one-time password)."""
+    user = current_user()
+    if user is None or g.via_token:
+        return _deny(401, "Log in to change your password.")
+    error = ""
+    if request.method == "POST":
+        s = dbweb.session()
+        new = request.form.get("new_password", "")
+        if not security.verify_password(request.form.get("password", ""), user.password_hash):
+            error = "The current password is wrong."
+        elif new != request.form.get("confirm", ""):
+            error = "The two new passwords differ."
+        else:
+            try:
+                users.set_password(s, user, new, one_time=False)
+            except users.UserError as exc:
+                error = str(exc)
+        if not error:
+            s.commit()
+            session["nonce"] = user.session_nonce  # this browser stays logged in
+            return redirect(url_for("web.index"))
+    html = render_template("password.html", error=error, forced=user.must_change_password)
+    return current_app.make_response((html, 400 if error else 200))
+
+
+def init_app(app: Flask) -> None:
+    """Sessions, CSRF and the template helpers on ``app``."""
+    cfg: Config = app.config["RADIO"]
+    app.secret_key = _secret_key(cfg)
+    app.session_interface = _SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.cookie_secure,
+        SESSION_COOKIE_NAME="radio_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    app.before_request(_check_csrf)
+    app.register_error_handler(_CSRFError, _csrf_failed)
+    app.jinja_env.globals.update(csrf_token=csrf_token, current_user=current_user)

@@ -1,0 +1,53 @@
+"""Predictions in the database: what was asked, by whom, where, and what the model said.
+
+``record`` is called once per analysed upload by ``app.predict``; the row is committed
+before the answer is sent, so an acknowledged prediction survives a crash of the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import Config
+from app.db import web as dbweb
+from app.db.models import Prediction
+
+
+def record(
+    cfg: Config,
+    request_id: str,
+    user_id: int | None,
+    image_sha256: str,
+    fmt: str,
+    size: int,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    source: dict[str, Any] | None = None,
+) -> Prediction:
+    """Insert and commit one prediction (``result`` is the JSON answered, or ``error``)."""
+    result = result or {}
+    model = result.get("model") or {}
+    row = Prediction(
+        id=request_id,
+        user_id=user_id,
+        site=cfg.site,
+        image_sha256=image_sha256,
+        image_format=fmt,
+        image_bytes=size,
+        source=source,
+        model_name=model.get("name"),
+        model_version=model.get("version"),
+        status="error" if error else result.get("status", "error"),
+        label=result.get("label"),
+        probabilities=result.get("probabilities"),
+        confidence=result.get("confidence"),
+        needs_review=bool(result.get("needs_review", False)),
+        ood_reason=result.get("ood_reason"),
+        heatmap=result.get("heatmap"),
+        latency_ms=result.get("latency_ms"),
+        error=error,
+    )
+    session = dbweb.session()
+    session.add(row)
+    session.commit()
+    return row

@@ -1,0 +1,168 @@
+"""app/auth.py: login, session cookie, CSRF, rate limiting, API tokens, forced password change."""
+
+from __future__ import annotations
+
+import accounts
+import pytest
+from sqlalchemy import select, text
+
+from app import db, security
+from app.db.models import AuditEntry
+
+
+@pytest.fixture()
+def app(make_app, tmp_path):
+    return make_app(mlflow_url="http://127.0.0.1:9")
+
+
+def test_anonymous_page_is_401_with_the_login_form(app):
+    resp = app.test_client().get("/history")
+    assert resp.status_code == 401
+    html = resp.get_data(as_text=True)
+    assert 'action="/login"' in html and 'name="next" value="/history"' in html
+
+
+def test_anonymous_api_is_401_json(app):
+    resp = app.test_client().post("/predict", data={})
+    assert resp.status_code == 401 and resp.is_json and "token" in resp.json["error"]
+
+
+def test_login_sets_a_hardened_cookie_and_follows_next(app):
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    csrf = accounts.csrf_from(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": "ana", "password": accounts.PASSWORD,
+                                       "csrf_token": csrf, "next": "/history"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/history"
+    cookie = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("radio_session=")]
+    assert cookie and "HttpOnly" in cookie[0] and "SameSite=Lax" in cookie[0]
+    assert "Secure" not in cookie[0]  # plain HTTP here; see the HTTPS test below
+    assert client.get("/history").status_code == 200
+
+
+def test_cookie_is_secure_over_https(app):
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    page = client.get("/login", base_url="https://radio.example")
+    csrf = accounts.csrf_from(page.get_data(as_text=True))
+    resp = client.post("/login", base_url="https://radio.example",
+                       data={"username": "ana", "password": accounts.PASSWORD,
+                             "csrf_token": csrf})
+    cookie = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("radio_session=")]
+    assert "Secure" in cookie[0]
+
+
+def test_open_redirect_is_refused(app):
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    csrf = accounts.csrf_from(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": "ana", "password": accounts.PASSWORD,
+                                       "csrf_token": csrf, "next": "//evil.example/x"})
+    assert resp.headers["Location"] == "/"
+
+
+def test_login_without_csrf_is_refused(app):
+    accounts.add_user(app, "ana", "clinician")
+    resp = app.test_client().post("/login", data={"username": "ana",
+                                                  "password": accounts.PASSWORD})
+    assert resp.status_code == 403
+
+
+def test_logged_in_post_needs_the_csrf_token(app):
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    accounts.login(client, "ana")
+    # A cross-site form post carries the cookie but cannot know the token.
+    assert client.post("/account/tokens", data={"name": "x"}).status_code == 403
+    assert client.post("/predict", data={}).status_code == 403
+    csrf = accounts.csrf_from(client.get("/").get_data(as_text=True))
+    assert client.post("/account/tokens", data={"name": "x", "csrf_token": csrf}
+                       ).status_code == 201
+
+
+def test_wrong_password_then_lockout_is_audited(app):
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    statuses = [accounts.login(client, "ana", "wrong password!").status_code for _ in range(5)]
+    assert statuses == [401] * 5
+    # Locked: even the right password is refused for now.
+    assert accounts.login(client, "ana").status_code == 429
+    # An unknown user name fails the same way (no account enumeration).
+    assert accounts.login(client, "nobody", "whatever").status_code == 401
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        actions = [(e.action, e.target) for e in s.scalars(select(AuditEntry))]
+    assert actions.count(("login_failed", "ana")) == 5
+    assert ("login", "ana") not in actions
+
+
+def test_bearer_token_works_and_is_stored_hashed(app):
+    token = accounts.token(app, "script", "clinician")
+    client = app.test_client()
+    assert client.get("/history", headers={"Authorization": f"Bearer {token}"}
+                      ).status_code == 200
+    assert client.get("/history", headers={"Authorization": f"Bearer {token}x"}
+                      ).status_code == 401
+    # Only the hash is stored.
+    with db.get_engine(app.config["RADIO"].db_url).connect() as conn:
+        stored = str(conn.execute(text("SELECT * FROM api_tokens")).all())
+    assert security.token_hash(token) in stored and token not in stored
+    # A bad token is not rescued by a valid session cookie next to it.
+    accounts.add_user(app, "ana", "clinician")
+    accounts.login(client, "ana")
+    assert client.get("/history").status_code == 200
+    assert client.get("/history", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_revoked_token_and_disabled_user_are_refused(app):
+    accounts.add_user(app, "boss", "admin")
+    admin = app.test_client()
+    accounts.login(admin, "boss")
+    page = admin.get("/account/tokens").get_data(as_text=True)
+    resp = admin.post("/account/tokens", data={"name": "ci",
+                                               "csrf_token": accounts.csrf_from(page)})
+    html = resp.get_data(as_text=True)
+    token = html.split('<code id="new-token">')[1].split("</code>")[0]
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.get("/history", headers=auth).status_code == 200
+    with app.app_context():
+        from app.db import web as dbweb
+        from app.db.models import ApiToken
+
+        token_id = dbweb.session().scalars(select(ApiToken.id)).one()
+    admin.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": accounts.csrf_from(page)})
+    assert api.get("/history", headers=auth).status_code == 401
+
+
+def test_password_change_logs_out_other_sessions(app):
+    accounts.add_user(app, "ana", "clinician")
+    first, second = app.test_client(), app.test_client()
+    accounts.login(first, "ana")
+    accounts.login(second, "ana")
+    page = first.get("/account/password").get_data(as_text=True)
+    resp = first.post("/account/password", data={
+        "password": accounts.PASSWORD, "new_password": "a brand new secret",
+        "confirm": "a brand new secret", "csrf_token": accounts.csrf_from(page)})
+    assert resp.status_code == 302
+    assert first.get("/history").status_code == 200
+    assert second.get("/history").status_code == 401
+    assert accounts.login(second, "ana", "a brand new secret").status_code == 302
+
+
+def test_one_time_password_must_be_changed_first(app):
+    from app import users
+    from app.db import web as dbweb
+
+    with app.app_context():
+        s = dbweb.session()
+        users.create_user(s, "new", "radiologist", "one-time-secret")
+        s.commit()
+    client = app.test_client()
+    resp = accounts.login(client, "new", "one-time-secret")
+    assert resp.headers["Location"] == "/account/password"
+    assert client.get("/history").status_code == 302  # every page sends them back there
+    page = client.get("/account/password").get_data(as_text=True)
+    resp = client.post("/account/password", data={
+        "password": "one-time-secret", "new_password": "short", "confirm": "short",
+        "csrf_token": accounts.csrf_from(page)})
+    assert resp.status_code == 400 and "12 characters" in resp.get_data(as_text=True)

@@ -1,0 +1,88 @@
+"""app/reviews.py: verdicts, the state they add up to, and the queue order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app import db, reviews, users
+from app.db.models import AuditEntry, Prediction, utcnow
+
+
+def _pred(s, pid: str, label: str | None = "Normal", needs_review: bool = False,
+          status: str = "ok", age_min: int = 0) -> Prediction:
+    pred = Prediction(id=pid, image_sha256="0" * 64, image_format="PNG", image_bytes=1,
+                      status=status, label=label, needs_review=needs_review,
+                      probabilities={"COVID": 0.2, "Normal": 0.8} if status == "ok" else None,
+                      created_at=utcnow() - timedelta(minutes=age_min))
+    s.add(pred)
+    return pred
+
+
+@pytest.fixture()
+def s(db_url):
+    db.migrate(db_url)
+    with db.session_scope(db_url) as session:
+        yield session
+
+
+def test_states_from_verdicts(s):
+    r1 = users.create_user(s, "r1", "radiologist")
+    r2 = users.create_user(s, "r2", "radiologist")
+    pred = _pred(s, "a" * 32)
+    s.flush()
+    assert reviews.state(pred) == "unreviewed"
+    reviews.add(s, pred, r1, "validated", None, "")
+    assert reviews.state(pred) == "agreed" and reviews.final_label(pred) == "Normal"
+    reviews.add(s, pred, r2, "corrected", "COVID", "ground glass")
+    assert reviews.state(pred) == "disagreement" and reviews.final_label(pred) is None
+    # r2 changes their mind: their latest review is the one that counts.
+    reviews.add(s, pred, r2, "validated", None, "")
+    assert reviews.state(pred) == "agreed"
+    reviews.add(s, pred, r1, "unknown", None, "poor film")
+    assert reviews.state(pred) == "disagreement"
+    other = _pred(s, "b" * 32)
+    s.flush()
+    reviews.add(s, other, r1, "unknown", None, "")
+    assert reviews.state(other) == "unknown"
+    s.flush()
+    audit = [(e.action, e.detail["verdict"]) for e in s.scalars(select(AuditEntry))
+             if e.action == "review"]
+    assert len(audit) == 5 and audit[1] == ("review", "corrected")
+
+
+def test_bad_verdicts_are_refused(s):
+    r1 = users.create_user(s, "r1", "radiologist")
+    pred = _pred(s, "a" * 32)
+    refused = _pred(s, "b" * 32, label=None, status="not_xray")
+    s.flush()
+    with pytest.raises(reviews.ReviewError):
+        reviews.add(s, pred, r1, "maybe", None, "")
+    with pytest.raises(reviews.ReviewError, match="among"):
+        reviews.add(s, pred, r1, "corrected", "Cat", "")
+    with pytest.raises(reviews.ReviewError, match="validate"):
+        reviews.add(s, refused, r1, "validated", None, "")
+    # A refused image can still be labelled by correcting it to a known class.
+    reviews.add(s, refused, r1, "corrected", "Viral Pneumonia", "")
+    assert reviews.final_label(refused) == "Viral Pneumonia"
+
+
+def test_queue_order_and_what_leaves_it(s):
+    r1 = users.create_user(s, "r1", "radiologist")
+    r2 = users.create_user(s, "r2", "radiologist")
+    plain = _pred(s, "1" * 32, age_min=50)
+    flagged = _pred(s, "2" * 32, needs_review=True, age_min=10)
+    disputed = _pred(s, "3" * 32, age_min=5)
+    done = _pred(s, "4" * 32, age_min=40)
+    _pred(s, "5" * 32, status="error", label=None)
+    s.flush()
+    reviews.add(s, disputed, r1, "validated", None, "")
+    reviews.add(s, disputed, r2, "corrected", "COVID", "")
+    reviews.add(s, done, r1, "validated", None, "")
+    s.flush()
+    r3 = users.create_user(s, "r3", "radiologist")
+    assert [p.id for p in reviews.queue(s, r3)] == [disputed.id, flagged.id, plain.id]
+    # Nobody is asked again about what they already reviewed.
+    assert [p.id for p in reviews.queue(s, r1)] == [flagged.id, plain.id]
