@@ -108,14 +108,15 @@ def alone(path: Path) -> dict:
     return {"outcome": out[0], "peak_mb": round(float(out[1]), 1), "s": round(float(out[2]), 2)}
 
 
-def eight_at_once(url: str, name: str, data: bytes) -> Counter:
+def eight_at_once(url: str, name: str, data: bytes, auth: dict[str, str]) -> Counter:
     """Statuses of CLIENTS simultaneous uploads of ``data``."""
     statuses: Counter = Counter()
     barrier = threading.Barrier(CLIENTS)
 
     def client() -> None:
         barrier.wait()
-        r = requests.post(f"{url}/predict", files={"file": (name, data)}, timeout=120)
+        r = requests.post(f"{url}/predict", files={"file": (name, data)}, headers=auth,
+                          timeout=120)
         statuses[r.status_code] += 1
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
@@ -139,7 +140,7 @@ def main() -> int:
         try:
             results["_stack_before"] = stack.memory()
             for name, path in files.items():
-                statuses = eight_at_once(stack.url, name, path.read_bytes())
+                statuses = eight_at_once(stack.url, name, path.read_bytes(), stack.auth)
                 results[name]["eight"] = {"statuses": dict(statuses), **stack.memory()}
         finally:
             stack.stop()

@@ -34,7 +34,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def run(url: str, images: list[bytes]) -> tuple[list[float], Counter]:
+def run(url: str, images: list[bytes], auth: dict[str, str]) -> tuple[list[float], Counter]:
     """Latencies (ms) of the successful calls and the count of every status."""
     latencies: list[float] = []
     statuses: Counter = Counter()
@@ -43,6 +43,7 @@ def run(url: str, images: list[bytes]) -> tuple[list[float], Counter]:
 
     def client(i: int) -> None:
         session = requests.Session()
+        session.headers.update(auth)
         n = i
         while time.monotonic() < end:
             data = images[n % len(images)]
@@ -77,7 +78,7 @@ def main() -> int:
         stack = Stack(Path(tmp))
         try:
             before = stack.memory()
-            latencies, statuses = run(stack.url, images)
+            latencies, statuses = run(stack.url, images, stack.auth)
             after = stack.memory()
         finally:
             stack.stop()

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,3 +131,14 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def bearer(env: dict[str, str], user: str = "bench-clinician") -> dict[str, str]:
+    """``Authorization`` header with a new API token of a clinician of the app run with
+    ``env`` (same database): ``python -m app.users token`` prints it as its last line."""
+    out = subprocess.run(
+        [sys.executable, "-m", "app.users", "token", "--user", user,
+         "--role", "clinician"],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    return {"Authorization": f"Bearer {out.stdout.strip().splitlines()[-1]}"}

@@ -161,6 +161,7 @@ class Cluster:
         )
         procs.wait_until(f"http://127.0.0.1:{app_port}/health", self.app)
         self.predict_url = f"http://127.0.0.1:{app_port}/predict"
+        self.auth = procs.bearer(env)  # /predict needs a clinician's token
 
     def kill_server(self, index: int) -> None:
         """SIGKILL a model server and its children: a crash, not a clean shutdown."""
@@ -190,6 +191,7 @@ def load(
     clients: int,
     seconds: float,
     at_half: object = None,
+    auth: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """``clients`` threads uploading in a loop for ``seconds``; ``at_half()`` runs mid-way."""
     ok, failed, lock = [0], [0], threading.Lock()
@@ -198,6 +200,7 @@ def load(
 
     def client(i: int) -> None:
         session = requests.Session()
+        session.headers.update(auth or {})
         n = i
         while time.monotonic() < stop_at:
             name, data = images[n % len(images)]
@@ -246,13 +249,15 @@ def run(seconds: float = SECONDS, clients: int = CLIENTS, kill_only: bool = Fals
             if not kill_only:
                 for n in (1, 2):
                     cluster.route(n)
-                    load(cluster.predict_url, images, clients, 2)  # warm-up
-                    results[f"servers_{n}"] = load(cluster.predict_url, images, clients, seconds)
+                    load(cluster.predict_url, images, clients, 2, auth=cluster.auth)  # warm-up
+                    results[f"servers_{n}"] = load(
+                        cluster.predict_url, images, clients, seconds, auth=cluster.auth
+                    )
             cluster.route(2)
-            load(cluster.predict_url, images, clients, 2)
+            load(cluster.predict_url, images, clients, 2, auth=cluster.auth)
             kill = lambda: cluster.kill_server(1)  # noqa: E731
             results["servers_2_one_killed"] = load(
-                cluster.predict_url, images, clients, seconds, at_half=kill
+                cluster.predict_url, images, clients, seconds, at_half=kill, auth=cluster.auth
             )
         finally:
             cluster.stop()

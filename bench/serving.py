@@ -94,9 +94,10 @@ class Radio:
         )
         procs.wait_until(f"http://127.0.0.1:{self.app_port}/health", self.app)
         self.url = f"http://127.0.0.1:{self.app_port}/predict"
+        self.auth = procs.bearer(app_env)  # /predict needs a clinician's token
 
     def call(self, session: requests.Session, name: str, data: bytes) -> bool:
-        r = session.post(self.url, files={"file": (name, data)}, timeout=60)
+        r = session.post(self.url, files={"file": (name, data)}, headers=self.auth, timeout=60)
         return r.status_code == 200 and r.json().get("status") in ("ok", "not_xray")
 
     def memory(self) -> dict[str, float]:

@@ -41,6 +41,7 @@ class Stack:
             self.stop()
             raise
         self.url = f"http://127.0.0.1:{app_port}"
+        self.auth = procs.bearer(env)  # /predict needs a clinician's token
 
     def workers(self) -> list[int]:
         """The gunicorn worker processes."""

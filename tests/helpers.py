@@ -229,12 +229,16 @@ class SlowUpload(threading.Thread):
     """A client that announces ``length`` body bytes of /predict, then sends a byte every
     ``every_s`` seconds (``every_s=None``: sends nothing more); keeps what the server says."""
 
-    def __init__(self, url: str, length: int = 100_000, every_s: float | None = 0.5) -> None:
+    def __init__(
+        self, url: str, length: int = 100_000, every_s: float | None = 0.5,
+        token: str | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         host, port = url.removeprefix("http://").split(":")
         self.sock = socket.create_connection((host, int(port)), timeout=60)
-        head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data;"
-                f" boundary=B\r\nContent-Length: {length}\r\n\r\n").encode()
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: "
+                f"multipart/form-data; boundary=B\r\nContent-Length: {length}\r\n\r\n").encode()
         self.sock.sendall(head + b"--B\r\n")
         self.length, self.every_s = length, every_s
         self.answer = b""

@@ -20,10 +20,12 @@ def test_bad_input_gets_its_status_and_message(gunicorn_app, case):
     url = f"{gunicorn_app['url']}/predict"
     before = set((gunicorn_app["data_dir"] / "uploads").glob("*"))
     if case.file is not None:
-        resp = requests.post(url, files={"file": ("x.png", case.file, "image/png")}, timeout=60)
+        resp = requests.post(url, files={"file": ("x.png", case.file, "image/png")},
+                             headers=gunicorn_app["auth"], timeout=60)
     else:
         headers = {"Content-Type": case.content_type} if case.content_type else {}
-        resp = requests.post(url, data=case.body, headers=headers, timeout=60)
+        resp = requests.post(url, data=case.body, headers={**headers, **gunicorn_app["auth"]},
+                             timeout=60)
     assert resp.status_code == case.status, resp.text
     assert resp.headers["Content-Type"] == "application/json"
     assert case.words.lower() in resp.json()["error"].lower()

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import accounts
 import helpers
 import pytest
 import requests
@@ -22,8 +23,11 @@ CLIENTS = 8
 ROUNDS = 2
 
 
-def _load(url: str, data: bytes, stop: threading.Event, acked: list[str]) -> None:
+def _load(
+    url: str, data: bytes, stop: threading.Event, acked: list[str], token: str
+) -> None:
     session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
     while not stop.is_set():
         try:
             r = session.post(f"{url}/predict", files={"file": ("x.png", data)}, timeout=30)
@@ -65,7 +69,8 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_orphans_are_cleaned
             helpers.stop(proc)
             break
         stop = threading.Event()
-        clients = [threading.Thread(target=_load, args=(url, data, stop, acked))
+        token = accounts.cli_token(env, "kill-test", "clinician")
+        clients = [threading.Thread(target=_load, args=(url, data, stop, acked, token))
                    for _ in range(CLIENTS)]
         for c in clients:
             c.start()

@@ -8,6 +8,7 @@ import os
 import threading
 from pathlib import Path
 
+import accounts
 import helpers
 import pytest
 import requests
@@ -54,9 +55,11 @@ def test_hung_model_server_never_blocks_the_page_or_health(tmp_path, xray_path):
     try:
         helpers.wait_until(f"{url}/", proc, 60, lambda r: r.ok)
         data = xray_path.read_bytes()
+        auth = {"Authorization": f"Bearer {accounts.cli_token(env, 'hung-test', 'clinician')}"}
 
         def predict() -> None:
-            r = requests.post(f"{url}/predict", files={"file": ("x.png", data)}, timeout=60)
+            r = requests.post(f"{url}/predict", files={"file": ("x.png", data)}, headers=auth,
+                              timeout=60)
             answers.append(r.status_code)
 
         # More uploads than the worker has threads (8), all stuck on the model server.

@@ -10,12 +10,14 @@ import json
 import socket
 import time
 
+import accounts
 import helpers
 import pytest
 import requests
 
 BODY_TIMEOUT_S = 3
 LOG: list = []  # the module gunicorn's log file
+TOKEN: list = []  # a clinician's API token on the module gunicorn
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,7 @@ def slow_gunicorn(model_server, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)
+        TOKEN.append(accounts.cli_token(env, "slow-clinician", "clinician"))
         yield url
     finally:
         helpers.stop(proc)
@@ -48,7 +51,7 @@ def _status_and_json(answer: bytes) -> tuple[int, dict, str]:
 @pytest.mark.parametrize("every_s", [0.5, None], ids=["trickling body", "body shorter than "
                                                                        "Content-Length"])
 def test_slow_or_short_body_gets_408_json(slow_gunicorn, every_s):
-    client = helpers.SlowUpload(slow_gunicorn, every_s=every_s)
+    client = helpers.SlowUpload(slow_gunicorn, every_s=every_s, token=TOKEN[0])
     client.start()
     client.join(timeout=60)
     status, body, head = _status_and_json(client.answer)
@@ -59,7 +62,7 @@ def test_slow_or_short_body_gets_408_json(slow_gunicorn, every_s):
 
 
 def test_eight_slow_clients_do_not_block_the_page_or_health(slow_gunicorn, xray_path):
-    clients = [helpers.SlowUpload(slow_gunicorn) for _ in range(8)]
+    clients = [helpers.SlowUpload(slow_gunicorn, token=TOKEN[0]) for _ in range(8)]
     for c in clients:
         c.start()
     time.sleep(0.5)  # all eight are connected and sending
@@ -69,6 +72,7 @@ def test_eight_slow_clients_do_not_block_the_page_or_health(slow_gunicorn, xray_
     assert requests.get(f"{slow_gunicorn}/", timeout=5).status_code == 200
     assert requests.get(f"{slow_gunicorn}/version", timeout=5).status_code == 200
     fast = requests.post(f"{slow_gunicorn}/predict", timeout=30,
+                         headers={"Authorization": f"Bearer {TOKEN[0]}"},
                          files={"file": ("x.png", xray_path.read_bytes(), "image/png")})
     assert fast.status_code in (200, 503), fast.text  # 503 only if all slots are busy
     for c in clients:
