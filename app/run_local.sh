@@ -32,6 +32,13 @@ stop() {
     sleep 0.2
   done
   for pid in $app_pid $model_pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  # SIGKILL is not instant either: leave only once the ports are really free.
+  for _ in $(seq 25); do
+    local alive=0
+    for pid in $app_pid $model_pid; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.2
+  done
 }
 trap stop EXIT
 trap 'echo; echo "stopping Radio..." >&2; exit 130' INT TERM

@@ -82,7 +82,8 @@ def _image_cases() -> list[Case]:
         Case("WebP", 415, NOT_IMAGE, file=_encode(xray, "WEBP")),
         Case("ZIP", 415, NOT_IMAGE, file=b"PK\x03\x04" + bytes(100)),
         Case("ELF executable", 415, NOT_IMAGE, file=b"\x7fELF" + bytes(100)),
-        Case("DICOM preamble", 415, NOT_IMAGE, file=bytes(128) + b"DICM" + bytes(100)),
+        # A DICOM preamble and nothing usable: read as DICOM (issue 14), refused as one.
+        Case("DICOM preamble", 422, "DICOM", file=bytes(128) + b"DICM" + bytes(100)),
         Case("PNG magic only", 400, DAMAGED, file=b"\x89PNG\r\n\x1a\n"),
         Case("PNG magic + zeros", 400, DAMAGED, file=b"\x89PNG\r\n\x1a\n" + bytes(64)),
         Case("JPEG magic only", 400, DAMAGED, file=b"\xff\xd8\xff"),

@@ -53,7 +53,7 @@ def test_hung_model_server_never_blocks_the_page_or_health(tmp_path, xray_path):
     url = f"http://127.0.0.1:{port}"
     answers: list[int] = []
     try:
-        helpers.wait_until(f"{url}/", proc, 60, lambda r: r.ok)
+        helpers.wait_until(f"{url}/login", proc, 60, lambda r: r.ok)
         data = xray_path.read_bytes()
         auth = {"Authorization": f"Bearer {accounts.cli_token(env, 'hung-test', 'clinician')}"}
 
@@ -69,7 +69,7 @@ def test_hung_model_server_never_blocks_the_page_or_health(tmp_path, xray_path):
         while len(server.accepted) < 6 and all(c.is_alive() for c in clients):
             threading.Event().wait(0.05)
         # Bounded by the client timeout: a blocked server fails these.
-        assert requests.get(f"{url}/", timeout=5).status_code == 200
+        assert requests.get(f"{url}/login", timeout=5).status_code == 200  # the page
         health = requests.get(f"{url}/health", timeout=5)
         assert health.status_code == 503 and health.json()["status"] == "down"
         for c in clients:

@@ -4,6 +4,7 @@ import io
 import sys
 import threading
 
+import accounts
 import helpers
 
 PUBLIC = {"REMOTE_ADDR": "203.0.113.7"}  # a caller on the internet (TEST-NET-3)
@@ -102,7 +103,7 @@ def test_version_public_and_detailed(client, model_server, xray_path):
 
 
 def test_state_lives_on_each_app(make_app, model_server, offline_client, xray_path):
-    client = make_app(mlflow_url=model_server).test_client()
+    client = accounts.bearer_client(make_app(mlflow_url=model_server))
     resp = client.post("/predict", data={"file": (io.BytesIO(xray_path.read_bytes()), "x.png")},
                        content_type="multipart/form-data")
     assert resp.status_code == 200

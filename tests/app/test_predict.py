@@ -169,7 +169,7 @@ def test_malformed_multipart_is_named(client):
 def test_record_step_failure_is_507_analysed_and_leaves_no_upload(client, xray_path, data_dir):
     # The disk refuses the record only: a file sits where the records folder should be
     # (works as root too, unlike a read-only folder).
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)  # the database may already live there
     (data_dir / "predictions").write_text("not a folder")
     resp = _post(client, xray_path.read_bytes())
     assert resp.status_code == 507
@@ -180,8 +180,9 @@ def test_record_step_failure_is_507_analysed_and_leaves_no_upload(client, xray_p
 def test_breaker_fails_fast_after_repeated_timeouts(make_app, xray_path, data_dir):
     server = helpers.SilentServer()
     try:
-        client = make_app(mlflow_url=server.url, mlflow_timeout_s=0.5, breaker_failures=2,
-                          breaker_cooldown_s=60).test_client()
+        client = accounts.bearer_client(make_app(
+            mlflow_url=server.url, mlflow_timeout_s=0.5, breaker_failures=2, breaker_cooldown_s=60
+        ))
         data = xray_path.read_bytes()
         assert [_post(client, data).status_code for _ in range(2)] == [504, 504]
         resp = _post(client, data)
@@ -202,12 +203,12 @@ def test_busy_worker_answers_503_without_reading(make_app, model_server, xray_pa
         slots = state.get().predict_slots
     assert slots.acquire(blocking=False)  # another request holds the only slot
     try:
-        resp = _post(app.test_client(), xray_path.read_bytes())
+        resp = _post(accounts.bearer_client(app), xray_path.read_bytes())
         assert resp.status_code == 503 and resp.json["error"].startswith("Radio is busy")
         assert resp.headers["Retry-After"] == "5"
     finally:
         slots.release()
-    assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+    assert _post(accounts.bearer_client(app), xray_path.read_bytes()).status_code == 200
 
 
 def test_decodes_wait_for_the_per_worker_decode_slot(make_app, model_server, xray_path):
@@ -218,11 +219,11 @@ def test_decodes_wait_for_the_per_worker_decode_slot(make_app, model_server, xra
         slots = state.get().decode_slots
     assert slots.acquire(blocking=False)  # another thread is decoding a large image
     try:
-        resp = _post(app.test_client(), xray_path.read_bytes())
+        resp = _post(accounts.bearer_client(app), xray_path.read_bytes())
         assert resp.status_code == 503
         assert resp.json["error"].startswith("Radio is busy decoding other images")
     finally:
         slots.release()
-    assert _post(app.test_client(), xray_path.read_bytes()).status_code == 200
+    assert _post(accounts.bearer_client(app), xray_path.read_bytes()).status_code == 200
     with app.app_context():  # released after the decode, error or not
         assert state.get().decode_slots.acquire(blocking=False)

@@ -69,7 +69,7 @@ def test_eight_slow_clients_do_not_block_the_page_or_health(slow_gunicorn, xray_
     assert all(c.is_alive() for c in clients)
     # Bounded by the client's timeout, not measured: a frozen server fails these.
     assert requests.get(f"{slow_gunicorn}/health", timeout=5).status_code == 200
-    assert requests.get(f"{slow_gunicorn}/", timeout=5).status_code == 200
+    assert requests.get(f"{slow_gunicorn}/login", timeout=5).status_code == 200  # the page
     assert requests.get(f"{slow_gunicorn}/version", timeout=5).status_code == 200
     fast = requests.post(f"{slow_gunicorn}/predict", timeout=30,
                          headers={"Authorization": f"Bearer {TOKEN[0]}"},
