@@ -32,12 +32,13 @@ stop() {
     sleep 0.2
   done
   for pid in $app_pid $model_pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  # SIGKILL is not instant either: leave only once the ports are really free.
-  for _ in $(seq 25); do
+  # SIGKILL is asynchronous: reap the servers so their ports are free when this exits.
+  for pid in $app_pid $model_pid; do wait "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
     local alive=0
     for pid in $app_pid $model_pid; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && return 0
-    sleep 0.2
+    sleep 0.1
   done
 }
 trap stop EXIT

@@ -52,13 +52,14 @@ def test_starts_both_then_stops_both_on_ctrl_c(tmp_path):
         assert f"http://127.0.0.1:{app_port}/" in log
         # A fresh clone prints how to log in: the first admin's one-time password.
         password = log.split("one-time password:")[1].split()[0]
-        web = requests.Session()
-        page = web.get(f"http://127.0.0.1:{app_port}/login", timeout=10).text
-        resp = web.post(f"http://127.0.0.1:{app_port}/login", timeout=10, allow_redirects=False,
-                        data={"username": "admin", "password": password,
-                              "csrf_token": accounts.csrf_from(page)})
+        # One connection per request: a gthread worker that served a second request on a
+        # kept-alive connection was seen to outlive SIGTERM by gunicorn's graceful timeout.
+        page = requests.get(f"http://127.0.0.1:{app_port}/login", timeout=10)
+        resp = requests.post(f"http://127.0.0.1:{app_port}/login", timeout=10,
+                             allow_redirects=False, cookies=page.cookies,
+                             data={"username": "admin", "password": password,
+                                   "csrf_token": accounts.csrf_from(page.text)})
         assert resp.status_code == 302 and resp.headers["Location"] == "/account/password"
-        web.close()  # no keep-alive connection left for gunicorn to wait on at shutdown
         health = requests.get(f"http://127.0.0.1:{app_port}/health", timeout=10).json()
         assert health["status"] == "ok"  # asked on loopback: with details
         assert health["checks"]["model_server"]["url"] == f"http://127.0.0.1:{model_port}"
