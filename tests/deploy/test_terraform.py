@@ -13,7 +13,9 @@ import hcl2
 import pytest
 from deploy_helpers import ROOT, run, tool
 
-TF_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
+# The resources, split by concern (a new .tf file must be listed: a test checks the set).
+RESOURCE_FILES = ("main.tf", "storage.tf", "model_tier.tf", "mlflow_backends.tf")
+TF_FILES = (*RESOURCE_FILES, "variables.tf", "outputs.tf", "versions.tf")
 # A local provider mirror (registry.terraform.io/hashicorp/aws/<version>/<platform>/)
 # lets `terraform init` work offline; CI images may carry one here.
 PROVIDER_MIRROR = Path(os.environ.get("RADIO_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
@@ -52,7 +54,16 @@ def resources(doc: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def main() -> dict[str, Any]:
-    return load("main.tf")
+    """Every resource file as one document (block lists concatenated, as Terraform does)."""
+    merged: dict[str, list] = {}
+    for name in RESOURCE_FILES:
+        for kind, entries in load(name).items():
+            merged.setdefault(kind, []).extend(entries if isinstance(entries, list) else [entries])
+    return merged
+
+
+def test_every_terraform_file_is_checked() -> None:
+    assert {p.name for p in ROOT.glob("*.tf")} == set(TF_FILES)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +321,7 @@ def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables
 
 
 def test_no_rule_opens_ssh_or_the_model_port_to_the_world(main: dict[str, Any]) -> None:
-    text = (ROOT / "main.tf").read_text()
+    text = "".join((ROOT / name).read_text() for name in RESOURCE_FILES)
     opened = re.findall(r'cidr_ipv4\s*=\s*"0\.0\.0\.0/0"', text)
     # The only literal world-wide CIDRs are the two hosts' egress rules.
     egress = resources(main, "aws_vpc_security_group_egress_rule")

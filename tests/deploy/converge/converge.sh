@@ -26,7 +26,8 @@ git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
 # A loop device plays the EBS data volume: the role formats it (once), mounts it
 # on /var/lib/radio and records it in fstab, as on EC2 (where the device is found
 # by volume id under /dev/disk/by-id).
-truncate -s 64M "$out/data.img"
+# 1 GiB, sparse: above the free-space floor of /health (RADIO_MIN_FREE_MB, 500 MB).
+truncate -s 1G "$out/data.img"
 loop="$(losetup --find --show "$out/data.img")"
 
 systemd-nspawn --quiet --boot --ephemeral --private-network --register=no --keep-unit \
@@ -35,7 +36,10 @@ systemd-nspawn --quiet --boot --ephemeral --private-network --register=no --keep
   --bind-ro="$repo:/srv/repo" --bind-ro="$wheels:/srv/wheels" --bind="$out:/srv/out" \
   >"$out/console.log" 2>&1 &
 nspawn=$!
+stub=""
 cleanup() {
+  # The stub model server (app playbook) first: the container waits for it to halt.
+  [ -z "$stub" ] || { pkill -KILL -P "$stub" 2>/dev/null; kill -KILL "$stub" 2>/dev/null; } || true
   kill "$nspawn" 2>/dev/null || true
   wait "$nspawn" 2>/dev/null || true
   losetup --detach "$loop" 2>/dev/null || true
@@ -73,6 +77,21 @@ inside /bin/sh -ec '
   printf "[frontend]\nradio-frontend ansible_connection=local\n[mlflow]\nradio-mlflow ansible_connection=local\n" >/srv/out/inventory.ini
 '
 
+if [ "$playbook" = app.playbook.yml ]; then
+  # The frontend's /health is "ok" only when the model server answers /ping: a stub plays
+  # it on the container's loopback (the model host converges in its own test).
+  inside /usr/bin/python3 -c 'import http.server as h
+class Ping(h.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/ping" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+h.ThreadingHTTPServer(("127.0.0.1", 8000), Ping).serve_forever()' </dev/null >/dev/null 2>&1 &
+  stub=$!
+fi
+
 for round in 1 2; do
   inside env ANSIBLE_ROLES_PATH=/srv/repo/roles ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=/tmp/al \
     ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
@@ -94,7 +113,7 @@ if [ "$playbook" = mlflow.playbook.yml ]; then
 else
   inside /usr/bin/python3 -c 'import json, ssl, urllib.request
 ctx = ssl._create_unverified_context()
-print("health", json.load(urllib.request.urlopen("https://127.0.0.1/health", context=ctx, timeout=10))["app"])
+print("health", json.load(urllib.request.urlopen("https://127.0.0.1/health", context=ctx, timeout=10))["status"])
 import http.client
 conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
 conn.request("GET", "/x")
