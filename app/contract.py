@@ -49,6 +49,7 @@ def parse_prediction(item: Any) -> dict[str, Any]:
         "needs_review": item["needs_review"],
         "heatmap": None,
         "ood_reason": item["ood"]["reason"],
+        "ood_score": item["ood"].get("score"),
         "model": {"name": item["model"]["name"], "version": str(item["model"]["version"])},
     }
     if item["status"] == "not_xray":

@@ -43,6 +43,7 @@ def record(
         confidence=result.get("confidence"),
         needs_review=bool(result.get("needs_review", False)),
         ood_reason=result.get("ood_reason"),
+        ood_score=result.get("ood_score"),
         heatmap=result.get("heatmap"),
         latency_ms=result.get("latency_ms"),
         error=error,

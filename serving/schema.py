@@ -90,6 +90,8 @@ def app_prediction() -> dict[str, Any]:
             "id": {"type": "string", "description": "names the stored upload and record"},
             **shared,
             "ood_reason": {"type": ["string", "null"], "description": "why it was refused"},
+            "ood_score": {"type": ["number", "null"],
+                          "description": "not-a-chest-X-ray score; above 1 is refused"},
             "latency_ms": {"type": "number", "description": "time spent answering"},
         },
     }

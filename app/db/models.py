@@ -91,6 +91,7 @@ class Prediction(Base):
     confidence: Mapped[float | None] = mapped_column(Float, default=None)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     ood_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    ood_score: Mapped[float | None] = mapped_column(Float, default=None)  # above 1: refused
     heatmap: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -33,6 +33,7 @@ def test_good_answer_is_normalised():
     assert parsed["heatmap"] == [[0.0, 0.5], [1.0, 0.25]]
     assert parsed["model"] == {"name": "radio-cxr", "version": "3"}
     assert parsed["ood_reason"] is None
+    assert parsed["ood_score"] == 12.3
 
 
 def test_not_xray_drops_the_diagnosis():

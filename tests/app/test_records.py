@@ -36,6 +36,7 @@ def test_prediction_is_recorded_with_who_where_and_what(make_app, model_server, 
     assert row.model_name == first["model"]["name"]
     assert row.model_version == first["model"]["version"]
     assert row.latency_ms == first["latency_ms"] and row.needs_review == first["needs_review"]
+    assert row.ood_score == first["ood_score"] and isinstance(row.ood_score, float)
     assert row.created_at is not None
     # Stored once by content, under its hash: the same image twice is one file.
     stored = list((app.config["RADIO"].data_dir / "images").rglob("*.png"))

@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from app import db
 from app.db.models import AuditEntry, Base, Prediction, User
 
+HEAD = "0003"  # the newest migration
+
 
 def _tables(url: str) -> set[str]:
     return set(inspect(db.get_engine(url)).get_table_names())
@@ -19,14 +21,14 @@ def _tables(url: str) -> set[str]:
 
 def test_upgrade_from_empty_matches_the_models(db_url):
     db.migrate(db_url)
-    assert db.current_revision(db_url) == "0002"
+    assert db.current_revision(db_url) == HEAD
     insp = inspect(db.get_engine(db_url))
     for table in Base.metadata.sorted_tables:
         columns = {c["name"] for c in insp.get_columns(table.name)}
         assert columns == {c.name for c in table.columns}, table.name
     # Running it again (a second worker, a restart) changes nothing.
     db.migrate(db_url)
-    assert db.current_revision(db_url) == "0002"
+    assert db.current_revision(db_url) == HEAD
 
 
 def test_downgrade_to_empty_then_up_again(db_url):
@@ -108,8 +110,8 @@ def test_alembic_command_line_from_the_project_root(db_url, tmp_path):
         return out.stdout + out.stderr
 
     run("upgrade", "head")
-    assert db.current_revision(db_url) == "0002"
+    assert db.current_revision(db_url) == HEAD
     run("downgrade", "-1")
-    assert db.current_revision(db_url) == "0001"
+    assert db.current_revision(db_url) == "0002"
     run("upgrade", "head")
-    assert "0002 (head)" in run("current")
+    assert f"{HEAD} (head)" in run("current")
