@@ -11,7 +11,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 dir="${1:-/var/tmp/radio-converge}"
 mkdir -p "$dir"
 if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
-  apt-get install -y -qq --no-install-recommends debootstrap systemd-container
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap systemd-container
 fi
 if [ ! -x "$dir/rootfs/usr/bin/nginx" ] && [ ! -x "$dir/rootfs/usr/sbin/nginx" ]; then
   [ -x "$dir/rootfs/usr/bin/python3" ] ||
