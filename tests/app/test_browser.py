@@ -177,7 +177,9 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     page.locator(f'a[href="/predictions/{pred_id}"]').click()
     # The stored image and its stored heatmap are shown again.
     page.wait_for_function("document.getElementById('heatmap').width > 0")
-    assert page.evaluate("document.getElementById('preview').naturalWidth") > 0
+    # The image loads on its own request, possibly after the heatmap is drawn: wait for it
+    # (bounded by Playwright's timeout: an image that never loads still fails here).
+    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
     new_label = next(c for c in ("COVID", "Normal", "Viral Pneumonia") if c != model_label)
     page.get_by_label("Correct to").check()
     page.get_by_label("Correct label").select_option(new_label)
