@@ -20,26 +20,27 @@ logs="$root/.run"
 mkdir -p "$logs"
 
 model_pid="" app_pid=""
+# True once no process of either server's group is left (tries N times, DELAY s apart).
+gone() {  # N DELAY
+  local pid alive
+  for _ in $(seq "$1"); do
+    alive=0
+    for pid in $app_pid $model_pid; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep "$2"
+  done
+  return 1
+}
 stop() {
   # Each server runs in its own session: signal the whole group so mlflow's uvicorn
   # child and gunicorn's workers go too.
   local pid
   for pid in $app_pid $model_pid; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in $app_pid $model_pid; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && return 0
-    sleep 0.2
-  done
+  gone 50 0.2 && return 0
   for pid in $app_pid $model_pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   # SIGKILL is asynchronous: reap the servers so their ports are free when this exits.
   for pid in $app_pid $model_pid; do wait "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in $app_pid $model_pid; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && return 0
-    sleep 0.1
-  done
+  gone 50 0.1 || true
 }
 trap stop EXIT
 trap 'echo; echo "stopping Radio..." >&2; exit 130' INT TERM
