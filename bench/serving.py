@@ -28,6 +28,7 @@ import requests
 from PIL import Image
 
 from bench import procs, reference
+from bench.stack import Stack, env_base
 from serving.preprocessing import preprocess
 from serving.wire import build_request
 
@@ -64,52 +65,18 @@ def as_2048(images: list[tuple[str, bytes]], fmt: str) -> list[tuple[str, bytes]
     return out
 
 
-def env_base() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
-    return env
-
-
-class Radio:
-    """Model server (serve.sh) + gunicorn app; requests are file uploads to /predict."""
-
-    def __init__(self, tmp: Path):
-        self.model_port, self.app_port = procs.free_port(), procs.free_port()
-        env = env_base() | {"MODEL_SERVER_PORT": str(self.model_port)}
-        self.server = procs.start(["bash", "mlflow/serve.sh"], env, tmp / "radio-model.log", ROOT)
-        self.cold_start_s = procs.wait_until(
-            f"http://127.0.0.1:{self.model_port}/ping", self.server
-        )
-        app_env = env_base() | {
-            "PORT": str(self.app_port),
-            "MLFLOW_URL": f"http://127.0.0.1:{self.model_port}",
-            "RADIO_DATA_DIR": str(tmp / "data"),
-        }
-        self.app = procs.start(
-            [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"],
-            app_env,
-            tmp / "radio-app.log",
-            ROOT,
-        )
-        procs.wait_until(f"http://127.0.0.1:{self.app_port}/health", self.app)
-        self.url = f"http://127.0.0.1:{self.app_port}/predict"
-        self.auth = procs.bearer(app_env)  # /predict needs a clinician's token
+class Radio(Stack):
+    """Radio's stack (bench/stack.py); requests are file uploads to /predict."""
 
     def call(self, session: requests.Session, name: str, data: bytes) -> bool:
-        r = session.post(self.url, files={"file": (name, data)}, headers=self.auth, timeout=60)
+        r = session.post(f"{self.url}/predict", files={"file": (name, data)}, headers=self.auth,
+                         timeout=60)
         return r.status_code == 200 and r.json().get("status") in ("ok", "not_xray")
 
     def memory(self) -> dict[str, float]:
-        workers = [p for p in procs.tree(self.app.pid) if p != self.app.pid]
-        return {
-            "rss_model_server_mb": sum(procs.rss_mb(p) for p in procs.tree(self.server.pid)),
-            "rss_app_worker_mb": max((procs.rss_mb(p) for p in workers), default=0.0),
-        }
-
-    def stop(self) -> None:
-        procs.stop(self.app)
-        procs.stop(self.server)
+        mem = super().memory()
+        return {"rss_model_server_mb": mem["model_server_rss_mb"],
+                "rss_app_worker_mb": mem["app_worker_rss_mb"]}
 
 
 class Reference:

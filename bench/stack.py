@@ -30,7 +30,8 @@ class Stack:
                                    tmp / "model-server.log", ROOT)
         self.app = None
         try:
-            procs.wait_until(f"http://127.0.0.1:{model_port}/ping", self.server)
+            self.cold_start_s = procs.wait_until(f"http://127.0.0.1:{model_port}/ping",
+                                                 self.server)
             env = env_base(PORT=str(app_port), MLFLOW_URL=f"http://127.0.0.1:{model_port}",
                            RADIO_DATA_DIR=str(tmp / "data"), **app_env)
             self.app = procs.start(
