@@ -22,8 +22,10 @@ is refused (its pixels may show the patient's name), see ``app.dicom``.
 
 from __future__ import annotations
 
-from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: see app/dicom.py
+    from pydicom.dataset import Dataset
 
 METHOD = "Radio: PS3.15 Basic Profile, Retain Institution Identity Option"
 
@@ -67,6 +69,8 @@ _DATES = ("DA", "TM", "DT")
 
 
 def _clean(ds: Dataset, uids: dict[str, str]) -> None:
+    from pydicom.uid import generate_uid
+
     ds.remove_private_tags()
     for elem in list(ds):
         group = elem.tag.group

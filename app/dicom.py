@@ -15,18 +15,18 @@ Pillow. Another transfer syntax (video, ...) gets a 415 naming it.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from app import deid
 from app.errors import APIError
 from serving.preprocessing import MAX_PIXELS, to_array, to_greyscale
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+# pydicom (and GDCM through it) is imported by the functions that read DICOM, not here:
+# at import it costs each gunicorn worker ~30 MB that only DICOM uploads need.
 
 # Computed and digital radiography, and the "digital X-ray" some exporters write.
 MODALITIES = ("CR", "DX", "DR")
@@ -83,6 +83,8 @@ def to_display(ds: Dataset) -> Image.Image:
     if simple:  # an 8-bit image needs no stretching: same as an 8-bit PNG
         arr8 = 255 - raw if inverted else raw
         return Image.fromarray(np.ascontiguousarray(arr8))
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
     arr = apply_modality_lut(raw, ds).astype(np.float32)
     if _has_voi(ds):
         arr = apply_voi_lut(arr, ds).astype(np.float32)
@@ -106,6 +108,11 @@ def load(data: bytes, request_id: str | None = None) -> tuple[bytes, np.ndarray,
 
     APIError 400 (damaged), 415 (undecodable compression), 422 (not a frontal chest X-ray).
     """
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    from app import deid
+
     try:
         ds = dcmread(io.BytesIO(data))
     except (InvalidDicomError, ValueError, EOFError, OSError, KeyError) as exc:
@@ -130,6 +137,8 @@ def load(data: bytes, request_id: str | None = None) -> tuple[bytes, np.ndarray,
 
 def display_png(data: bytes) -> bytes:
     """A stored (de-identified) DICOM as the PNG a browser can show."""
+    from pydicom import dcmread
+
     buf = io.BytesIO()
     to_display(dcmread(io.BytesIO(data))).save(buf, format="PNG")
     return buf.getvalue()
