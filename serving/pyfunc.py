@@ -5,7 +5,10 @@ ONNX copy of the same graph (checked to agree to 1e-4 at training time and in th
 so the model server needs neither TensorFlow nor ``keras.Model.predict``.
 
 Artefacts (names in ``ARTIFACTS``): ``onnx`` the network, ``ood`` the detector
-parameters, ``meta`` the JSON with classes, temperature, thresholds.
+parameters, ``meta`` the JSON with classes, temperature, thresholds; optionally ``lungs``,
+the lung segmenter: the network (and the OOD check fitted with it) then sees the lung
+region cut out of the film (:mod:`serving.lungs`), and the heatmap is put back in place
+on the whole film.
 
 Each prediction (one per input image) is an object of :data:`serving.schema.PREDICTION`
 (status, label, calibrated probabilities, confidence, review flag, OOD score and reason,
@@ -22,6 +25,7 @@ import numpy as np
 
 from serving.decision import decide, needs_review, softmax
 from serving.heatmap import heatmaps
+from serving.lungs import LungSegmenter, uncrop
 from serving.ood import OODDetector
 from serving.registry import identity
 from serving.wire import COLUMN, decode_batch
@@ -45,14 +49,25 @@ class RadioModel(mlflow.pyfunc.PythonModel):
             context.artifacts["onnx"], opts, providers=["CPUExecutionProvider"]
         )
         self.ood = OODDetector.load(context.artifacts["ood"])
+        lungs = context.artifacts.get("lungs")
+        # One thread: the segmenter is a fraction of the classifier's work.
+        self.lungs = LungSegmenter(lungs, threads=1) if lungs else None
         with open(context.artifacts["meta"]) as fh:
             self.meta = json.load(fh)
         self.classes: list[str] = self.meta["classes"]
         ident = identity(self.meta.get("name", "radio-cxr"))
         self.model = {"name": ident["name"], "version": ident["version"]}
 
+    def view(self, images: np.ndarray) -> tuple[np.ndarray, list | None]:
+        """What the network sees of uint8 ``(N, H, W)`` films, and the lung boxes cut out
+        of them (``None``: the whole films, for a model without a lung segmenter)."""
+        if self.lungs is None:
+            return images, None
+        crops, _, boxes = self.lungs.crop(images)
+        return crops, boxes
+
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw network outputs for uint8 ``(N, H, W)`` images: logits, cam, features."""
+        """Raw network outputs for uint8 ``(N, H, W)`` network inputs (:meth:`view`)."""
         x = np.asarray(images, dtype=np.float32)[..., None]
         logits, cam, features = self.session.run(["logits", "cam", "features"], {"image": x})
         return {"logits": logits, "cam": cam, "features": features}
@@ -66,10 +81,13 @@ class RadioModel(mlflow.pyfunc.PythonModel):
 
     def predict_arrays(self, images: np.ndarray, heatmap: bool = True) -> list[dict]:
         """The same as :meth:`predict` for decoded uint8 arrays (used in-process)."""
+        images, boxes = self.view(images)
         out = self.run(images)
         probs = softmax(out["logits"], self.meta["temperature"])
         pred = decide(probs, self.classes, self.meta.get("covid_threshold"))
         maps = heatmaps(out["cam"], pred) if heatmap else None
+        if maps is not None and boxes is not None:
+            maps = np.stack([uncrop(m, b) for m, b in zip(maps, boxes, strict=True)])
         checks = self.ood.check(images, out["features"])
         review_below = self.meta.get("review_threshold")
         results = []

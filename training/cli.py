@@ -55,6 +55,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=[HParams.schedule],
         help="learning-rate schedule(s); several: chosen by cross-validation",
     )
+    t.add_argument("--augment", choices=["standard", "strong"], default=HParams.augment,
+                   help="strong: random resized crops, simulated markers and borders")
+    t.add_argument("--mixup", type=float, default=HParams.mixup, help="Beta(a, a); 0 = off")
+    t.add_argument(
+        "--lungs", type=Path, default=None,
+        help="lung segmenter ONNX (python -m training.lungs): classify the lung region",
+    )
     t.add_argument("--balance", choices=["weights", "downsample"], default="weights")
     t.add_argument(
         "--limit",
@@ -90,14 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.data = sources_of(args)
     absent = missing(args.data + ([args.negatives] if args.negatives else []))
+    if args.lungs is not None and not args.lungs.is_file():
+        absent.append(f"{args.lungs} (python -m training.lungs makes it)")
     if absent:
-        print(f"error: data folder(s) not found: {', '.join(absent)}", file=sys.stderr)
+        print(f"error: not found: {', '.join(absent)}", file=sys.stderr)
         return 2
     from serving.preprocessing import IMAGE_SIZE
     from training.pipeline import TrainConfig, run
 
     grid = [
-        HParams(args.epochs, args.batch_size, lr, dr, args.patience, sch)
+        HParams(args.epochs, args.batch_size, lr, dr, args.patience, sch, args.augment,
+                args.mixup)
         for lr, dr, sch in itertools.product(args.learning_rate, args.dropout, args.schedule)
     ]
     run(
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             promote=not args.no_promote,
             size=args.image_size or IMAGE_SIZE,
             negatives=args.negatives,
+            lungs=args.lungs,
         )
     )
     return 0

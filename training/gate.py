@@ -120,5 +120,6 @@ def attach(detector, check: NegativeCheck):
 
 def inputs_of(model, images: np.ndarray) -> np.ndarray:
     """Check 4's inputs for ``images`` through a loaded pyfunc's network."""
+    images, _ = model.view(images)
     feats = [model.run(images[i : i + 64])["features"] for i in range(0, len(images), 64)]
     return negative_inputs(images, np.concatenate(feats))

@@ -8,6 +8,7 @@ splits are kept for the evaluation stage, used once.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,15 @@ ARTIFACT_FILES = {
     "meta": "meta.json",
     "keras": "ensemble.keras",
 }
+# Optional: the lung segmenter of a model that classifies the lung region (serving.lungs).
+LUNGS_FILE = "lungs.onnx"
+
+
+def artifact_files(model_dir: Path) -> dict[str, str]:
+    """The artefacts of the model folder ``model_dir``: :data:`ARTIFACT_FILES`, plus
+    ``lungs`` when the model crops the lung fields."""
+    extra = {"lungs": LUNGS_FILE} if (Path(model_dir) / LUNGS_FILE).is_file() else {}
+    return {**ARTIFACT_FILES, **extra}
 
 
 @dataclass
@@ -75,13 +85,16 @@ def package(
     dataset_version: str,
     negatives: Negatives | None = None,
     train_groups: np.ndarray | None = None,
+    lungs: Path | None = None,
 ) -> Packaged:
     """Write the model folder; ``check_images`` compare the ONNX copy with Keras.
 
     ``members`` are the fold models in fold order: the OOD detector's feature check of
     fold k is fitted on the k-th slice of the ensemble's features. With ``negatives``
     (real radiographs and scans that are not frontal chest films) and the train images'
-    patient ``train_groups``, the gate also gets check 4 (:mod:`training.gate`).
+    patient ``train_groups``, the gate also gets check 4 (:mod:`training.gate`). With
+    ``lungs`` (the segmenter's ONNX file) the model crops the lung region before the network:
+    ``train_images`` and ``negatives`` must then be crops already (as the network saw them).
     """
     from training import export
     from training.model import build_ensemble
@@ -122,6 +135,9 @@ def package(
         "members": len(members),
         **({"gate": gate_meta} if gate_meta else {}),
     }
+    if lungs is not None:
+        shutil.copy2(lungs, model_dir / LUNGS_FILE)
+        meta["lungs"] = True
     (model_dir / ARTIFACT_FILES["meta"]).write_text(json.dumps(meta, indent=2))
     return Packaged(model_dir, meta, onnx_diff)
 
@@ -131,7 +147,7 @@ def load_served(model_dir: Path):
     from serving.pyfunc import RadioModel
 
     model = RadioModel()
-    model.load_context(
-        SimpleNamespace(artifacts={k: str(model_dir / f) for k, f in ARTIFACT_FILES.items()})
-    )
+    model.load_context(SimpleNamespace(
+        artifacts={k: str(model_dir / f) for k, f in artifact_files(model_dir).items()}
+    ))
     return model

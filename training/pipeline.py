@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from serving.preprocessing import IMAGE_SIZE
 from training import tracking
 from training.crossval import CVResult, grid_search
+from training.data import Dataset
 from training.fit import HParams
 from training.gate import load_negatives
 from training.packaging import ARTIFACT_FILES, Packaged, load_served, package
@@ -54,6 +55,23 @@ class TrainConfig:
     # Real radiographs and scans that are not frontal chest films (<dir>/train/<kind>/*):
     # with them the "not a chest X-ray" gate gets check 4 (training/gate.py).
     negatives: Path | None = None
+    # The lung segmenter (ONNX, ``python -m training.lungs``): with it the network is
+    # trained and served on the lung region (serving.lungs) and ships the segmenter.
+    lungs: Path | None = None
+
+
+def lung_crops_of(images: np.ndarray, lungs: Path) -> np.ndarray:
+    """uint8 images cut to their lung boxes by the segmenter at ``lungs`` (ONNX)."""
+    from serving.lungs import LungSegmenter
+
+    return LungSegmenter(str(lungs), threads=2).crop(images)[0]
+
+
+def lung_crops(ds: Dataset, lungs: Path | None) -> Dataset:
+    """``ds`` with its images cut to the lung boxes; ``ds`` itself without a segmenter."""
+    if lungs is None:
+        return ds
+    return Dataset(ds.samples, lung_crops_of(ds.images, lungs), ds.classes, ds.skipped)
 
 
 def summarize(
@@ -83,6 +101,11 @@ def run(cfg: TrainConfig) -> dict:
 
     t0 = time.time()
     d = prepare(cfg.sources, cfg.size, cfg.limit, cfg.balance, cfg.folds, cfg.seed)
+    # What the network is fitted on; the val images stay whole: the served model crops them.
+    fit_on = lung_crops(d.train, cfg.lungs)
+    negatives = load_negatives(cfg.negatives, "train", cfg.size) if cfg.negatives else None
+    if negatives is not None and cfg.lungs is not None:
+        negatives = replace(negatives, images=lung_crops_of(negatives.images, cfg.lungs))
     with (
         open_registry(cfg.registry),
         mlflow.start_run() as active,
@@ -91,7 +114,7 @@ def run(cfg: TrainConfig) -> dict:
         out = Path(tmp)
         tracking.log_inputs(cfg, d, out)
         best, _ = grid_search(
-            d.train,
+            fit_on,
             d.weights,
             d.folds,
             cfg.grid,
@@ -106,7 +129,7 @@ def run(cfg: TrainConfig) -> dict:
             best.oof_logits,
             d.train.y,
             d.classes,
-            d.train.images,
+            fit_on.images,
             d.val.images,
             d.folds,
             out / "model",
@@ -114,8 +137,9 @@ def run(cfg: TrainConfig) -> dict:
             size=cfg.size,
             review_threshold=cfg.review_threshold,
             dataset_version=d.version,
-            negatives=load_negatives(cfg.negatives, "train", cfg.size) if cfg.negatives else None,
+            negatives=negatives,
             train_groups=d.train.groups,
+            lungs=cfg.lungs,
         )
         ev = evaluate(load_served(pkg.model_dir), d, best.oof_logits, pkg.temperature, out)
         tracking.log_evaluation(pkg, ev)

@@ -48,6 +48,7 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
     from training import data, gate
     from training.logging_model import log_and_register
     from training.ood_eval import real_negatives
+    from training.packaging import artifact_files
     from training.pipeline import ARTIFACT_FILES, git_commit
     from training.registry import ALIAS, load_model, open_registry
     from training.repackage import _artifact_dir, answers_of
@@ -64,8 +65,9 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp)
         source = _artifact_dir(registry, NAME, version)
-        for key in ("onnx", "meta", "keras"):
-            shutil.copy2(source / ARTIFACT_FILES[key], model_dir / ARTIFACT_FILES[key])
+        for key, file in artifact_files(source).items():
+            if key != "ood":
+                shutil.copy2(source / file, model_dir / file)
         detector = OODDetector.load(source / ARTIFACT_FILES["ood"])
         gate.attach(detector, check).save(model_dir / ARTIFACT_FILES["ood"])
         old_tags = MlflowClient().get_model_version(NAME, version).tags
@@ -75,7 +77,7 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
                                "n_chest_train": len(train.images), "n_negatives": len(negs.kinds)})
             mlflow.log_metrics({"gate_oof_chest_refused": check.oof_chest_refused,
                                 "gate_oof_negatives_caught": check.oof_negatives_caught})
-            info = log_and_register(model_dir, ARTIFACT_FILES, NAME,
+            info = log_and_register(model_dir, artifact_files(model_dir), NAME,
                                     old_tags.get("dataset_version", "unknown"), promote=False)
             new = info["version"]
             client = MlflowClient()

@@ -33,8 +33,6 @@ import numpy as np
 from training.registry import ALIAS, MODEL_NAME, open_registry, use_registry
 from training.sources import source_paths
 
-ARTIFACTS = ("onnx", "ood", "meta", "keras")
-
 # Loads NAME/VERSION from the registry in a fresh interpreter and answers the images:
 # argv = registry, name, version, images.npy, out.json. The version's stored code comes
 # first on sys.path (MLflow's code_paths), as on the model server.
@@ -103,21 +101,22 @@ def repackage(
     from mlflow import MlflowClient
 
     from training.logging_model import log_and_register
-    from training.pipeline import ARTIFACT_FILES, git_commit
+    from training.packaging import artifact_files
+    from training.pipeline import git_commit
 
     registry = Path(registry).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp)
         use_registry(registry)
         source = _artifact_dir(registry, name, version)
-        for key in ARTIFACTS:
-            shutil.copy2(source / ARTIFACT_FILES[key], model_dir / ARTIFACT_FILES[key])
+        for file in artifact_files(source).values():
+            shutil.copy2(source / file, model_dir / file)
         old_tags = MlflowClient().get_model_version(name, version).tags
         with open_registry(registry), mlflow.start_run(run_name=f"repackage {name} v{version}"):
             mlflow.set_tags({"git_commit": git_commit(), "repackaged_from": version})
             info = log_and_register(
-                model_dir, ARTIFACT_FILES, name, old_tags.get("dataset_version", "unknown"),
-                promote=False,
+                model_dir, artifact_files(model_dir), name,
+                old_tags.get("dataset_version", "unknown"), promote=False,
             )
             client = MlflowClient()
             new = info["version"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from training import data, plots, sampling
 from training.crossval import CVResult
-from training.packaging import ARTIFACT_FILES, Packaged
+from training.packaging import Packaged, artifact_files
 from training.prepare import RunData
 from training.validation import Evaluation
 
@@ -143,5 +143,5 @@ def register(pkg: Packaged, name: str, promote: bool) -> dict[str, str]:
     from training.logging_model import log_and_register
 
     return log_and_register(
-        pkg.model_dir, ARTIFACT_FILES, name, pkg.meta["dataset_version"], promote
+        pkg.model_dir, artifact_files(pkg.model_dir), name, pkg.meta["dataset_version"], promote
     )

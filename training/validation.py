@@ -98,7 +98,7 @@ def evaluate(
     """
     val_preds = served_predictions(served, d.val.images)
     val_report = clinical_report(val_preds, d.val.y, d.val.sources, d.classes)
-    val_logits = served.run(d.val.images)["logits"]
+    val_logits = served.run(served.view(d.val.images)[0])["logits"]
     refused = sum(p["status"] == "not_xray" for p in val_preds)
     calib = calibration_errors(oof_logits, d.train.y, val_logits, d.val.y, temperature)
     base_report, c = pixel_baseline(d)

@@ -22,6 +22,9 @@ class StubServed:
     def __init__(self, refuse: np.ndarray):
         self.refuse = refuse
 
+    def view(self, images: np.ndarray) -> tuple[np.ndarray, None]:
+        return images, None  # a whole-film model: no lung crop
+
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         bright = images[:, 12:20, 12:20].mean(axis=(1, 2)) > 120
         return {"logits": np.where(bright[:, None], [[2.0, -2.0]], [[-2.0, 2.0]])}
