@@ -1,5 +1,10 @@
 """``make bench-model``: the shipped model against the pixel baseline, per source and for
-the union of the val splits; training speed, model size and in-process inference time.
+the union of the val splits; the share of each answer's heatmap inside the lungs; training
+speed, model size and in-process inference time.
+
+``RADIO_BENCH_VERSION=N`` measures version N instead of the ``production`` alias. The lungs
+are drawn by the model's own segmenter, else by ``build/lungs/lungs.onnx``
+(``python -m training.lungs``) when present.
 
 All figures are measured here, now: the model is loaded from the shipped registry, the
 baseline refitted on the train splits, two epochs timed on the train splits.
@@ -17,7 +22,7 @@ import numpy as np
 
 from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
 from training import baseline, data, sampling
-from training.evaluation import evaluate
+from training.evaluation import evaluate, heat_in_lungs
 from training.metrics import report_by_source
 from training.registry import load_model, tracking_uri
 from training.sources import source_paths
@@ -35,15 +40,22 @@ def main() -> int:
         sys.exit(f"bench-model needs every source of training/sources.py under {DATA}")
     os.chdir(ROOT)  # registry paths are relative to the project root
     registry = ROOT / "mlflow"
-    model = load_model(registry)
+    version = os.environ.get("RADIO_BENCH_VERSION")
+    model = load_model(registry, version=version)
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(registry)
-    version = resolve(MODEL_NAME, ALIAS)
+    version = version or resolve(MODEL_NAME, ALIAS)
     folder = model_path(MODEL_NAME, version)
     classes = model.classes
     train = data.load(sources, "train", classes=classes)
     val = data.load(sources, "val", classes=classes)
 
     cnn = evaluate(model, val)  # the served path: temperature, threshold, OOD gate
+    segmenter = getattr(model, "lungs", None)  # versions before the lung crop have none
+    if segmenter is None and (ROOT / "build" / "lungs" / "lungs.onnx").is_file():
+        from serving.lungs import LungSegmenter
+
+        segmenter = LungSegmenter(str(ROOT / "build" / "lungs" / "lungs.onnx"))
+    lungs = heat_in_lungs(model, val, segmenter) if segmenter is not None else None
     weights = sampling.balanced_weights(train)
     folds = sampling.patient_folds(train, 5, 42)
     c = baseline.choose_c(train.images, train.y, weights, folds, len(classes))
@@ -89,6 +101,9 @@ def main() -> int:
     )
     print(f"in-process inference (ONNX ensemble, heatmap, OOD): {infer_ms:.2f} ms per image")
     print("model size: " + ", ".join(f"{k} {v:.2f} MB" for k, v in size_mb.items()))
+    if lungs is not None:
+        print("heatmap inside the lungs (mean share; films mostly outside): " + "; ".join(
+            f"{k} {v['mean']:.2f}, {v['below_half']:.0%}" for k, v in lungs.items()))
     summary = {
         "version": version,
         "val": {k: {m: round(v, 4) for m, v in r.items()} for k, r in cnn.items()},
@@ -96,6 +111,7 @@ def main() -> int:
         "seconds_per_epoch": round(epoch_s, 2),
         "inference_ms_per_image": round(infer_ms, 2),
         "model_size_mb": {k: round(v, 2) for k, v in size_mb.items()},
+        "heat_in_lungs": lungs,
     }
     print(json.dumps(summary))
     return 0

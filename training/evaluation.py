@@ -83,3 +83,35 @@ def evaluate(model, dataset) -> dict[str, dict[str, float]]:
     """:func:`clinical_report` of ``model`` (a loaded pyfunc) on a ``training.data`` set."""
     preds = served_predictions(model, dataset.images)
     return clinical_report(preds, dataset.y, dataset.sources, model.classes)
+
+
+def heat_in_lungs(model, dataset, segmenter) -> dict[str, dict[str, float]]:
+    """Share of the served heatmap inside the lungs, per source and for the union.
+
+    The heatmap is the answer's own (the chosen class, on the whole film); the lungs are
+    what ``segmenter`` (a :class:`serving.lungs.LungSegmenter`) draws on the whole film.
+    Refused films have no heatmap and are left out. ``mean`` is the average share;
+    ``below_half`` the share of films whose heatmap lies mostly outside the lungs.
+    """
+    from serving.lungs import in_lungs
+
+    shares, srcs = [], []
+    for i in range(0, len(dataset.images), BATCH):
+        images = dataset.images[i : i + BATCH]
+        answers = model.predict_arrays(images, heatmap=True)
+        masks = segmenter.masks(images)
+        for answer, mask, src in zip(answers, masks, dataset.sources[i : i + BATCH],
+                                     strict=True):
+            if answer["heatmap"] is not None:
+                shares.append(in_lungs(np.asarray(answer["heatmap"], np.float32), mask))
+                srcs.append(src)
+    shares_a, srcs_a = np.array(shares), np.array(srcs)
+
+    def one(m: np.ndarray) -> dict[str, float]:
+        return {"n": float(m.sum()), "mean": float(shares_a[m].mean()),
+                "below_half": float(np.mean(shares_a[m] < 0.5))}
+
+    out = {"union": one(np.ones(len(shares_a), bool))}
+    for src in sorted(set(srcs)):
+        out[str(src)] = one(srcs_a == src)
+    return out
