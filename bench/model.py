@@ -102,8 +102,9 @@ def main() -> int:
     print(f"in-process inference (ONNX ensemble, heatmap, OOD): {infer_ms:.2f} ms per image")
     print("model size: " + ", ".join(f"{k} {v:.2f} MB" for k, v in size_mb.items()))
     if lungs is not None:
-        print("heatmap inside the lungs (mean share; films mostly outside): " + "; ".join(
-            f"{k} {v['mean']:.2f}, {v['below_half']:.0%}" for k, v in lungs.items()))
+        print("heatmap inside the lungs (mean share, chance level, films mostly outside): "
+              + "; ".join(f"{k} {v['mean']:.2f} ({v['chance']:.2f}), {v['below_half']:.0%}"
+                          for k, v in lungs.items()))
     summary = {
         "version": version,
         "val": {k: {m: round(v, 4) for m, v in r.items()} for k, r in cnn.items()},

@@ -90,12 +90,13 @@ def heat_in_lungs(model, dataset, segmenter) -> dict[str, dict[str, float]]:
 
     The heatmap is the answer's own (the chosen class, on the whole film); the lungs are
     what ``segmenter`` (a :class:`serving.lungs.LungSegmenter`) draws on the whole film.
-    Refused films have no heatmap and are left out. ``mean`` is the average share;
-    ``below_half`` the share of films whose heatmap lies mostly outside the lungs.
+    Answers without a heatmap are left out. ``mean`` is the average share; ``below_half``
+    the share of films whose heatmap lies mostly outside the lungs; ``chance`` the mean lung
+    area fraction, the share a heatmap spread evenly over the film would get.
     """
     from serving.lungs import in_lungs
 
-    shares, srcs = [], []
+    shares, srcs, areas = [], [], []
     for i in range(0, len(dataset.images), BATCH):
         images = dataset.images[i : i + BATCH]
         answers = model.predict_arrays(images, heatmap=True)
@@ -105,11 +106,13 @@ def heat_in_lungs(model, dataset, segmenter) -> dict[str, dict[str, float]]:
             if answer["heatmap"] is not None:
                 shares.append(in_lungs(np.asarray(answer["heatmap"], np.float32), mask))
                 srcs.append(src)
-    shares_a, srcs_a = np.array(shares), np.array(srcs)
+                areas.append(float(mask.mean()))
+    shares_a, srcs_a, areas_a = np.array(shares), np.array(srcs), np.array(areas)
 
     def one(m: np.ndarray) -> dict[str, float]:
         return {"n": float(m.sum()), "mean": float(shares_a[m].mean()),
-                "below_half": float(np.mean(shares_a[m] < 0.5))}
+                "below_half": float(np.mean(shares_a[m] < 0.5)),
+                "chance": float(areas_a[m].mean())}
 
     out = {"union": one(np.ones(len(shares_a), bool))}
     for src in sorted(set(srcs)):

@@ -42,6 +42,7 @@ def test_heat_in_lungs_per_source_leaves_refusals_out():
     images[3:, 0, 1] = 2  # source b: lungs on the other side
     ds = SimpleNamespace(images=images, sources=np.array(["a", "a", "a", "b", "b"]))
     out = heat_in_lungs(Model(), ds, Segmenter())
-    assert out["a"] == {"n": 2.0, "mean": pytest.approx(1.0), "below_half": 0.0}
-    assert out["b"] == {"n": 2.0, "mean": pytest.approx(0.0), "below_half": 1.0}
+    half = {"n": 2.0, "chance": 0.5}
+    assert out["a"] == {**half, "mean": pytest.approx(1.0), "below_half": 0.0}
+    assert out["b"] == {**half, "mean": pytest.approx(0.0), "below_half": 1.0}
     assert out["union"]["n"] == 4.0 and out["union"]["mean"] == pytest.approx(0.5)
