@@ -172,10 +172,64 @@ def run(
             "seed": seed, "held_out": results}
 
 
+def table(results: list[dict]) -> str:
+    """Markdown: one row per recipe (and per recipe with TTA), one column per held-out
+    source (balanced figure; heatmap share in the lungs), and their mean."""
+    sources = [s for s in SOURCES if any(s in r["held_out"] for r in results)]
+    head = "| recipe | " + " | ".join(sources) + " | mean |"
+    lines = [head, "|" + "---|" * (len(sources) + 2)]
+    for r in results:
+        for view, label in (("all", r["recipe"]), ("tta", f"{r['recipe']} + TTA")):
+            cells, vals = [], []
+            for s in sources:
+                res = r["held_out"].get(s)
+                if res is None:
+                    cells.append("–")
+                    continue
+                v = res[view]["balanced"]
+                vals.append(v)
+                heat = res.get("heat_in_lungs")
+                cells.append(f"{v:.3f}" + (f" ({heat['mean']:.2f})" if heat and view == "all"
+                                           else ""))
+            mean = f"{np.mean(vals):.3f}" if len(vals) == len(sources) else "–"
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(lines)
+
+
+def log_to_mlflow(result: dict, registry: Path) -> str:
+    """One run per recipe in the experiment ``radio-loso`` of the registry; its id."""
+    import mlflow
+
+    from training.registry import open_registry
+    from training.tracking import git_commit
+
+    with open_registry(registry) as root:
+        if mlflow.get_experiment_by_name("radio-loso") is None:  # artefacts inside the registry
+            mlflow.create_experiment("radio-loso", artifact_location=str(root / "artifacts"))
+        mlflow.set_experiment("radio-loso")
+        with mlflow.start_run(run_name=f"loso {result['recipe']}") as run:
+            mlflow.set_tags({"git_commit": git_commit(), "recipe": result["recipe"]})
+            mlflow.log_params({"lungs": result["lungs"], "seed": result["seed"],
+                               **{f"hp_{k}": v for k, v in result["hparams"].items()}})
+            for src, res in result["held_out"].items():
+                for view in ("all", "tta"):
+                    for k, v in res[view].items():
+                        if v is not None and k != "n":
+                            mlflow.log_metric(f"{src}.{view}.{k}", v)
+                if "heat_in_lungs" in res:
+                    mlflow.log_metric(f"{src}.heat_in_lungs", res["heat_in_lungs"]["mean"])
+            mlflow.log_dict(result, "loso.json")
+            return run.info.run_id
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one recipe and write its JSON."""
+    """Run one recipe and write its JSON (or print the table of finished ones)."""
     p = argparse.ArgumentParser(prog="python -m training.loso")
-    p.add_argument("--recipe", choices=sorted(RECIPES), required=True)
+    p.add_argument("--recipe", choices=sorted(RECIPES))
+    p.add_argument("--table", nargs="+", type=Path, metavar="JSON",
+                   help="print the markdown table of finished recipes' JSON files")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="also log the recipe's result as a run of the registry's MLflow")
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     p.add_argument("--lungs", type=Path, default=None, help="segmenter ONNX (build/lungs)")
     p.add_argument("--out", type=Path, default=Path("build/loso"))
@@ -183,12 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", choices=SOURCES, default=None)
     p.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     args = p.parse_args(argv)
+    if args.table:
+        print(table([json.loads(f.read_text()) for f in args.table]))
+        return 0
+    if args.recipe is None:
+        p.error("give --recipe (or --table)")
     if RECIPES[args.recipe].lungs and args.lungs is None:
         p.error("this recipe crops the lungs: give --lungs")
     result = run(args.data_root, args.recipe, args.lungs, args.seed, only=args.only,
                  epochs=args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.recipe}.json").write_text(json.dumps(result, indent=2))
+    if args.registry is not None:
+        log_to_mlflow(result, args.registry)
     return 0
 
 

@@ -1,0 +1,55 @@
+"""training/loso.py: the held-out figures, test-time views, one held-out source end to end
+(toy sources, 2 epochs: seconds) and the table of the model card."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from training import data
+from training.loso import RECIPES, figures, one_source, table, tta_views
+
+CLASSES = ["COVID", "Normal", "Viral Pneumonia"]
+
+
+def test_figures_of_a_mixed_a_covid_only_and_a_covid_free_source():
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 0, 0, 1, 0, 1, 2, 2])
+    mixed = figures(pred, y, CLASSES)
+    assert mixed["covid_recall"] == 0.75 and mixed["called_covid"] == 0.25
+    assert mixed["balanced"] == pytest.approx((0.75 + 0.75) / 2) and mixed["accuracy"] == 0.75
+    covid_only = figures(pred[:4], y[:4], CLASSES)
+    assert covid_only["called_covid"] is None and covid_only["balanced"] == 0.75
+    normals = figures(pred[4:], y[4:], CLASSES)
+    assert normals["covid_recall"] is None and normals["balanced"] == 0.75
+
+
+def test_tta_views_keep_the_size_and_start_with_the_films_themselves():
+    films = np.random.default_rng(0).integers(0, 255, (3, 64, 64)).astype(np.uint8)
+    views = tta_views(films)
+    assert views[0] is films and all(v.shape == films.shape for v in views)
+    assert not any(np.array_equal(v, films) for v in views[1:])
+
+
+def test_one_held_out_source_end_to_end(toy_sources):
+    train = data.load(toy_sources[:1], "train", size=32)
+    test = data.load(toy_sources[1:], "train", classes=train.classes, size=32)
+    recipe = replace(RECIPES["strong"], hp=replace(RECIPES["strong"].hp, epochs=2,
+                                                   batch_size=4))
+    out = one_source(train, test, recipe, seed=0, size=32, seg=None)
+    assert out["all"]["n"] == len(test.samples) and out["tta"]["n"] == len(test.samples)
+    assert 0.0 <= out["all"]["balanced"] <= 1.0 and out["covid_threshold"] is not None
+    assert "heat_in_lungs" not in out  # no segmenter: nothing to measure against
+
+
+def test_table_rows_per_recipe_and_tta():
+    res = {"all": {"balanced": 0.5}, "tta": {"balanced": 0.7}}
+    heat = {**res, "heat_in_lungs": {"mean": 0.61}}
+    text = table([{"recipe": "v1", "held_out": {"nih-adult-normal": res,
+                                                "hannover-covid": heat}}])
+    lines = text.splitlines()
+    assert lines[0] == "| recipe | nih-adult-normal | hannover-covid | mean |"
+    assert lines[2] == "| v1 | 0.500 | 0.500 (0.61) | 0.500 |"
+    assert lines[3] == "| v1 + TTA | 0.700 | 0.700 | 0.700 |"
