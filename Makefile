@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test train bench bench-model bench-ood bench-decode bench-load bench-scale lint
+.PHONY: help venv run test train lungs loso bench bench-model bench-ood bench-decode bench-load bench-scale lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,8 +53,20 @@ test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 
 DATA ?= ../shared/data
 
-train: $(VENV_ML)  ## retrain on every source (training/sources.py) into mlflow/ (new version, alias production)
-	$(PY) -m training train --data-root $(DATA) --negatives $(DATA)/../not-chest-xray --registry mlflow --schedule plateau cosine $(TRAIN_ARGS)
+LUNGS := build/lungs/lungs.onnx
+RECIPE_ARGS := --lungs $(LUNGS) --augment strong --mixup 0.2 --schedule cosine
+
+$(LUNGS): | $(VENV_ML)
+	$(PY) -m training.lungs --masks $(DATA)/../lung-masks --out $(dir $(LUNGS))
+
+lungs: $(LUNGS)  ## train the lung segmenter on ../shared/lung-masks (Dice per dataset)
+
+train: $(VENV_ML) $(LUNGS)  ## retrain on every source (training/sources.py) into mlflow/ (new version, alias production)
+	$(PY) -m training train --data-root $(DATA) --negatives $(DATA)/../not-chest-xray --registry mlflow $(RECIPE_ARGS) $(TRAIN_ARGS)
+
+RECIPES ?= v1 crop strong crop-strong
+loso: $(VENV_ML) $(LUNGS)  ## leave-one-source-out for each of RECIPES (build/loso/<recipe>.json)
+	for r in $(RECIPES); do $(PY) -m training.loso --recipe $$r --data-root $(DATA) --lungs $(LUNGS) --out build/loso || exit 1; done
 
 bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, memory (prints JSON last)
 	$(PY) -m bench.serving
