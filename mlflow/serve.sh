@@ -57,9 +57,11 @@ fi
 export __pyfunc_model_path__="file://$model_dir"
 export MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="$timeout_s"
 # MLflow's app inside a metrics middleware (monitoring/model_host.py), unless metrics are
-# off or several workers would each open the metrics port.
+# off, several workers would each open the metrics port, or the tree has no monitoring/
+# (a copy of mlflow/ and serving/ alone still serves).
 app_module="monitoring.model_host:app"
-if [ "${MODEL_SERVER_METRICS_PORT:-9102}" = "0" ] || [ "$workers" != "1" ]; then
+if [ "${MODEL_SERVER_METRICS_PORT:-9102}" = "0" ] || [ "$workers" != "1" ] ||
+  [ ! -f "$root/monitoring/model_host.py" ]; then
   app_module="mlflow.pyfunc.scoring_server.app:app"
 fi
 exec uvicorn --host "$host" --port "$port" --workers "$workers" "$app_module"
