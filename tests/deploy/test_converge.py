@@ -44,8 +44,10 @@ def recap(log: str, host: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("playbook", "host", "answers"),
     [
-        ("mlflow.playbook.yml", "radio-mlflow", ["ping 200"]),
-        ("app.playbook.yml", "radio-frontend", ["health ok", "redirect 301"]),
+        ("mlflow.playbook.yml", "radio-mlflow",
+         ["ping 200", "model metrics True", "node exporter True"]),
+        ("app.playbook.yml", "radio-frontend",
+         ["health ok", "redirect 301", "prometheus app 1 node 1"]),
     ],
 )
 def test_playbook_converges_twice_and_the_service_answers(
