@@ -52,6 +52,7 @@ def test_promtool_checks_config_and_rules(tmp_path):
     rules = tmp_path / "radio-alerts.yml"
     shutil.copy(ROLE / "files" / "radio-alerts.yml", rules)
     cfg = render_prometheus(tmp_path / "prometheus.yml", radio_monitoring_rules_file=str(rules),
+                            radio_monitoring_app_target="127.0.0.1:9101",
                             radio_monitoring_model_targets=["10.0.2.10:9102"],
                             radio_monitoring_node_targets=["127.0.0.1:9100"])
     for args in (["check", "config", str(cfg)], ["check", "rules", str(rules)],
