@@ -59,13 +59,15 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
     # ProtectSystem=strict leaves writable and systemd empties at every stop.
     assert service["RuntimeDirectory"] == "radio-web"
     assert service["RuntimeDirectoryMode"] == "0700"
+    assert service["Environment"] == "PROMETHEUS_MULTIPROC_DIR=/run/radio-web/metrics"
 
 
 def test_app_metrics_settings(rendered: Path, env_file) -> None:
-    """What app/gunicorn.conf.py reads: the multiprocess folder inside the unit's
-    RuntimeDirectory, the master's metrics on loopback (the local Prometheus scrapes it)."""
+    """What app/gunicorn.conf.py reads: the multiprocess folder (the unit's, above: never in
+    the environment file that app.users and the monitoring jobs also read) and the master's
+    metrics on loopback (the local Prometheus scrapes it)."""
     env = env_file(rendered / "app.env")
-    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/run/radio-web/")
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env
     assert (env["RADIO_METRICS_HOST"], env["RADIO_METRICS_PORT"]) == ("127.0.0.1", "9101")
     conf = (Path(__file__).resolve().parents[2] / "app" / "gunicorn.conf.py").read_text()
     for key in ("PROMETHEUS_MULTIPROC_DIR", "RADIO_METRICS_HOST", "RADIO_METRICS_PORT"):
