@@ -1,6 +1,8 @@
 """The scheduled monitoring jobs: ``data_drift_job()`` and ``model_drift_job()``.
 
-Called by name by the lifecycle's scheduler (systemd timers, Airflow); each returns
+Called by name by the lifecycle's scheduler (systemd timers, Airflow), or by hand with
+``python -m monitoring.jobs data|model`` (prints the summary; exit 1 with the reason when the
+job cannot run); each returns
 ``{"drift": bool, "summary": str, ...}``, writes its report (``monitoring.reports``) where the
 app's admin page and metrics read it, logs it to MLflow when MLFLOW_TRACKING_URI is set, and
 raises on a failure (so the scheduler's failure e-mail fires). They run on the frontend
@@ -22,9 +24,11 @@ MLflow's client). Settings (environment, defaults in brackets):
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -216,3 +220,25 @@ def _finish(report: dict[str, Any], folder: Path, figure: str) -> dict[str, Any]
     report["retraining"] = trigger.maybe_retrain(report)
     log.info("%s drift job: %s", report["kind"], report["summary"])
     return report
+
+
+JOBS = {"data": data_drift_job, "model": model_drift_job}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``data`` or ``model``: run that job once; its summary, or why it could not run."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring.jobs")
+    parser.add_argument("kind", choices=sorted(JOBS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = JOBS[args.kind]()
+    except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
+        print(f"error: {args.kind}-drift job: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'DRIFT' if report['drift'] else 'no drift'}: {report['summary']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

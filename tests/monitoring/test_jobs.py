@@ -66,7 +66,7 @@ def reference_file(real_sources, production_dir, tmp_path_factory) -> tuple[Path
 
 
 @pytest.fixture()
-def job_env(monkeypatch, tmp_path, data_dir, reference_file):
+def job_env(monkeypatch, tmp_path, data_dir):
     """The job's settings, as on the frontend: the app's data dir (SQLite database, image
     store), the reference, and a tracking server (a copy of the shipped registry's
     database, whose model paths are relative to the project root)."""
@@ -75,11 +75,10 @@ def job_env(monkeypatch, tmp_path, data_dir, reference_file):
     uri = f"sqlite:///{registry}"
     monkeypatch.chdir(ROOT)
     for name, value in (("MLFLOW_TRACKING_URI", uri), ("MLFLOW_REGISTRY_URI", uri),
-                        ("RADIO_DATA_DIR", str(data_dir)), ("RADIO_DRIFT_REFERENCE",
-                                                            str(reference_file[0]))):
+                        ("RADIO_DATA_DIR", str(data_dir))):
         monkeypatch.setenv(name, value)
     for name in ("DATABASE_URL", "RADIO_IMAGE_STORE", "RADIO_MONITORING_DIR",
-                 "RADIO_RETRAIN_ON_DRIFT", "RADIO_DRIFT_WINDOW_DAYS"):
+                 "RADIO_RETRAIN_ON_DRIFT", "RADIO_DRIFT_WINDOW_DAYS", "RADIO_DRIFT_REFERENCE"):
         monkeypatch.delenv(name, raising=False)
     # The job's runs go to a folder of this test, not to the project's mlruns/.
     from mlflow import MlflowClient
@@ -119,13 +118,15 @@ def _age(app, request_id: str, days: float) -> None:
 
 
 @pytest.mark.slow
-def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env, real_sources):
+def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env, real_sources,
+                                                    reference_file, monkeypatch):
     from mlflow import MlflowClient
 
     from app import images
     from app.metrics import ReportCollector
     from monitoring.jobs import data_drift_job
 
+    monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(reference_file[0]))
     app = make_app(data_dir=data_dir)
     films = _films(real_sources)
     inverted = [_png(ImageOps.invert(Image.open(io.BytesIO(f)))) for f in films]
@@ -180,26 +181,30 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
 
 
 def test_data_drift_job_refuses_a_reference_of_another_model_version(
-    make_app, data_dir, job_env, reference_file, tmp_path, monkeypatch
+    make_app, data_dir, job_env, tmp_path, monkeypatch, capsys
 ):
     """Features of another version live in another space: the job refuses, loudly."""
-    from monitoring.jobs import data_drift_job
+    from monitoring.jobs import data_drift_job, main
     from monitoring.reference import Reference
 
     make_app(data_dir=data_dir)
-    ref = Reference.load(reference_file[0])
-    ref.model_version = "999"
+    rng = np.random.default_rng(0)
     other = tmp_path / "other.npz"
-    ref.save(other)
+    Reference(rng.normal(size=(20, 8)), rng.normal(size=(20, 7)), np.array(["a"] * 20),
+              np.array([f"a/{i}" for i in range(20)]), "999").save(other)
     monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(other))
     with pytest.raises(RuntimeError, match=r"version 999.*production is 3: rebuild it"):
         data_drift_job()
+    # By hand (python -m monitoring.jobs data): the reason in one line, exit status 1.
+    assert main(["data"]) == 1
+    assert "rebuild it" in capsys.readouterr().err
     monkeypatch.delenv("RADIO_DRIFT_REFERENCE")
     with pytest.raises(RuntimeError, match="RADIO_DRIFT_REFERENCE is not set"):
         data_drift_job()
     assert not (data_dir / "monitoring" / "latest-data-drift.json").exists()
 
 
+@pytest.mark.slow
 def test_reference_file_keeps_what_the_job_needs(reference_file) -> None:
     from monitoring.reference import Reference
 
