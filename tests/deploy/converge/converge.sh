@@ -134,5 +134,10 @@ for _ in range(40):
     if up.get("radio-app") == "1" and up.get("node") == "1":
         break
     time.sleep(1)
-print("prometheus app", up.get("radio-app"), "node", up.get("node"))' | tee "$out/answer.txt"
+print("prometheus app", up.get("radio-app"), "node", up.get("node"))
+# Why a target is down, for the failure message.
+targets = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/targets", timeout=10))
+for t in targets["data"]["activeTargets"]:
+    print("target", t["labels"]["job"], t["scrapeUrl"], t["health"], t["lastError"])' | tee "$out/answer.txt"
+  inside /bin/sh -c 'ss -ltnp; systemctl --no-pager status prometheus-node-exporter; cat /etc/default/prometheus-node-exporter' >>"$out/answer.txt" 2>&1 || true
 fi
