@@ -357,3 +357,11 @@ def test_grafana_is_served_under_grafana_from_loopback(live_nginx: LiveNginx) ->
     assert json.loads(secure(live_nginx, "GET", "/grafanas")[2])["server"] == "app"
     status, _, _ = request(live_nginx.http_port, "GET", "/grafana/login")
     assert status == 301  # plain HTTP: redirected like every other page
+
+
+def test_grafana_login_is_rate_limited_on_its_own(live_nginx: LiveNginx) -> None:
+    """Password guessing on Grafana's form meets the same limit as the app's login (1 a
+    minute plus a burst of 2 here), in a zone of its own."""
+    statuses = [secure(live_nginx, "POST", "/grafana/login", body=b"{}")[0] for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429], statuses
+    assert secure(live_nginx, "GET", "/grafana/api/health")[0] == 200  # the rest is not limited
