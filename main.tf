@@ -58,6 +58,12 @@ locals {
     local.scale_out ? {} : { mlflow = var.mlflow_data_volume_gb },
   )
 
+  # Model servers' ports that only the frontend's Prometheus may reach.
+  metrics_ports = {
+    node_exporter = var.node_exporter_port
+    model_metrics = var.model_metrics_port
+  }
+
   frontend_hostname = var.domain_name != null ? var.domain_name : "${replace(aws_eip.frontend.public_ip, ".", "-")}.sslip.io"
 }
 
@@ -224,6 +230,27 @@ resource "aws_vpc_security_group_ingress_rule" "mlflow_ssh" {
   from_port         = 22
   to_port           = 22
   cidr_ipv4         = var.admin_cidr
+}
+
+# Prometheus runs on the frontend (roles/radio_monitoring): it scrapes each model server's
+# node exporter and model metrics over the private network. Those ports are opened to the
+# frontend's security group only; the app's own metrics never leave the frontend's loopback.
+resource "aws_vpc_security_group_ingress_rule" "mlflow_metrics_from_frontend" {
+  for_each = local.metrics_ports
+
+  security_group_id            = aws_security_group.mlflow.id
+  description                  = "Prometheus on the frontend scrapes ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = aws_security_group.frontend.id
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct([var.mlflow_port, var.node_exporter_port, var.model_metrics_port])) == 3
+      error_message = "mlflow_port, node_exporter_port and model_metrics_port must be three different ports."
+    }
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "mlflow_all" {

@@ -77,3 +77,8 @@ output "mlflow_port" {
   description = "TCP port of the model server (and of its load balancer)."
   value       = var.mlflow_port
 }
+
+output "metrics_ports" {
+  description = "Ports of the model servers that Prometheus on the frontend scrapes (node_exporter, model_metrics), open to the frontend's security group only; deploy.sh passes them to Ansible."
+  value       = local.metrics_ports
+}

@@ -93,6 +93,28 @@ variable "mlflow_port" {
   }
 }
 
+variable "node_exporter_port" {
+  description = "TCP port of the node exporter on the model servers, scraped by Prometheus on the frontend (opened to the frontend's security group only)."
+  type        = number
+  default     = 9100
+
+  validation {
+    condition     = var.node_exporter_port >= 1024 && var.node_exporter_port <= 65535 && floor(var.node_exporter_port) == var.node_exporter_port
+    error_message = "node_exporter_port must be an unprivileged TCP port (1024-65535)."
+  }
+}
+
+variable "model_metrics_port" {
+  description = "TCP port of the model servers' Prometheus metrics (monitoring/model_host.py, MODEL_SERVER_METRICS_PORT), scraped by Prometheus on the frontend (opened to the frontend's security group only)."
+  type        = number
+  default     = 9102
+
+  validation {
+    condition     = var.model_metrics_port >= 1024 && var.model_metrics_port <= 65535 && floor(var.model_metrics_port) == var.model_metrics_port
+    error_message = "model_metrics_port must be an unprivileged TCP port (1024-65535): the model server runs as an unprivileged user."
+  }
+}
+
 variable "ssh_public_key" {
   description = "OpenSSH public key imported as the instances' key pair; deploy.sh derives it from .aws/key.pem. Leave null when existing_key_name is set."
   type        = string

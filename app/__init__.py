@@ -33,6 +33,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         errors,
         headers,
         health,
+        metrics,
+        monitoring,
         openapi,
         predict,
         state,
@@ -54,12 +56,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute):
+    for module in (auth, clinical, admin, contribute, monitoring):
         app.register_blueprint(module.bp)
     errors.register(app)
     headers.register(app)
     state.install(app, cfg)
     dbweb.init_app(app)
     auth.init_app(app)
+    metrics.init_app(app)
     app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
     return app

@@ -81,5 +81,5 @@ def parse_response(body: Any) -> dict[str, Any]:
         return parse_prediction(body["predictions"][0])
     except ContractError as exc:
         raise ModelServerError(
-            502, "The model server sent an answer Radio cannot use; please report this."
-        ) from exc
+            502, "The model server sent an answer Radio cannot use; please report this.",
+            kind="contract") from exc

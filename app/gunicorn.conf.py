@@ -1,7 +1,8 @@
 """gunicorn settings for the Radio web app, from the environment.
 
 PORT [8080], HOST [127.0.0.1], RADIO_WORKERS [2], RADIO_THREADS [12], MLFLOW_TIMEOUT_S [10],
-RADIO_READ_TIMEOUT_S [10], RADIO_HEADER_TIMEOUT_S [20] (app/gunicorn_worker.py).
+RADIO_READ_TIMEOUT_S [10], RADIO_HEADER_TIMEOUT_S [20] (app/gunicorn_worker.py),
+RADIO_METRICS_HOST [127.0.0.1], RADIO_METRICS_PORT [9101] (Prometheus; 0 = off).
 """
 
 import os
@@ -28,3 +29,44 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 26 opens a control socket at one default path per user: several gunicorns on a
 # host (tests, make run, the service) would share it. Radio does not use gunicornc.
 control_socket_disable = True
+
+# --- Prometheus metrics (app/metrics.py) -------------------------------------------------
+# Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR (set here, before any
+# worker imports prometheus_client); the master serves their sum on RADIO_METRICS_HOST
+# [127.0.0.1] : RADIO_METRICS_PORT [9101] (0 = off), a port nginx never proxies.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="radio-metrics-")
+
+
+def on_starting(server):
+    """Counters start at zero with each gunicorn: drop files of a previous run."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(folder, name))
+
+
+def when_ready(server):
+    """Serve /metrics from the master once the app's socket listens."""
+    port = int(os.environ.get("RADIO_METRICS_PORT", "9101"))
+    if port:
+        from app.config import load_config
+        from app.metrics import serve
+
+        host = os.environ.get("RADIO_METRICS_HOST", "127.0.0.1")
+        try:
+            serve(port, host, load_config().data_dir)
+        except OSError as exc:  # the app must serve even when its metrics cannot
+            server.log.error("metrics NOT served: %s:%d: %s", host, port, exc)
+        else:
+            server.log.info("metrics on %s:%d", host, port)
+
+
+def child_exit(server, worker):
+    """Forget a dead worker's live gauges (prometheus_client multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

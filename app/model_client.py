@@ -22,6 +22,7 @@ import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 
+from app import metrics
 from app.config import Config
 from app.errors import APIError
 from serving.wire import build_request
@@ -33,7 +34,14 @@ _session_pool: int | None = None
 
 
 class ModelServerError(APIError):
-    """The model server could not give a usable answer (HTTP 502, 503 or 504)."""
+    """The model server could not give a usable answer (HTTP 502, 503 or 504).
+
+    ``kind`` names the failure for the metrics (``app.metrics.MODEL_ERRORS``).
+    """
+
+    def __init__(self, *args: Any, kind: str = "other", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
 
 
 def session(pool_size: int) -> requests.Session:
@@ -55,7 +63,19 @@ def invoke(cfg: Config, image: np.ndarray, heatmap: bool = True) -> Any:
 
     Raises ModelServerError: 503 unreachable, 504 no answer in time, 502 HTTP error or
     a body that is not JSON. The body's shape is checked by :mod:`app.contract`.
+    Each call is timed, and each failure counted by kind (``app.metrics``).
     """
+    started = time.perf_counter()
+    try:
+        return _invoke(cfg, image, heatmap)
+    except ModelServerError as exc:
+        metrics.MODEL_ERRORS.labels(kind=exc.kind).inc()
+        raise
+    finally:
+        metrics.MODEL_SECONDS.observe(time.perf_counter() - started)
+
+
+def _invoke(cfg: Config, image: np.ndarray, heatmap: bool) -> Any:
     url = f"{cfg.mlflow_url}/invocations"
     body = build_request([image], heatmap=heatmap)
     timeout = (cfg.connect_timeout_s, cfg.mlflow_timeout_s)
@@ -71,23 +91,24 @@ def invoke(cfg: Config, image: np.ndarray, heatmap: bool = True) -> Any:
                 time.sleep(0.05)  # let a restarting server finish binding its port
                 continue
             raise ModelServerError(
-                503, "The model server is unreachable; the service cannot analyse images now."
-            ) from exc
+                503, "The model server is unreachable; the service cannot analyse images now.",
+                kind="unreachable") from exc
         except requests.Timeout as exc:
             raise ModelServerError(
                 504,
                 f"The model server did not answer within {cfg.mlflow_timeout_s:g} s; "
-                "please try again in a moment.",
+                "please try again in a moment.", kind="timeout",
             ) from exc
     assert resp is not None
     if resp.status_code != 200:
         raise ModelServerError(
-            502, f"The model server failed (HTTP {resp.status_code}); please try again later."
-        )
+            502, f"The model server failed (HTTP {resp.status_code}); please try again later.",
+            kind="http")
     try:
         return resp.json()
     except ValueError as exc:
-        raise ModelServerError(502, "The model server sent an answer that is not JSON.") from exc
+        raise ModelServerError(502, "The model server sent an answer that is not JSON.",
+                               kind="not_json") from exc
 
 
 def ping(cfg: Config) -> tuple[bool, str]:

@@ -12,10 +12,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import contract, dicom, images, model_client, records, state, storage
+from app import contract, dicom, images, metrics, model_client, records, state, storage
 from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
+from serving.image_stats import stats_dict
 from serving.preprocessing import ImageError, preprocess, sniff_format
 
 bp = Blueprint("predict", __name__)
@@ -89,6 +90,7 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
     breaker = state.get().breaker
     wait_s = breaker.allow()
     if wait_s is not None:  # fail fast: nothing stored, nothing analysed
+        metrics.MODEL_ERRORS.labels(kind="breaker_open").inc()
         raise model_client.ModelServerError(
             503, "The model server is not answering; Radio will try it again in "
             f"{wait_s:.0f} s. Nothing was analysed.", request_id)
@@ -99,10 +101,13 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
     except model_client.ModelServerError as exc:
         # Only "no answer" counts against the server: a 502 is an answer, not a hang.
         breaker.record(ok=exc.status not in (503, 504))
+        if exc.kind == "contract":  # raised by the check above, after a timed call
+            metrics.MODEL_ERRORS.labels(kind="contract").inc()
+        metrics.observe_prediction(None, error=True)
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
-        _record_in_db(cfg, request_id, data, fmt, error=exc.message)
+        _record_in_db(cfg, request_id, data, fmt, image, error=exc.message)
         record = _record(
             request_id, data, fmt, error={"status": exc.status, "message": exc.message}
         )
@@ -115,12 +120,14 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
     return parsed
 
 
-def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, **fields: Any) -> None:
-    """The image by content hash and the prediction row (committed before answering)."""
+def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
+                  **fields: Any) -> None:
+    """The image by content hash and the prediction row (committed before answering), with
+    the model input's statistics for data drift (``serving.image_stats``)."""
     user = current_user()
     sha = images.store(images.location(cfg), data, fmt)
     records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
-                   source=g.get("image_source"), **fields)
+                   source=g.get("image_source"), image_stats=stats_dict(image), **fields)
 
 
 @bp.post("/predict")
@@ -157,7 +164,8 @@ def predict() -> Response:
         except storage.StorageError:
             storage.discard_upload(cfg.data_dir, request_id, fmt)  # no upload without record
             raise
-        _record_in_db(cfg, request_id, data, fmt, result=result)
+        _record_in_db(cfg, request_id, data, fmt, image, result=result)
+        metrics.observe_prediction(result)
         status = 200
         return jsonify(result)
     except APIError as exc:

@@ -23,6 +23,7 @@ def record(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     source: dict[str, Any] | None = None,
+    image_stats: dict[str, float] | None = None,
 ) -> Prediction:
     """Insert and commit one prediction (``result`` is the JSON answered, or ``error``)."""
     result = result or {}
@@ -47,6 +48,7 @@ def record(
         heatmap=result.get("heatmap"),
         latency_ms=result.get("latency_ms"),
         error=error,
+        image_stats=image_stats,
     )
     session = dbweb.session()
     session.add(row)

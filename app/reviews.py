@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app import audit
+from app import audit, metrics
 from app.db.models import VERDICTS, Prediction, Review, User
 
 # The classes of the shipped model; a corrected label must be one of these.
@@ -80,6 +80,7 @@ def add(
     pred.reviews.append(review)
     audit.log(session, "review", user_id=reviewer.id, target=pred.id, ip=ip,
               detail={"verdict": verdict, "label": label})
+    metrics.REVIEWS.labels(verdict=verdict).inc()
     return review
 
 

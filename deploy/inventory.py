@@ -33,6 +33,8 @@ class Hosts:
     frontend_url: str | None = None
     data_volumes: dict[str, str] = field(default_factory=dict)
     model_asg_name: str | None = None
+    # Model servers' ports the frontend's Prometheus scrapes (node_exporter, model_metrics).
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def mlflow_public_ip(self) -> str:
@@ -103,6 +105,7 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
         frontend_url=_value(outputs, "frontend_url") or None,
         data_volumes=dict(_value(outputs, "data_volume_ids") or {}),
         model_asg_name=asg or None,
+        metrics_ports={k: int(v) for k, v in (_value(outputs, "metrics_ports") or {}).items()},
     )
 
 
@@ -130,6 +133,11 @@ def render_inventory(
         all_vars["radio_mlflow_url"] = hosts.mlflow_url
     if hosts.frontend_hostname:
         all_vars["radio_public_hostname"] = hosts.frontend_hostname
+    # The ports Terraform opened to the frontend are the ones the roles listen on and scrape.
+    for output, var in (("node_exporter", "radio_node_exporter_port"),
+                        ("model_metrics", "radio_mlflow_metrics_port")):
+        if output in hosts.metrics_ports:
+            all_vars[var] = str(hosts.metrics_ports[output])
     if release:
         all_vars["radio_release"] = release
     if src_archive:

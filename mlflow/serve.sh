@@ -12,6 +12,9 @@
 #   MLFLOW_TRACKING_URI [sqlite:///mlflow/mlflow.db, relative to the project root]
 #   MLFLOW_REGISTRY_URI [MLFLOW_TRACKING_URI]
 #   RADIO_VENV [<project>/.venv, if present]
+#   MODEL_SERVER_METRICS_HOST [127.0.0.1]  MODEL_SERVER_METRICS_PORT [9102] Prometheus
+#                                   metrics (monitoring/model_host.py; lean launch, one
+#                                   worker); 0 = MLflow's app without metrics
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The shipped registry stores artefact paths relative to the project root.
@@ -53,4 +56,12 @@ fi
 # What `mlflow models serve --env-manager local` runs, without its waiting parent process.
 export __pyfunc_model_path__="file://$model_dir"
 export MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="$timeout_s"
-exec uvicorn --host "$host" --port "$port" --workers "$workers" mlflow.pyfunc.scoring_server.app:app
+# MLflow's app inside a metrics middleware (monitoring/model_host.py), unless metrics are
+# off, several workers would each open the metrics port, or the tree has no monitoring/
+# (a copy of mlflow/ and serving/ alone still serves).
+app_module="monitoring.model_host:app"
+if [ "${MODEL_SERVER_METRICS_PORT:-9102}" = "0" ] || [ "$workers" != "1" ] ||
+  [ ! -f "$root/monitoring/model_host.py" ]; then
+  app_module="mlflow.pyfunc.scoring_server.app:app"
+fi
+exec uvicorn --host "$host" --port "$port" --workers "$workers" "$app_module"

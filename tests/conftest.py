@@ -32,10 +32,17 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def model_server() -> Iterator[str]:
+def model_metrics_port() -> int:
+    """The port of the session model server's Prometheus metrics (monitoring/model_host.py)."""
+    return helpers.free_port()
+
+
+@pytest.fixture(scope="session")
+def model_server(model_metrics_port: int) -> Iterator[str]:
     """Base URL of the real model server: mlflow/serve.sh on a free port, shipped registry."""
     port = helpers.free_port()
-    env = _env(MODEL_SERVER_HOST="127.0.0.1", MODEL_SERVER_PORT=str(port))
+    env = _env(MODEL_SERVER_HOST="127.0.0.1", MODEL_SERVER_PORT=str(port),
+               MODEL_SERVER_METRICS_PORT=str(model_metrics_port))
     proc = helpers.start(["bash", "mlflow/serve.sh"], env, OUTPUT / "logs" / "model-server.log")
     url = f"http://127.0.0.1:{port}"
     try:

@@ -92,6 +92,8 @@ class Prediction(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     ood_reason: Mapped[str | None] = mapped_column(Text, default=None)
     ood_score: Mapped[float | None] = mapped_column(Float, default=None)  # above 1: refused
+    # Statistics of the model input (serving.image_stats) for data drift; older rows: None.
+    image_stats: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     heatmap: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

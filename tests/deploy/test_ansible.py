@@ -85,13 +85,13 @@ def test_commands_are_idempotent() -> None:
 
 
 def test_every_notify_has_a_handler() -> None:
-    for role in ("radio_web", "radio_model"):
+    for role in ("radio_web", "radio_model", "radio_monitoring"):
         handlers = tasks_of(ROLES / role / "handlers" / "main.yml")
         names = {h["name"] for h in handlers} | {h.get("listen") for h in handlers}
         notified = set()
-        for path in sorted((ROLES / "radio_common" / "tasks").glob("*.yml")) + sorted(
-            (ROLES / role / "tasks").glob("*.yml")
-        ):
+        common = [] if role == "radio_monitoring" else sorted(
+            (ROLES / "radio_common" / "tasks").glob("*.yml"))
+        for path in common + sorted((ROLES / role / "tasks").glob("*.yml")):
             for task in tasks_of(path):
                 value = task.get("notify", [])
                 notified.update([value] if isinstance(value, str) else value)
@@ -124,8 +124,15 @@ def test_model_host_installs_the_serve_extra_only() -> None:
         "optional-dependencies"
     ]
     assert not any(dep.startswith(("tensorflow", "tf2onnx")) for dep in extras["serve"])
-    app_play = tasks_of(ROOT / "app.playbook.yml")[0]
-    assert [r["role"] for r in app_play["roles"]] == ["radio_common", "radio_web"]
+    app_play = next(p for p in tasks_of(ROOT / "app.playbook.yml") if p["hosts"] == "frontend")
+    assert [r["role"] for r in app_play["roles"]] == [
+        "radio_common", "radio_web", "radio_monitoring"]
+    # The frontend runs the monitoring jobs: ONNX Runtime and MLflow's client, no TensorFlow;
+    # its release check imports the app and the jobs.
+    frontend = next(r for r in app_play["roles"] if r["role"] == "radio_common")
+    assert frontend["vars"]["radio_common_pip_extras"] == "[serve]"
+    check = frontend["vars"]["radio_common_import_check"]
+    assert "app" in check.split(", ") and "monitoring.jobs" in check
     defaults = yaml.safe_load((ROLES / "radio_common" / "defaults" / "main.yml").read_text())
     assert defaults["radio_common_pip_extras"] == ""
     # One venv per release, reached through the current link.

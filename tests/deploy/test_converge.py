@@ -14,11 +14,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from deploy_helpers import HERE, run
+import yaml
+from deploy_helpers import HERE, ROOT, run
 
 pytestmark = pytest.mark.slow
 
 CONVERGE = HERE / "converge"
+# The frontend's Prometheus must have loaded every rule of the role's file.
+ALERTS = yaml.safe_load((ROOT / "roles/radio_monitoring/files/radio-alerts.yml").read_text())
 DIR = Path(os.environ.get("RADIO_CONVERGE_DIR", "/var/tmp/radio-converge"))
 
 
@@ -44,8 +47,11 @@ def recap(log: str, host: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("playbook", "host", "answers"),
     [
-        ("mlflow.playbook.yml", "radio-mlflow", ["ping 200"]),
-        ("app.playbook.yml", "radio-frontend", ["health ok", "redirect 301"]),
+        ("mlflow.playbook.yml", "radio-mlflow",
+         ["ping 200", "model metrics True", "node exporter True"]),
+        ("app.playbook.yml", "radio-frontend",
+         ["health ok", "redirect 301", "prometheus app up node up",
+          f"alert rules {len(ALERTS['groups'][0]['rules'])}"]),
     ],
 )
 def test_playbook_converges_twice_and_the_service_answers(

@@ -32,6 +32,22 @@ def test_parse_recorded_outputs() -> None:
     }
 
 
+def test_metrics_ports_reach_the_roles(tmp_path: Path) -> None:
+    """The ports Terraform opened to the frontend's Prometheus are the ones the roles use."""
+    outputs = json.loads(RECORDED.read_text())
+    outputs["metrics_ports"]["value"] = {"node_exporter": 19100, "model_metrics": 19102}
+    hosts = parse_outputs(outputs)
+    assert hosts.metrics_ports == {"node_exporter": 19100, "model_metrics": 19102}
+    text = render_inventory(hosts, key_file=tmp_path / "k", known_hosts=tmp_path / "kh")
+    assert "radio_node_exporter_port=19100\n" in text
+    assert "radio_mlflow_metrics_port=19102\n" in text
+    # An older state without the output: the roles' defaults, nothing written.
+    del outputs["metrics_ports"]
+    text = render_inventory(parse_outputs(outputs), key_file=tmp_path / "k",
+                            known_hosts=tmp_path / "kh")
+    assert "radio_node_exporter_port=" not in text and "radio_mlflow_metrics_port=" not in text
+
+
 def scaled_out() -> dict:
     """The recorded outputs as three model servers behind the internal load balancer give them."""
     outputs = json.loads(RECORDED.read_text())

@@ -112,6 +112,9 @@ from app.headers import HEADERS as APP_HEADERS  # noqa: E402 - beside the stub t
 class StubApp(BaseHTTPRequestHandler):
     """Answers like the Flask app: JSON, echoing the headers nginx forwarded."""
 
+    server_name_ = "app"
+    headers_ = APP_HEADERS
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         body = json.dumps(
             {
@@ -119,13 +122,14 @@ class StubApp(BaseHTTPRequestHandler):
                 "forwarded_for": self.headers.get("X-Forwarded-For"),
                 "host": self.headers.get("Host"),
                 "proto": self.headers.get("X-Forwarded-Proto"),
+                "server": self.server_name_,
                 "padding": "x" * 4096,  # big enough for gzip_min_length
             }
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in APP_HEADERS.items():  # the real app sets its own (app/headers.py)
+        for name, value in self.headers_.items():  # the real app sets its own (app/headers.py)
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -138,6 +142,10 @@ class StubApp(BaseHTTPRequestHandler):
         pass
 
 
+# Grafana sends its own policy (a nonce for its scripts): it must reach the browser as is.
+GRAFANA_HEADERS = {"Content-Security-Policy": "script-src 'self' 'nonce-grafana'"}
+
+
 @dataclass(frozen=True)
 class LiveNginx:
     """Ports of a running nginx and the CA file that trusts its certificate."""
@@ -145,6 +153,7 @@ class LiveNginx:
     http_port: int
     https_port: int
     cafile: Path
+    grafana_port: int
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +163,7 @@ def live_nginx(
     """nginx serving the rendered site (HTTP and HTTPS) on loopback, proxying to StubApp."""
     nginx = require("nginx")
     app_port, http_port, https_port = free_port(), free_port(), free_port()
+    grafana_port = free_port()
     base = tmp_path_factory.mktemp("live")
     static = base / "static"
     static.mkdir()
@@ -177,9 +187,15 @@ def live_nginx(
         radio_web_login_burst=2,
         radio_web_predict_rate="1r/m",
         radio_web_predict_burst=3,
+        radio_grafana_port=grafana_port,
     )
     server = ThreadingHTTPServer(("127.0.0.1", app_port), StubApp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The same stub plays Grafana on its own port: answers say which one nginx reached.
+    grafana = ThreadingHTTPServer(("127.0.0.1", grafana_port),
+                                  type("StubGrafana", (StubApp,), {"server_name_": "grafana",
+                                                                  "headers_": GRAFANA_HEADERS}))
+    threading.Thread(target=grafana.serve_forever, daemon=True).start()
     prefix = base / "nginx"
     conf = nginx_prefix(prefix, out / "radio.conf")
     proc = subprocess.Popen(
@@ -200,11 +216,12 @@ def live_nginx(
                         proc.kill()
                         pytest.fail(f"nginx did not start: {proc.communicate()[1]}")
                     time.sleep(0.1)
-        yield LiveNginx(http_port, https_port, tls_pair[0])
+        yield LiveNginx(http_port, https_port, tls_pair[0], grafana_port)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         server.shutdown()
+        grafana.shutdown()
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
@@ -320,3 +337,31 @@ def test_serves_static_files_itself(live_nginx: LiveNginx) -> None:
     assert headers["cache-control"] == "public, max-age=3600"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_grafana_is_served_under_grafana_from_loopback(live_nginx: LiveNginx) -> None:
+    """/grafana/ reaches Grafana (radio_monitoring, 127.0.0.1) with the path unchanged, as
+    serve_from_sub_path expects; over HTTPS only; without the app's strict CSP (Grafana's
+    pages set their own) but with the headers that still apply."""
+    status, headers, body = secure(live_nginx, "GET", "/grafana/api/health")
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["path"] == "/grafana/api/health"
+    assert answer["proto"] == "https" and answer["forwarded_for"] == "127.0.0.1"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["strict-transport-security"] == "max-age=31536000"
+    # Grafana's own policy, not the app's (which would block Grafana's scripts).
+    assert headers["content-security-policy"] == GRAFANA_HEADERS["Content-Security-Policy"]
+    assert answer["server"] == "grafana"
+    # ... and only /grafana/: the rest of the site is the app's.
+    assert json.loads(secure(live_nginx, "GET", "/grafanas")[2])["server"] == "app"
+    status, _, _ = request(live_nginx.http_port, "GET", "/grafana/login")
+    assert status == 301  # plain HTTP: redirected like every other page
+
+
+def test_grafana_login_is_rate_limited_on_its_own(live_nginx: LiveNginx) -> None:
+    """Password guessing on Grafana's form meets the same limit as the app's login (1 a
+    minute plus a burst of 2 here), in a zone of its own."""
+    statuses = [secure(live_nginx, "POST", "/grafana/login", body=b"{}")[0] for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429], statuses
+    assert secure(live_nginx, "GET", "/grafana/api/health")[0] == 200  # the rest is not limited

@@ -294,6 +294,7 @@ def test_admin_cidr_has_no_default_and_refuses_the_internet(variables) -> None:
 
 def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables) -> None:
     rules = ingress_rules(main, "mlflow")
+    rules.pop("mlflow_metrics_from_frontend")  # Prometheus's ports: the test below
     model_port = "${var.mlflow_port}"
     assert variables["mlflow_port"]["default"] == 8000
     by_port = {}
@@ -318,6 +319,32 @@ def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables
     ((name, rule),) = sources.items()
     assert rule["for_each"] == "${toset(var.mlflow_public_ingress_cidrs)}"
     assert variables["mlflow_public_ingress_cidrs"]["default"] == []
+
+
+def test_metrics_ports_only_from_the_frontend_group(main: dict[str, Any], variables,
+                                                    outputs) -> None:
+    """Prometheus runs on the frontend: the model servers' node exporter and model metrics
+    admit its security group, nothing else; the frontend opens no metrics port at all."""
+    rule = ingress_rules(main, "mlflow")["mlflow_metrics_from_frontend"]
+    assert rule["for_each"] == "${local.metrics_ports}"
+    assert rule["from_port"] == rule["to_port"] == "${each.value}"
+    assert rule["referenced_security_group_id"] == "${aws_security_group.frontend.id}"
+    assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
+    metrics = main["locals"][0]["metrics_ports"]
+    assert metrics == {"node_exporter": "${var.node_exporter_port}",
+                       "model_metrics": "${var.model_metrics_port}"}
+    for name, default in (("node_exporter_port", 9100), ("model_metrics_port", 9102)):
+        assert variables[name]["default"] == default
+        assert ">= 1024" in variables[name]["validation"][0]["condition"]
+    assert outputs["metrics_ports"]["value"] == "${local.metrics_ports}"
+    # The same ports as the Ansible roles' defaults.
+    import yaml
+
+    model = yaml.safe_load((ROOT / "roles/radio_model/defaults/main.yml").read_text())
+    monitoring = yaml.safe_load((ROOT / "roles/radio_monitoring/defaults/main.yml").read_text())
+    assert "default(9102)" in model["radio_model_metrics_port"]
+    assert "default(9102)" in monitoring["radio_monitoring_model_metrics_port"]
+    assert "default(9100)" in monitoring["radio_monitoring_node_exporter_port"]
 
 
 def test_no_rule_opens_ssh_or_the_model_port_to_the_world(main: dict[str, Any]) -> None:

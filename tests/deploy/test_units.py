@@ -55,6 +55,23 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
     assert service["NoNewPrivileges"] == "yes"
     assert service["ReadWritePaths"] == str(fake_root / "var/lib/radio")
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+    # prometheus_client's multiprocess files: in the unit's own runtime directory, which
+    # ProtectSystem=strict leaves writable and systemd empties at every stop.
+    assert service["RuntimeDirectory"] == "radio-web"
+    assert service["RuntimeDirectoryMode"] == "0700"
+    assert service["Environment"] == "PROMETHEUS_MULTIPROC_DIR=/run/radio-web/metrics"
+
+
+def test_app_metrics_settings(rendered: Path, env_file) -> None:
+    """What app/gunicorn.conf.py reads: the multiprocess folder (the unit's, above: never in
+    the environment file that app.users and the monitoring jobs also read) and the master's
+    metrics on loopback (the local Prometheus scrapes it)."""
+    env = env_file(rendered / "app.env")
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env
+    assert (env["RADIO_METRICS_HOST"], env["RADIO_METRICS_PORT"]) == ("127.0.0.1", "9101")
+    conf = (Path(__file__).resolve().parents[2] / "app" / "gunicorn.conf.py").read_text()
+    for key in ("PROMETHEUS_MULTIPROC_DIR", "RADIO_METRICS_HOST", "RADIO_METRICS_PORT"):
+        assert key in conf, key
 
 
 def test_model_unit_runs_serve_sh(rendered: Path, fake_root: Path) -> None:

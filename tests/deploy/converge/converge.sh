@@ -100,6 +100,7 @@ for round in 1 2; do
     -e radio_mlflow_private_ip=127.0.0.1 \
     -e radio_common_apt_cache_valid_s=31536000 \
     -e radio_data_volume_id=vol-0converge -e radio_common_data_device="$loop" \
+    -e radio_grafana=false \
     >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
   grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
 done
@@ -109,7 +110,12 @@ inside findmnt --noheadings --output SOURCE,FSTYPE --mountpoint /var/lib/radio |
 
 # The services answer inside the container.
 if [ "$playbook" = mlflow.playbook.yml ]; then
-  inside /usr/bin/python3 -c 'import urllib.request; print("ping", urllib.request.urlopen("http://127.0.0.1:8000/ping", timeout=10).status)' | tee "$out/answer.txt"
+  inside /usr/bin/python3 -c 'import urllib.request
+get = lambda url: urllib.request.urlopen(url, timeout=10)
+print("ping", get("http://127.0.0.1:8000/ping").status)
+# What the frontend'"'"'s Prometheus scrapes here: the model server'"'"'s metrics, the node exporter.
+print("model metrics", "radio_model_info{" in get("http://127.0.0.1:9102/metrics").read().decode())
+print("node exporter", "node_cpu_seconds_total" in get("http://127.0.0.1:9100/metrics").read().decode())' | tee "$out/answer.txt"
 else
   inside /usr/bin/python3 -c 'import json, ssl, urllib.request
 ctx = ssl._create_unverified_context()
@@ -117,5 +123,24 @@ print("health", json.load(urllib.request.urlopen("https://127.0.0.1/health", con
 import http.client
 conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
 conn.request("GET", "/x")
-print("redirect", conn.getresponse().status)' | tee "$out/answer.txt"
+print("redirect", conn.getresponse().status)
+# Prometheus (Grafana is off here: its repository is out of reach) scrapes the app'"'"'s
+# metrics (the gunicorn master) and the node exporter: wait for a healthy scrape of each
+# (the targets of the configuration now loaded, not series left by the package'"'"'s default).
+import time
+def targets():
+    url = "http://127.0.0.1:9090/api/v1/targets"
+    return json.load(urllib.request.urlopen(url, timeout=10))["data"]["activeTargets"]
+for _ in range(60):
+    health = {t["labels"]["job"]: t["health"] for t in targets()}
+    if health.get("radio-app") == "up" and health.get("node") == "up":
+        break
+    time.sleep(1)
+print("prometheus app", health.get("radio-app"), "node", health.get("node"))
+# The alert rules it loaded (roles/radio_monitoring/files/radio-alerts.yml).
+rules = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/rules", timeout=10))
+print("alert rules", sum(len(g["rules"]) for g in rules["data"]["groups"] if g["name"] == "radio"))
+# Why a target is down, for the failure message.
+for t in targets():
+    print("target", t["labels"]["job"], t["scrapeUrl"], t["health"], t["lastError"])' | tee "$out/answer.txt"
 fi

@@ -13,7 +13,11 @@ mkdir -p "$dir"
 if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap systemd-container
 fi
-if [ ! -x "$dir/rootfs/usr/bin/nginx" ] && [ ! -x "$dir/rootfs/usr/sbin/nginx" ]; then
+# The packages the roles install; a tree prepared before one was added gets it now.
+packages="python3-apt python3.11 python3.11-venv nginx certbot openssl ca-certificates"
+packages="$packages iproute2 procps util-linux prometheus prometheus-node-exporter"
+if [ ! -x "$dir/rootfs/usr/sbin/nginx" ] || [ ! -x "$dir/rootfs/usr/bin/promtool" ] ||
+  [ ! -x "$dir/rootfs/usr/bin/prometheus-node-exporter" ]; then
   [ -x "$dir/rootfs/usr/bin/python3" ] ||
     debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3 \
       bookworm "$dir/rootfs" http://deb.debian.org/debian
@@ -25,10 +29,9 @@ if [ ! -x "$dir/rootfs/usr/bin/nginx" ] && [ ! -x "$dir/rootfs/usr/sbin/nginx" ]
   chmod 755 "$dir/rootfs/usr/sbin/policy-rc.d"
   mount -t proc proc "$dir/rootfs/proc"
   trap 'umount "$dir/rootfs/proc"; rm -f "$dir/rootfs/usr/sbin/policy-rc.d"' EXIT
-  chroot "$dir/rootfs" /bin/sh -ec 'export DEBIAN_FRONTEND=noninteractive
+  chroot "$dir/rootfs" /bin/sh -ec "export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3-apt python3.11 python3.11-venv \
-      nginx certbot openssl ca-certificates iproute2 procps util-linux'
+    apt-get install -y -qq --no-install-recommends $packages"
 fi
 python="${PYTHON:-python3.11}"
 "$python" -m pip download -q --disable-pip-version-check -d "$dir/wheels" \

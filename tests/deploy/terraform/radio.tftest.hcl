@@ -130,6 +130,19 @@ run "defaults" {
     condition     = output.mlflow_private_url == "http://${aws_instance.mlflow[0].private_ip}:8000"
     error_message = "The frontend's MLFLOW_URL uses the private address."
   }
+
+  assert {
+    condition = alltrue([
+      for rule in aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend :
+      rule.referenced_security_group_id == aws_security_group.frontend.id && rule.cidr_ipv4 == null && rule.security_group_id == aws_security_group.mlflow.id
+    ])
+    error_message = "The model servers' metrics ports admit the frontend's security group (its Prometheus) only."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend["node_exporter"].from_port == 9100 && aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend["model_metrics"].from_port == 9102 && output.metrics_ports.node_exporter == 9100 && output.metrics_ports.model_metrics == 9102
+    error_message = "Node exporter (9100) and model metrics (9102) are the ports opened, and deploy.sh learns them."
+  }
 }
 
 run "data_survives_and_the_address_is_stable" {
@@ -380,4 +393,38 @@ run "model_port_not_open_to_the_world_in_halves" {
   }
 
   expect_failures = [var.mlflow_public_ingress_cidrs]
+}
+
+run "metrics_ports_follow_the_variables" {
+  command = plan
+
+  variables {
+    node_exporter_port = 19100
+    model_metrics_port = 19102
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend["node_exporter"].from_port == 19100 && aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend["model_metrics"].to_port == 19102
+    error_message = "The metrics rules open the configured ports."
+  }
+}
+
+run "metrics_port_is_unprivileged" {
+  command = plan
+
+  variables {
+    node_exporter_port = 100
+  }
+
+  expect_failures = [var.node_exporter_port]
+}
+
+run "metrics_port_cannot_be_the_model_port" {
+  command = plan
+
+  variables {
+    model_metrics_port = 8000
+  }
+
+  expect_failures = [aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend]
 }

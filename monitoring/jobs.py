@@ -1,0 +1,244 @@
+"""The scheduled monitoring jobs: ``data_drift_job()`` and ``model_drift_job()``.
+
+Called by name by the lifecycle's scheduler (systemd timers, Airflow), or by hand with
+``python -m monitoring.jobs data|model`` (prints the summary; exit 1 with the reason when the
+job cannot run); each returns
+``{"drift": bool, "summary": str, ...}``, writes its report (``monitoring.reports``) where the
+app's admin page and metrics read it, logs it to MLflow when MLFLOW_TRACKING_URI is set, and
+raises on a failure (so the scheduler's failure e-mail fires). They run on the frontend
+host (the database and the image store are there) with the ``[serve]`` extra (ONNX Runtime,
+MLflow's client). Settings (environment, defaults in brackets):
+
+* the app's own: DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE (``app/config.py``);
+  RADIO_MONITORING_DIR [<data dir>/monitoring] where reports go;
+* MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
+  model whose features are compared and whose card is the yardstick;
+* RADIO_DRIFT_REFERENCE: the reference file (``python -m monitoring.reference build``);
+* RADIO_DRIFT_WINDOW_DAYS [7], RADIO_DRIFT_ALPHA [0.05], RADIO_DRIFT_MIN_IMAGES [10];
+* RADIO_MODEL_DRIFT_DAYS [90], RADIO_MODEL_DRIFT_MIN_CASES [10], RADIO_MODEL_CARD [the
+  figures of the production version's training run, found through its lineage tags]:
+  a JSON file ``{"accuracy": .., "covid_recall": .., "normals_called_covid": ..}``;
+* RADIO_RETRAIN_ON_DRIFT [false] and RADIO_RETRAIN_COMMAND: the optional retraining
+  trigger (``monitoring.trigger``); it starts a training, never a promotion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitoring import drift, model_drift, reports, trigger
+
+log = logging.getLogger("radio.monitoring")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _settings():
+    from app.config import load_config
+    from app.metrics import reports_dir
+
+    cfg = load_config()
+    return cfg, reports_dir(cfg.data_dir)
+
+
+def group_of(site: str, source: dict[str, Any] | None) -> str:
+    """The site / source a prediction is judged in: the DICOM institution when known,
+    else the site the app records (RADIO_SITE), else "unknown"."""
+    institution = (source or {}).get("institution") or ""
+    return institution.strip() or (site or "").strip() or "unknown"
+
+
+def production_model() -> tuple[str, Path]:
+    """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the tracking server."""
+    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+
+    version = resolve(MODEL_NAME, ALIAS)
+    return version, model_path(MODEL_NAME, version)
+
+
+def _model_input(data: bytes, fmt: str) -> np.ndarray:
+    from serving.preprocessing import preprocess
+
+    if fmt == "DICOM":
+        from app import dicom
+
+        return dicom.load(data)[1]
+    return preprocess(data)
+
+
+def current_window(cfg, since: datetime) -> tuple[list[np.ndarray], list[dict], list[str]]:
+    """Model inputs, image statistics and groups of the answered predictions since
+    ``since`` (images missing from the store are skipped and counted in the log)."""
+    from sqlalchemy import select
+
+    from app import db, images
+    from app.db.models import Prediction
+    from serving.image_stats import stats_dict
+
+    where = images.location(cfg)
+    arrays, stats, groups = [], [], []
+    missing = 0
+    with db.session_scope(cfg.db_url) as session:
+        rows = session.scalars(select(Prediction).where(
+            Prediction.status == "ok", Prediction.created_at >= since)).all()
+        for row in rows:
+            try:
+                image = _model_input(images.load(where, row.image_sha256, row.image_format),
+                                     row.image_format)
+            except (images.ImageMissing, ValueError):
+                missing += 1
+                continue
+            arrays.append(image)
+            stats.append(row.image_stats or stats_dict(image))
+            groups.append(group_of(row.site, row.source))
+    if missing:
+        log.warning("data drift: %d images of the window are not in the store", missing)
+    return arrays, stats, groups
+
+
+def data_drift_job() -> dict[str, Any]:
+    """Compare the recent window's images with the reference, per group and overall."""
+    from monitoring.features import DriftSpace, NetworkFeatures, stats_array
+    from monitoring.reference import Reference
+
+    cfg, folder = _settings()
+    days = float(_env("RADIO_DRIFT_WINDOW_DAYS", "7"))
+    alpha = float(_env("RADIO_DRIFT_ALPHA", str(drift.ALPHA)))
+    min_images = int(_env("RADIO_DRIFT_MIN_IMAGES", str(drift.MIN_IMAGES)))
+    ref_path = os.environ.get("RADIO_DRIFT_REFERENCE")
+    if not ref_path:
+        raise RuntimeError("RADIO_DRIFT_REFERENCE is not set: build one with "
+                           "`python -m monitoring.reference build --out FILE`")
+    reference = Reference.load(ref_path)
+    version, model_dir = production_model()
+    if reference.model_version != version:
+        raise RuntimeError(f"the drift reference was built with model version "
+                           f"{reference.model_version}; production is {version}: rebuild it")
+    since = datetime.now(UTC) - timedelta(days=days)
+    arrays, stats, groups = current_window(cfg, since)
+    space = DriftSpace.fit(reference.network, reference.stats)
+    ref = drift.Window(space.transform(reference.network, reference.stats),
+                       reference.sources, reference.patients)
+    notes = [f"reference: {len(reference.stats)} training images"]
+    if len(arrays) >= 2:
+        net = NetworkFeatures(model_dir)(np.stack(arrays))
+        cur = drift.Window(space.transform(net, stats_array(stats)), np.array(groups))
+        results = drift.compare(ref, cur, space.names(), alpha=alpha, min_images=min_images)
+    else:
+        results = [drift.GroupResult(drift.OVERALL, len(arrays), judged=False)]
+    report = reports.new_report(
+        "data", drift=any(r.drift for r in results), summary=drift.summary(results),
+        model_version=version, window=f"last {days:g} days", alpha=alpha,
+        method="MMD (Gaussian kernel) permutation test, patients permuted together, "
+               "Holm over groups", groups=drift.as_dicts(results), notes=notes)
+    return _finish(report, folder, reports.p_value_figure(report["groups"], alpha))
+
+
+def validated_cases(cfg, since: datetime) -> list[model_drift.Case]:
+    """Cases since ``since`` whose reviewers agree on a label (``app.reviews``)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from app import db, reviews
+    from app.db.models import Prediction
+
+    out = []
+    with db.session_scope(cfg.db_url) as session:
+        rows = session.scalars(
+            select(Prediction).where(Prediction.status.in_(("ok", "not_xray")),
+                                     Prediction.created_at >= since)
+            .options(selectinload(Prediction.reviews))).all()
+        for row in rows:
+            agreed = reviews.final_label(row)
+            if agreed is not None:
+                predicted = row.label if row.status == "ok" else None
+                out.append(model_drift.Case(group_of(row.site, row.source), predicted, agreed))
+    return out
+
+
+def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
+    """(card figures, where they came from): RADIO_MODEL_CARD, else the training run of
+    ``version`` or of the version it was repackaged from / derived from (lineage tags)."""
+    card_file = os.environ.get("RADIO_MODEL_CARD")
+    if card_file:
+        return json.loads(Path(card_file).read_text()), card_file
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    seen = set()
+    while version and version not in seen and len(seen) < 10:
+        seen.add(version)
+        mv = client.get_model_version(name, version)
+        try:
+            local = client.download_artifacts(mv.run_id, "summary.json")
+            card = model_drift.card_from_summary(json.loads(Path(local).read_text()))
+            if card:
+                return card, f"run {mv.run_id} (version {version}) summary.json"
+        except Exception:  # noqa: BLE001 - no summary in this run: follow the lineage
+            pass
+        tags = mv.tags or {}
+        version = tags.get("repackaged_from") or tags.get("parent_version") or ""
+        if version == "none":
+            break
+    raise RuntimeError(f"no model card figures for {name} version {version}: set "
+                       "RADIO_MODEL_CARD to a JSON file of them")
+
+
+def model_drift_job() -> dict[str, Any]:
+    """Metrics on validated cases with intervals, against the production model's card."""
+    from serving.registry import MODEL_NAME
+
+    cfg, folder = _settings()
+    days = float(_env("RADIO_MODEL_DRIFT_DAYS", "90"))
+    min_cases = int(_env("RADIO_MODEL_DRIFT_MIN_CASES", str(model_drift.MIN_CASES)))
+    version, _ = production_model()
+    card, card_source = model_card(MODEL_NAME, version)
+    cases = validated_cases(cfg, datetime.now(UTC) - timedelta(days=days))
+    results = model_drift.evaluate(cases, card, min_cases)
+    report = reports.new_report(
+        "model", drift=any(r.drift for r in results), summary=model_drift.summary(results),
+        model_version=version, window=f"last {days:g} days", card=card,
+        method="Wilson 95% intervals on agreed validated cases vs the model card",
+        groups=model_drift.as_dicts(results), notes=[f"card figures: {card_source}"])
+    return _finish(report, folder, reports.interval_figure(report["groups"]))
+
+
+def _finish(report: dict[str, Any], folder: Path, figure: str) -> dict[str, Any]:
+    paths = reports.write(folder, report, figure)
+    report["mlflow_run_id"] = reports.log_to_mlflow(report, paths)
+    report["retraining"] = trigger.maybe_retrain(report)
+    log.info("%s drift job: %s", report["kind"], report["summary"])
+    return report
+
+
+JOBS = {"data": data_drift_job, "model": model_drift_job}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``data`` or ``model``: run that job once; its summary, or why it could not run."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring.jobs")
+    parser.add_argument("kind", choices=sorted(JOBS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = JOBS[args.kind]()
+    except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
+        print(f"error: {args.kind}-drift job: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'DRIFT' if report['drift'] else 'no drift'}: {report['summary']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

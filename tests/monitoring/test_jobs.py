@@ -1,0 +1,215 @@
+"""monitoring/jobs.py end to end: ``data_drift_job()`` on a real app database and image
+store, with a reference built from the real training images and the shipped production
+model (../shared/data and mlflow/; skipped when the data are absent).
+
+The window is what the app recorded: predictions stored by the app's own code
+(``app.predict._record_in_db``: the image store and the prediction row), at two sites
+("DICOM institutions"): the same 40 validation films, one per patient, as they are at one
+site and inverted at the other. Rows outside the window, refused uploads and images gone
+from the store must not count. The shipped registry is read through a copy of its
+database, so the run the job logs never touches mlflow/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+from tests_paths import ROOT
+
+SITES = ("Hospital A", "Hospital B")  # B: the same films, inverted
+FILMS = 40
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _films(real_sources) -> list[bytes]:
+    """PNG bytes of the first FILMS validation films, one per patient (films of one patient
+    are not independent, and the window's images are permuted one by one)."""
+    from training.data import list_samples
+
+    seen, films = set(), []
+    for sample in sorted(list_samples(real_sources, "val"), key=lambda s: str(s.path)):
+        if (sample.source, sample.patient) in seen:
+            continue
+        seen.add((sample.source, sample.patient))
+        films.append(_png(Image.open(sample.path).convert("L")))
+        if len(films) == FILMS:
+            break
+    if len(films) < FILMS:
+        pytest.skip(f"fewer than {FILMS} validation patients in the real data")
+    return films
+
+
+@pytest.fixture(scope="module")
+def reference_file(real_sources, production_dir, tmp_path_factory) -> tuple[Path, str]:
+    """The reference the operator builds (``python -m monitoring.reference build``): the
+    training images' features with the production model; (file, model version)."""
+    from monitoring.reference import build
+    from serving.registry import resolve
+
+    version = resolve("radio-cxr", "production")
+    path = tmp_path_factory.mktemp("reference") / "reference.npz"
+    build(real_sources[0].parent, production_dir, version).save(path)
+    return path, version
+
+
+@pytest.fixture()
+def job_env(monkeypatch, tmp_path, data_dir):
+    """The job's settings, as on the frontend: the app's data dir (SQLite database, image
+    store), the reference, and a tracking server (a copy of the shipped registry's
+    database, whose model paths are relative to the project root)."""
+    registry = tmp_path / "mlflow.db"
+    shutil.copy(ROOT / "mlflow" / "mlflow.db", registry)
+    uri = f"sqlite:///{registry}"
+    monkeypatch.chdir(ROOT)
+    for name, value in (("MLFLOW_TRACKING_URI", uri), ("MLFLOW_REGISTRY_URI", uri),
+                        ("RADIO_DATA_DIR", str(data_dir))):
+        monkeypatch.setenv(name, value)
+    for name in ("DATABASE_URL", "RADIO_IMAGE_STORE", "RADIO_MONITORING_DIR",
+                 "RADIO_RETRAIN_ON_DRIFT", "RADIO_DRIFT_WINDOW_DAYS", "RADIO_DRIFT_REFERENCE"):
+        monkeypatch.delenv(name, raising=False)
+    # The job's runs go to a folder of this test, not to the project's mlruns/.
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).create_experiment("radio-monitoring",
+                                        artifact_location=(tmp_path / "runs").as_uri())
+    return uri
+
+
+def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
+    """One analysed upload stored the way /predict stores it; its request id."""
+    from flask import g
+
+    from app.predict import _record_in_db
+    from serving.preprocessing import preprocess, sniff_format
+
+    request_id = uuid.uuid4().hex
+    result = {"status": status, "label": "Normal" if status == "ok" else None,
+              "confidence": 0.9 if status == "ok" else None,
+              "model": {"name": "radio-cxr", "version": "3"}}
+    with app.test_request_context("/predict", method="POST"):
+        g.image_source = {"institution": institution}
+        _record_in_db(app.config["RADIO"], request_id, data, sniff_format(data),
+                      preprocess(data), result=result)
+    return request_id
+
+
+def _age(app, request_id: str, days: float) -> None:
+    from app.db import web as dbweb
+    from app.db.models import Prediction
+
+    with app.app_context():
+        session = dbweb.session()
+        row = session.get(Prediction, request_id)
+        row.created_at = row.created_at - timedelta(days=days)
+        session.commit()
+
+
+@pytest.mark.slow
+def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env, real_sources,
+                                                    reference_file, monkeypatch):
+    from mlflow import MlflowClient
+
+    from app import images
+    from app.metrics import ReportCollector
+    from monitoring.jobs import data_drift_job
+
+    monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(reference_file[0]))
+    app = make_app(data_dir=data_dir)
+    films = _films(real_sources)
+    inverted = [_png(ImageOps.invert(Image.open(io.BytesIO(f)))) for f in films]
+    for film, flipped in zip(films, inverted, strict=True):
+        _record(app, film, SITES[0])
+        _record(app, flipped, SITES[1])
+    # Outside the window (a month old), refused, or with the image gone: never counted.
+    for film in inverted[:12]:
+        _age(app, _record(app, film, "Last month"), days=30)
+    for film in inverted[:12]:
+        _record(app, film, "Refused", status="not_xray")
+    gone = _png(ImageOps.invert(Image.open(io.BytesIO(films[0])).rotate(90)))
+    gone_id = _record(app, gone, "Gone")
+    with app.app_context():
+        from app.db import web as dbweb
+        from app.db.models import Prediction
+
+        row = dbweb.session().get(Prediction, gone_id)
+        cfg = app.config["RADIO"]
+        (Path(images.location(cfg)) / images._name(row.image_sha256, row.image_format)).unlink()
+
+    report = data_drift_job()
+
+    groups = {g["group"]: g for g in report["groups"]}
+    assert set(groups) == {"overall", *SITES}
+    assert [groups[s]["n"] for s in ("overall", *SITES)] == [2 * FILMS, FILMS, FILMS]
+    assert report["drift"] is True
+    assert groups["Hospital B"]["drift"] and groups["Hospital B"]["p_value"] <= 0.05
+    assert groups["Hospital B"]["moved"], "a drifted group names the features that moved"
+    assert not groups["Hospital A"]["drift"] and groups["Hospital A"]["judged"]
+    assert groups["Hospital A"]["p_value"] > 0.05
+    assert report["model_version"] == "3"  # features of the production version
+    print(f"data drift job: {report['summary']}")
+
+    # Where the admin page and Prometheus read it ...
+    folder = data_dir / "monitoring"
+    written = json.loads((folder / "latest-data-drift.json").read_text())
+    assert written["groups"] == report["groups"] and written["drift"] is True
+    assert "Hospital B" in (folder / "latest-data-drift.html").read_text()
+    gauges = {(m.name, s.labels.get("group")): s.value
+              for m in ReportCollector(data_dir).collect() for s in m.samples}
+    assert gauges[("radio_data_drift_detected", "Hospital B")] == 1.0
+    assert gauges[("radio_data_drift_detected", "Hospital A")] == 0.0
+    # ... and in MLflow, with the figures and files.
+    client = MlflowClient(job_env)
+    run = client.get_run(report["mlflow_run_id"])
+    assert run.data.tags["drift"] == "true" and run.data.tags["kind"] == "data"
+    assert run.data.metrics["p_value.Hospital_B"] == pytest.approx(groups["Hospital B"]["p_value"])
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"latest-data-drift.json", "latest-data-drift.html"} <= names
+    assert report["retraining"] == "off"  # the trigger is off by default: nothing started
+
+
+def test_data_drift_job_refuses_a_reference_of_another_model_version(
+    make_app, data_dir, job_env, tmp_path, monkeypatch, capsys
+):
+    """Features of another version live in another space: the job refuses, loudly."""
+    from monitoring.jobs import data_drift_job, main
+    from monitoring.reference import Reference
+
+    make_app(data_dir=data_dir)
+    rng = np.random.default_rng(0)
+    other = tmp_path / "other.npz"
+    Reference(rng.normal(size=(20, 8)), rng.normal(size=(20, 7)), np.array(["a"] * 20),
+              np.array([f"a/{i}" for i in range(20)]), "999").save(other)
+    monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(other))
+    with pytest.raises(RuntimeError, match=r"version 999.*production is 3: rebuild it"):
+        data_drift_job()
+    # By hand (python -m monitoring.jobs data): the reason in one line, exit status 1.
+    assert main(["data"]) == 1
+    assert "rebuild it" in capsys.readouterr().err
+    monkeypatch.delenv("RADIO_DRIFT_REFERENCE")
+    with pytest.raises(RuntimeError, match="RADIO_DRIFT_REFERENCE is not set"):
+        data_drift_job()
+    assert not (data_dir / "monitoring" / "latest-data-drift.json").exists()
+
+
+@pytest.mark.slow
+def test_reference_file_keeps_what_the_job_needs(reference_file) -> None:
+    from monitoring.reference import Reference
+
+    ref = Reference.load(reference_file[0])
+    assert ref.model_version == reference_file[1]
+    assert len(ref.network) == len(ref.stats) == len(ref.sources) == len(ref.patients)
+    assert np.isfinite(ref.network).all() and np.isfinite(ref.stats).all()
+    assert len(set(ref.sources)) >= 2 and len(set(ref.patients)) < len(ref.patients)
