@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.image_stats import NAMES, image_statistics, stats_array, stats_dict
+from serving.lungs import LungSegmenter
 
 __all__ = ["IMAGE_FEATURES", "DriftSpace", "NetworkFeatures", "image_statistics",
            "stats_array", "stats_dict"]
@@ -31,7 +32,9 @@ BATCH = 16
 
 
 class NetworkFeatures:
-    """The served network's pooled features, from a registered version's ONNX file."""
+    """The served network's pooled features, from a registered version's ONNX file; for a
+    model that classifies the lung region, on the lung crop its own segmenter cuts out,
+    as the served pyfunc does (``serving.pyfunc.RadioModel.view``)."""
 
     def __init__(self, model_dir: str | Path, threads: int = 2) -> None:
         import onnxruntime as ort  # the [serve] extra: on the jobs' host, never in the app
@@ -42,9 +45,13 @@ class NetworkFeatures:
         onnx = Path(model_dir) / "artifacts" / "model.onnx"
         self.session = ort.InferenceSession(str(onnx), opts,
                                             providers=["CPUExecutionProvider"])
+        lungs = Path(model_dir) / "artifacts" / "lungs.onnx"
+        self.lungs = LungSegmenter(str(lungs), threads) if lungs.is_file() else None
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """``(N, D)`` float features of uint8 ``(N, H, W)`` images."""
+        if self.lungs is not None and len(images):
+            images = self.lungs.crop(np.asarray(images, np.uint8))[0]
         out = []
         for i in range(0, len(images), BATCH):
             x = np.asarray(images[i:i + BATCH], dtype=np.float32)[..., None]
