@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.loso")
     p.add_argument("--recipe", choices=sorted(RECIPES))
     p.add_argument("--table", nargs="+", type=Path, metavar="JSON",
-                   help="print the markdown table of finished recipes' JSON files")
+                   help="print the markdown table of finished recipes' JSON files (and log "
+                   "them with --registry)")
     p.add_argument("--registry", type=Path, default=None,
                    help="also log the recipe's result as a run of the registry's MLflow")
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -238,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     args = p.parse_args(argv)
     if args.table:
-        print(table([json.loads(f.read_text()) for f in args.table]))
+        results = [json.loads(f.read_text()) for f in args.table]
+        print(table(results))
+        for result in results if args.registry is not None else []:
+            print(f"logged {result['recipe']}: run {log_to_mlflow(result, args.registry)}")
         return 0
     if args.recipe is None:
         p.error("give --recipe (or --table)")
