@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, default=Path("mlflow"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--negatives", type=Path, default=Path("../shared/not-chest-xray"))
+    parser.add_argument("--version", default=None, help="a version (default: @production)")
     args = parser.parse_args(argv)
-    model = load_model(args.registry)
+    model = load_model(args.registry, version=args.version)
     res = evaluate(model, args.data)
     if args.negatives.is_dir():
         res["real_negatives"] = real_negatives(model, args.negatives, "val")
