@@ -33,6 +33,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         errors,
         headers,
         health,
+        model_admin,
         openapi,
         predict,
         state,
@@ -54,7 +55,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute):
+    for module in (auth, clinical, admin, contribute, model_admin):
         app.register_blueprint(module.bp)
     errors.register(app)
     headers.register(app)

@@ -100,7 +100,7 @@ def compare_source(source: str, prod: list[dict], cand: list[dict], labels: list
     b = sum(p and not c for p, c in zip(p_ok, c_ok, strict=True))
     c = sum(c and not p for p, c in zip(p_ok, c_ok, strict=True))
     p_worse = mcnemar_worse_p(b, c)
-    return SourceResult(source, len(labels), sum(p_ok), sum(c_ok), b, c, round(p_worse, 6),
+    return SourceResult(source, len(labels), sum(p_ok), sum(c_ok), b, c, p_worse,
                         b > c and p_worse < alpha)
 
 
