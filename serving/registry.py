@@ -52,16 +52,23 @@ def model_path(name: str, version: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``resolve [NAME] [ALIAS] [--path]``: print the version (and folder) an alias names."""
+    """``resolve [NAME] [ALIAS] [--path] [--version V]``: print the version (and folder) an
+    alias names, or check that version V exists and print its folder."""
     parser = argparse.ArgumentParser(prog="python -m serving.registry")
     sub = parser.add_subparsers(dest="cmd", required=True)
     res = sub.add_parser("resolve", help="print the version an alias points to")
     res.add_argument("name", nargs="?", default=MODEL_NAME)
     res.add_argument("alias", nargs="?", default=ALIAS)
     res.add_argument("--path", action="store_true", help="also print the model folder")
+    res.add_argument("--version", default=None,
+                     help="this version instead of the alias's (blue/green: lifecycle.follow)")
     args = parser.parse_args(argv)
     try:
-        version = resolve(args.name, args.alias)
+        version = args.version or resolve(args.name, args.alias)
+        if args.version:
+            from mlflow import MlflowClient
+
+            version = str(MlflowClient().get_model_version(args.name, args.version).version)
         print(f"{version}\t{model_path(args.name, version)}" if args.path else version)
     except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from helpers import ROOT
+from lifecycle_helpers import settings_for
 
 from lifecycle.settings import Settings
-
-
-def settings_for(registry: Path, tmp: Path, **extra) -> Settings:
-    """Lifecycle settings on a registry folder (artefact paths relative to its parent)."""
-    base = Settings(tracking_uri=f"sqlite:///{Path(registry).resolve() / 'mlflow.db'}",
-                    registry_root=Path(registry).resolve().parent,
-                    events_log=tmp / "events.jsonl", runs_dir=tmp / "runs")
-    return replace(base, **extra)
 
 
 @pytest.fixture
