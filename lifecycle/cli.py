@@ -6,6 +6,7 @@
     force VERSION --reason TEXT   without the gate (logged, tagged, e-mailed)
     rollback [--reason TEXT]      production <- previous
     events [--last N]             the lifecycle's event log
+    import-shipped --to URI       copy the shipped registry's new versions to the host's
 
 ``--json`` prints one JSON document (the admin page reads it). Exit status: 0 done,
 1 refused by the gate, 2 the request cannot be done (message on stderr).
@@ -45,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     frc.add_argument("--reason", required=True)
     rb = sub.add_parser("rollback", help="put the previous version back")
     rb.add_argument("--reason", default="")
+    imp = sub.add_parser("import-shipped", help="copy shipped versions the target lacks")
+    imp.add_argument("--from", dest="shipped", type=Path, default=Path("mlflow"))
+    imp.add_argument("--to", dest="target", required=True, help="the host's tracking URI")
     ev = sub.add_parser("events", help="the event log")
     ev.add_argument("--last", type=int, default=20)
     return p
@@ -104,6 +108,12 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
         return operations.rollback(s, by, args.reason), 0
     if args.cmd == "events":
         return events.read(s.events_log, args.last), 0
+    if args.cmd == "import-shipped":
+        from lifecycle.shipped import import_shipped
+
+        result = import_shipped(args.shipped, args.target, s.model_name)
+        events.record(s.events_log, "imported_shipped", by=by, **result)
+        return result, 0
     raise AssertionError(args.cmd)
 
 

@@ -35,8 +35,17 @@ def resolve(name: str = MODEL_NAME, alias: str = ALIAS) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, alias).version)
 
 
+def _is_local(location: str) -> bool:
+    return location.startswith("file://") or "://" not in location and ":/" not in location
+
+
 def model_path(name: str, version: str) -> Path:
-    """Absolute folder of a registered version's pyfunc, read in place (no download copy)."""
+    """Absolute folder of a registered version's pyfunc: read in place from a local store;
+    downloaded once from a tracking server's artefact store (``mlflow-artifacts:``, ``s3:``)
+    into ``RADIO_MODEL_CACHE`` (default ``$TMPDIR/radio-models``), one folder per version."""
+    import shutil
+    import tempfile
+
     import mlflow
     from mlflow import MlflowClient
 
@@ -45,6 +54,19 @@ def model_path(name: str, version: str) -> Path:
         location = mlflow.get_logged_model(source.removeprefix("models:/")).artifact_location
     else:
         location = source
+    if not _is_local(location):
+        cache = Path(os.environ.get("RADIO_MODEL_CACHE")
+                     or Path(tempfile.gettempdir()) / "radio-models") / name / str(version)
+        if not (cache / "MLmodel").is_file():
+            partial = cache.with_name(f".{version}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(partial))
+            inner = next(partial.rglob("MLmodel")).parent
+            shutil.rmtree(cache, ignore_errors=True)
+            inner.rename(cache)  # complete or absent: a killed download is never served
+            shutil.rmtree(partial, ignore_errors=True)
+        location = str(cache)
     path = Path(location.removeprefix("file://")).resolve()
     if not (path / "MLmodel").is_file():
         raise FileNotFoundError(f"no MLmodel in {path} for {name} version {version}")
