@@ -5,7 +5,8 @@
 Two scoring servers (``mlflow/serve.sh``, each pinned to one version with
 ``RADIO_SERVE_VERSION``) take turns on two loopback ports (``RADIO_FOLLOW_PORTS``); nginx
 listens on the model-server port and proxies to the port named in one upstream file
-(``RADIO_FOLLOW_UPSTREAM``). Every ``RADIO_FOLLOW_INTERVAL_S`` the follower reads which
+(``RADIO_FOLLOW_UPSTREAM``; ``RADIO_FOLLOW_RELOAD=none`` when a systemd path unit reloads
+nginx on its change, as on the host). Every ``RADIO_FOLLOW_INTERVAL_S`` the follower reads which
 version ``production`` names; when it changed (a promotion, a forced deploy, a rollback):
 
 1. start a scoring server for the new version on the idle port, beside the old one;
@@ -65,11 +66,13 @@ def follow_settings(environ: Mapping[str, str] | None = None) -> FollowSettings:
     ports = tuple(int(p) for p in env.get("RADIO_FOLLOW_PORTS", "").split(",") if p)
     if ports and (len(ports) != 2 or ports[0] == ports[1]):
         raise ValueError("RADIO_FOLLOW_PORTS must name two different ports")
+    # "none": something else reloads the proxy when the file changes (the role's path unit)
     reload_cmd = env.get("RADIO_FOLLOW_RELOAD", "")
     return FollowSettings(
         ports=ports or base.ports,  # type: ignore[arg-type]
         upstream=Path(env.get("RADIO_FOLLOW_UPSTREAM") or base.upstream),
-        reload_cmd=tuple(shlex.split(reload_cmd)) if reload_cmd else base.reload_cmd,
+        reload_cmd=() if reload_cmd == "none" else
+        tuple(shlex.split(reload_cmd)) if reload_cmd else base.reload_cmd,
         proxy_url=(env.get("MODEL_SERVER_URL") or base.proxy_url).rstrip("/"),
         interval_s=float(env.get("RADIO_FOLLOW_INTERVAL_S", base.interval_s)),
         start_deadline_s=float(env.get("RADIO_FOLLOW_START_S", base.start_deadline_s)),
@@ -184,7 +187,8 @@ class Follower:
             tmp.write(f"# written by lifecycle.follow\nserver 127.0.0.1:{port};\n")
         os.chmod(tmp.name, 0o644)
         os.replace(tmp.name, self.f.upstream)
-        subprocess.run(list(self.f.reload_cmd), check=True, capture_output=True, timeout=60)
+        if self.f.reload_cmd:
+            subprocess.run(list(self.f.reload_cmd), check=True, capture_output=True, timeout=60)
 
     def switch(self, version: str) -> bool:
         """Steps 1-4 of the module docstring; False (old server kept) if the check fails."""

@@ -27,6 +27,7 @@ RENDER_VARS = {
     "radio_max_upload_mb": 35,
     "radio_web_mlflow_timeout_s": 12,
     "radio_web_listen_ipv6": False,
+    "radio_registry_admin_password": "render-test-password",
 }
 RENDER_VCPUS = [1, 2, 16]
 

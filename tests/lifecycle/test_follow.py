@@ -58,7 +58,8 @@ def nginx_proxy(prefix: Path, port: int, first_port: int) -> tuple[Path, list[st
     template = (ROOT / "roles/radio_model/templates/model-proxy.conf.j2").read_text()
     site = prefix / "site.conf"
     site.write_text(jinja2.Template(template).render(
-        radio_follow_upstream=upstream, radio_model_host="127.0.0.1", radio_model_port=port))
+        radio_model_upstream_file=upstream, radio_model_host="127.0.0.1", radio_model_port=port,
+        radio_model_timeout_s=60))
     conf = prefix / "nginx.conf"
     main = NGINX_MAIN.format(prefix=prefix, site=site)
     if getpass.getuser() == "root":
@@ -75,6 +76,7 @@ def test_follow_settings_from_the_environment():
                          "RADIO_FOLLOW_DRAIN_S": "3"})
     assert f.ports == (9001, 9002) and f.reload_cmd == ("a", "-b", "c d") and f.drain_s == 3
     assert follow_settings({}) == FollowSettings()
+    assert follow_settings({"RADIO_FOLLOW_RELOAD": "none"}).reload_cmd == ()
     with pytest.raises(ValueError, match="two different ports"):
         follow_settings({"RADIO_FOLLOW_PORTS": "9001,9001"})
 
