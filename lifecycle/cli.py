@@ -6,6 +6,7 @@
     force VERSION --reason TEXT   without the gate (logged, tagged, e-mailed)
     rollback [--reason TEXT]      production <- previous
     events [--last N]             the lifecycle's event log
+    train --mode MODE ...         retraining with lineage (lifecycle.retrain)
     import-shipped --to URI       copy the shipped registry's new versions to the host's
 
 ``--json`` prints one JSON document (the admin page reads it). Exit status: 0 done,
@@ -49,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-shipped", help="copy shipped versions the target lacks")
     imp.add_argument("--from", dest="shipped", type=Path, default=Path("mlflow"))
     imp.add_argument("--to", dest="target", required=True, help="the host's tracking URI")
+    from lifecycle import retrain
+
+    retrain.add_arguments(sub.add_parser("train", help="retrain with lineage"))
     ev = sub.add_parser("events", help="the event log")
     ev.add_argument("--last", type=int, default=20)
     return p
@@ -108,6 +112,10 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
         return operations.rollback(s, by, args.reason), 0
     if args.cmd == "events":
         return events.read(s.events_log, args.last), 0
+    if args.cmd == "train":
+        from lifecycle import retrain
+
+        return retrain.from_args(args, s, by), 0
     if args.cmd == "import-shipped":
         from lifecycle.shipped import import_shipped
 

@@ -1,9 +1,10 @@
 """The gate's held-out data and each version's answers to it, as the model server gives them.
 
 Held-out data: the val split of every source folder named (``<source>/val/<class>/...``,
-the layout of ``../shared/data`` and of reference dataset versions) and, when given, a
-production dataset version (``app.datasets``: ``<class>/<sha256>.<ext>`` + manifest), whose
-images count under ``production-<institution or site>`` so each hospital is its own source.
+the layout of ``../shared/data`` and of reference dataset versions) and, when given, the
+val side of a production dataset version (``app.datasets``: ``<class>/<sha256>.<ext>`` +
+manifest), whose images count under ``production-<institution or site>`` so each hospital
+is its own source.
 
 Answers: each version is loaded from the registry in a fresh interpreter, with its own
 stored ``serving`` code first on the path (as on the model server), and answers through
@@ -16,7 +17,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,8 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
-
-PRODUCTION_PREFIX = "production-"
 
 
 @dataclass
@@ -41,10 +39,6 @@ class HeldOut:
     skipped: list[str]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:48] or "unknown"
-
-
 def _val_files(sources: Sequence[Path]) -> list[tuple[Path, str, str]]:
     from training.data import list_samples
 
@@ -52,13 +46,17 @@ def _val_files(sources: Sequence[Path]) -> list[tuple[Path, str, str]]:
 
 
 def _production_files(folder: Path) -> list[tuple[Path, str, str]]:
+    """The val side of a production version (the train side may have trained a candidate:
+    the split is the one every retraining uses, app.datasets.production_split)."""
+    from app.datasets import production_source, production_split
+
     manifest = Path(folder) / "manifest.csv"
     if not manifest.is_file():
         raise FileNotFoundError(f"{folder} is not a production dataset version (no manifest)")
     with manifest.open(newline="") as fh:
         return [(Path(folder) / row["file"], row["label"],
-                 PRODUCTION_PREFIX + _slug(row.get("source") or row.get("site") or ""))
-                for row in csv.DictReader(fh)]
+                 production_source(row.get("source") or row.get("site") or ""))
+                for row in csv.DictReader(fh) if production_split(row["sha256"]) == "val"]
 
 
 def load(val_sources: Sequence[Path], production: Path | None = None,

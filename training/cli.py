@@ -63,7 +63,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="at most N images per source, class and split (quick runs)",
     )
     t.add_argument("--image-size", type=int, default=None)
-    t.add_argument("--no-promote", action="store_true", help="register without the alias")
+    promote = t.add_mutually_exclusive_group()
+    promote.add_argument(
+        "--promote", action="store_true",
+        help="also move the production alias, WITHOUT the promotion gate (default: register "
+        "only, then `python -m lifecycle deploy VERSION`)")
+    promote.add_argument("--no-promote", action="store_true",
+                         help="register without the alias (the default)")
     t.add_argument(
         "--negatives",
         type=Path,
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             balance=args.balance,
             limit=args.limit,
-            promote=not args.no_promote,
+            promote=args.promote,
             size=args.image_size or IMAGE_SIZE,
             negatives=args.negatives,
         )

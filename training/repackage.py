@@ -117,7 +117,7 @@ def repackage(
             mlflow.set_tags({"git_commit": git_commit(), "repackaged_from": version})
             info = log_and_register(
                 model_dir, ARTIFACT_FILES, name, old_tags.get("dataset_version", "unknown"),
-                promote=False,
+                promote=False, lineage={"parent_version": version, "mode": "repackage"},
             )
             client = MlflowClient()
             new = info["version"]

@@ -66,7 +66,8 @@ def test_defaults_give_one_setting_and_the_served_image_size(folders, runs):
     assert cli.main(["train", "--data", *map(str, folders)]) == 0
     (cfg,) = runs
     assert cfg.sources == folders and cfg.grid == [HParams()]
-    assert cfg.size == IMAGE_SIZE and cfg.promote and cfg.limit is None
+    # a training registers; production moves only through the gate (or --promote)
+    assert cfg.size == IMAGE_SIZE and not cfg.promote and cfg.limit is None
     assert (cfg.folds, cfg.seed, cfg.balance) == (5, 42, "weights")
 
 
