@@ -7,6 +7,7 @@
     rollback [--reason TEXT]      production <- previous
     events [--last N]             the lifecycle's event log
     train --mode MODE ...         retraining with lineage (lifecycle.retrain)
+    job NAME                      run one scheduled job once (lifecycle.jobs)
     import-shipped --to URI       copy the shipped registry's new versions to the host's
 
 ``--json`` prints one JSON document (the admin page reads it). Exit status: 0 done,
@@ -53,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     from lifecycle import retrain
 
     retrain.add_arguments(sub.add_parser("train", help="retrain with lineage"))
+    from lifecycle.jobs import JOBS
+
+    job = sub.add_parser("job", help="run one scheduled job once")
+    job.add_argument("name", choices=sorted(JOBS))
     ev = sub.add_parser("events", help="the event log")
     ev.add_argument("--last", type=int, default=20)
     return p
@@ -116,6 +121,11 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
         from lifecycle import retrain
 
         return retrain.from_args(args, s, by), 0
+    if args.cmd == "job":
+        from lifecycle.jobs import run_job
+
+        result = run_job(args.name, s)
+        return result, 0 if result["ok"] else 1
     if args.cmd == "import-shipped":
         from lifecycle.shipped import import_shipped
 

@@ -35,3 +35,4 @@ def shipped_copy(tmp_path) -> Settings:
     """A scratch copy of the shipped registry (mlflow/), with the real models."""
     shutil.copytree(ROOT / "mlflow", tmp_path / "mlflow", ignore=shutil.ignore_patterns("*.sh"))
     return settings_for(tmp_path / "mlflow", tmp_path)
+
