@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -138,9 +140,13 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parser().parse_args(argv)
+    # With --json, stdout is one JSON document: MLflow's run links and training's progress
+    # lines go to stderr.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         s = load()
-        result, status = run(args, s)
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            result, status = run(args, s)
     except (LifecycleError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -84,3 +84,15 @@ def test_deploy_without_data_says_what_to_set(bare_registry):
         operations.deploy(bare_registry, "3", by="ds")
     with pytest.raises(reg.LifecycleError, match="no candidate"):
         operations.deploy(bare_registry, None, by="ds")
+
+
+def test_cli_json_is_one_document_even_when_mlflow_prints(bare_registry, monkeypatch, capsys):
+    from lifecycle import cli
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", bare_registry.tracking_uri)
+    monkeypatch.setenv("RADIO_LIFECYCLE_LOG", str(bare_registry.events_log))
+    monkeypatch.setattr(operations, "list_versions",
+                        lambda s: print("noise from a library") or [{"version": "1"}])
+    assert cli.main(["--json", "list"]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == '[{"version": "1"}]' and "noise" in out.err
