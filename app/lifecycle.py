@@ -67,7 +67,8 @@ def tasks_dir(cfg: Config) -> Path:
 
 
 def arguments(action: str, version: str = "", reason: str = "", mode: str = "",
-              reference: str = "") -> list[str]:
+              reference: str = "", production: str = "", epochs: str = "",
+              folds: str = "") -> list[str]:
     """The lifecycle CLI arguments of a page action (validated here: the page is input)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
@@ -86,7 +87,16 @@ def arguments(action: str, version: str = "", reason: str = "", mode: str = "",
         return ["rollback", *(["--reason", reason.strip()] if reason.strip() else [])]
     if mode not in ("scratch", "scratch-plus-production", "finetune"):
         raise ValueError("choose a training mode")
-    return ["train", "--mode", mode, *(["--reference", reference] if reference else [])]
+    if mode != "scratch" and not production:
+        raise ValueError("this mode needs a production dataset version folder")
+    for value, name in ((epochs, "epochs"), (folds, "folds")):
+        if value and not (value.isdigit() and 0 < int(value) <= 500):
+            raise ValueError(f"{name} must be a whole number from 1 to 500")
+    if folds and int(folds) < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    return ["train", "--mode", mode, *(["--reference", reference] if reference else []),
+            *(["--production", production] if production else []),
+            *(["--epochs", epochs] if epochs else []), *(["--folds", folds] if folds else [])]
 
 
 def start(cfg: Config, args: list[str], by: str) -> str:

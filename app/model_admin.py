@@ -52,7 +52,9 @@ def action() -> ResponseReturnValue:
     try:
         args = lifecycle.arguments(name, form.get("version", "").strip(),
                                    form.get("reason", ""), form.get("mode", ""),
-                                   form.get("reference", "").strip())
+                                   form.get("reference", "").strip(),
+                                   form.get("production", "").strip(),
+                                   form.get("epochs", "").strip(), form.get("folds", "").strip())
     except ValueError as exc:
         return _page(message=str(exc), status=400)
     cfg = current_app.config["RADIO"]

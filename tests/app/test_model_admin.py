@@ -95,6 +95,7 @@ def test_bad_forms_start_nothing(make_app, registry_env):
     assert _post(client, action="force", version="3", reason=" ").status_code == 400
     assert _post(client, action="prepare", version="x").status_code == 400
     assert _post(client, action="reboot").status_code == 400
+    assert _post(client, action="train", mode="finetune").status_code == 400  # no production
     with app.app_context():
         assert lifecycle.recent_tasks(app.config["RADIO"]) == []
         assert lifecycle.task(app.config["RADIO"], "../../etc") is None
@@ -106,3 +107,45 @@ def test_an_unreachable_registry_is_a_message_not_a_crash(make_app, monkeypatch,
     resp = client.get("/admin/models")
     assert resp.status_code == 200
     assert "Registry unavailable" in resp.get_data(as_text=True)
+
+
+def test_training_arguments_from_the_page():
+    assert lifecycle.arguments("train", mode="scratch", reference="/d/ref/v2") == [
+        "train", "--mode", "scratch", "--reference", "/d/ref/v2"]
+    assert lifecycle.arguments("train", mode="finetune", production="/d/prod/v3") == [
+        "train", "--mode", "finetune", "--production", "/d/prod/v3"]
+    assert lifecycle.arguments("deploy") == ["deploy"]
+    assert lifecycle.arguments("force", "4", "why") == ["force", "4", "--reason", "why"]
+    assert lifecycle.arguments("train", mode="scratch", epochs="2", folds="3")[-4:] == [
+        "--epochs", "2", "--folds", "3"]
+    for bad in ({"epochs": "0"}, {"epochs": "x"}, {"folds": "1"}):
+        with pytest.raises(ValueError):
+            lifecycle.arguments("train", mode="scratch", **bad)
+
+
+def test_a_training_launched_from_the_page_reports_progress_and_figures(
+        make_app, registry_env, tmp_path, monkeypatch):
+    from datasets_helpers import reference
+
+    ref = reference(tmp_path / "reference")
+    monkeypatch.setenv("RADIO_TRAIN_REGISTRY", str(tmp_path / "trained"))
+    app, client = _admin(make_app)
+    resp = _post(client, action="train", mode="scratch", reference=str(ref), epochs="1",
+                 folds="2")
+    assert resp.status_code == 202
+    with app.app_context():
+        (task_id,) = [t["id"] for t in lifecycle.recent_tasks(app.config["RADIO"])]
+    seen: list[dict] = []
+    end = time.monotonic() + 600
+    while time.monotonic() < end:
+        state = client.get(f"/admin/models/tasks/{task_id}").get_json()
+        if state["progress"]:
+            seen.append(state["progress"])
+        if state["state"] != "running":
+            break
+        time.sleep(0.3)
+    assert state["state"] == "done", state
+    assert state["result"]["mode"] == "scratch" and state["result"]["version"] == "1"
+    assert state["progress"]["stage"] == "done"
+    assert {"union", "alpha", "beta"} <= set(state["result"]["val"])
+    assert {p["stage"] for p in seen} & {"data", "cross-validation", "packaging", "evaluation"}

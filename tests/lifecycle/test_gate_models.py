@@ -34,20 +34,20 @@ def worse_candidate(real_sources, tmp_path_factory):
     return work, summary["model"]["version"]
 
 
-def _cli(work, *args):
+def _cli(work, *args, mail: dict | None = None):
     env = server_env(MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow' / 'mlflow.db'}",
                      RADIO_REGISTRY_ROOT=str(work), RADIO_LIFECYCLE_LOG=str(work / "ev.jsonl"),
-                     PYTHONPATH=str(ROOT))
+                     PYTHONPATH=str(ROOT), **(mail or {}))
     return subprocess.run([sys.executable, "-m", "lifecycle", "--by", "tester", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_a_one_source_candidate_is_refused_per_source(worse_candidate, real_sources):
+def test_a_one_source_candidate_is_refused_per_source(worse_candidate, real_sources, smtp):
     work, version = worse_candidate
     cl = reg.client(f"sqlite:///{work / 'mlflow' / 'mlflow.db'}")
     before = reg.alias_version(cl, "radio-cxr", "production")
     assert _cli(work, "prepare", version).returncode == 0
-    out = _cli(work, "--json", "deploy", "--data", *map(str, real_sources))
+    out = _cli(work, "--json", "deploy", "--data", *map(str, real_sources), mail=smtp.env)
     assert out.returncode == 1, out.stderr
     result = json.loads(out.stdout)
     d = result["decision"]
@@ -62,6 +62,9 @@ def test_a_one_source_candidate_is_refused_per_source(worse_candidate, real_sour
     tags = cl.get_model_version("radio-cxr", version).tags
     assert tags["deploy_tag"] == "refused" and "nih-adult-normal" in tags["gate_reasons"]
     assert events.read(work / "ev.jsonl")[-1]["action"] == "refused"
+    (mail,) = smtp.messages  # the refusal, with its reasons, to the people who must know
+    assert mail["subject"] == f"[Radio] promotion of radio-cxr version {version} refused"
+    assert "nih-adult-normal: worse than production" in mail["body"]
     # the same refusal in words for a person at a terminal
     text = _cli(work, "deploy", version, "--data", *map(str, real_sources))
     assert text.returncode == 1 and "REFUSED" in text.stdout and "WORSE" in text.stdout
@@ -69,16 +72,20 @@ def test_a_one_source_candidate_is_refused_per_source(worse_candidate, real_sour
 
 
 def test_the_production_model_passes_against_itself_and_can_be_forced(worse_candidate,
-                                                                     real_sources):
+                                                                     real_sources, smtp):
     work, version = worse_candidate
     cl = reg.client(f"sqlite:///{work / 'mlflow' / 'mlflow.db'}")
     prod = reg.alias_version(cl, "radio-cxr", "production")
     older = str(int(prod) - 1)  # the same network, repackaged: must pass the gate
-    out = _cli(work, "--json", "deploy", older, "--data", *map(str, real_sources))
+    out = _cli(work, "--json", "deploy", older, "--data", *map(str, real_sources),
+               mail=smtp.env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout)["deployed"]
     assert reg.alias_version(cl, "radio-cxr", "production") == older
-    forced = _cli(work, "force", version, "--reason", "test of the forced path")
+    forced = _cli(work, "force", version, "--reason", "test of the forced path", mail=smtp.env)
     assert forced.returncode == 0, forced.stderr
     assert reg.alias_version(cl, "radio-cxr", "production") == version
     assert reg.alias_version(cl, "radio-cxr", "previous") == older
+    assert smtp.subjects() == [
+        f"[Radio] radio-cxr version {older} promoted to production",
+        f"[Radio] radio-cxr version {version} FORCED to production"]

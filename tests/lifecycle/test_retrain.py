@@ -30,6 +30,13 @@ def trained(tmp_path_factory):
         real_call(self, report)
 
     retrain.ProgressFile.__call__ = recording
+    import helpers
+    import smtp_helpers
+
+    controller, box, env = smtp_helpers.start(work, helpers.free_port())
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
     try:
         common = {"registry": work / "mlflow", "epochs": 2, "folds": 2, "seed": 1}
         scratch = retrain.retrain(s, "scratch", "ds", reference=ref,
@@ -40,7 +47,9 @@ def trained(tmp_path_factory):
                                production=prod, **common)
     finally:
         retrain.ProgressFile.__call__ = real_call
-    return s, work, scratch, tune, both, reports
+        mp.undo()
+        controller.stop()
+    return s, work, scratch, tune, both, reports, box
 
 
 def _tags(s, version):
@@ -48,7 +57,7 @@ def _tags(s, version):
 
 
 def test_from_scratch_on_a_reference_version(trained):
-    s, work, scratch, _, _, reports = trained
+    s, work, scratch, _, _, reports, _ = trained
     tags = _tags(s, scratch["version"])
     assert tags["mode"] == "scratch" and tags["parent_version"] == "none"
     assert tags["dataset_version"] == scratch["dataset_version"]
@@ -63,7 +72,7 @@ def test_from_scratch_on_a_reference_version(trained):
 
 
 def test_finetune_starts_from_production_on_production_data(trained):
-    s, _, scratch, tune, _, _ = trained
+    s, _, scratch, tune, _, _, _ = trained
     tags = _tags(s, tune["version"])
     assert tags["mode"] == "finetune" and tags["parent_version"] == scratch["version"]
     assert set(tune["val"]) == {"union", "production-st-elsewhere"}
@@ -78,13 +87,18 @@ def test_finetune_starts_from_production_on_production_data(trained):
 
 
 def test_scratch_plus_production_keeps_production_as_its_own_source(trained):
-    s, _, _, tune, both, _ = trained
+    s, _, _, tune, both, _, box = trained
     tags = _tags(s, both["version"])
     assert tags["mode"] == "scratch-plus-production" and tags["parent_version"] == "none"
     assert {"alpha", "beta", "production-st-elsewhere"} <= set(both["val"])
     assert tags["dataset_manifest_hash"] != _tags(s, tune["version"])["dataset_manifest_hash"]
     actions = [e["action"] for e in events.read(s.events_log)]
     assert actions.count("trained") == 3
+    # a finished training is e-mailed with its figures and what to do next
+    subjects = [m["subject"] for m in box.messages if "training finished" in m["subject"]]
+    assert len(subjects) == 3 and f"version {both['version']} (scratch-plus-production)" in \
+        subjects[-1]
+    assert f"python -m lifecycle deploy {both['version']}" in box.messages[-1]["body"]
 
 
 def test_modes_that_need_production_data_say_so(tmp_path):
