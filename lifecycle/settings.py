@@ -31,12 +31,9 @@ class Settings:
     gate_alpha: float = 0.05  # RADIO_GATE_ALPHA: one-sided McNemar level per source
     # Append-only log of every lifecycle action (RADIO_LIFECYCLE_LOG).
     events_log: Path = PROJECT_ROOT / "var" / "lifecycle" / "events.jsonl"
-    # Where trainings launched by the lifecycle write their progress (RADIO_LIFECYCLE_RUNS).
-    runs_dir: Path = PROJECT_ROOT / "var" / "lifecycle" / "runs"
-    # The app's health URL the healthcheck job asks (RADIO_HEALTH_URL) and the model
-    # server's (MODEL_SERVER_URL).
+    # The app's health URL the healthcheck job asks (RADIO_HEALTH_URL); the app's /health
+    # asks the model server in turn.
     health_url: str = "http://127.0.0.1:8080/health"
-    model_server_url: str = "http://127.0.0.1:8000"
 
 
 def _paths(raw: str) -> tuple[Path, ...]:
@@ -59,7 +56,5 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gate_production=Path(production) if production else None,
         gate_alpha=alpha,
         events_log=Path(env.get("RADIO_LIFECYCLE_LOG") or base.events_log),
-        runs_dir=Path(env.get("RADIO_LIFECYCLE_RUNS") or base.runs_dir),
         health_url=env.get("RADIO_HEALTH_URL") or base.health_url,
-        model_server_url=(env.get("MODEL_SERVER_URL") or base.model_server_url).rstrip("/"),
     )

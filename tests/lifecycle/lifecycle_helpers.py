@@ -12,5 +12,5 @@ def settings_for(registry: Path, tmp: Path, **extra) -> Settings:
     """Lifecycle settings on a registry folder (artefact paths relative to its parent)."""
     base = Settings(tracking_uri=f"sqlite:///{Path(registry).resolve() / 'mlflow.db'}",
                     registry_root=Path(registry).resolve().parent,
-                    events_log=tmp / "events.jsonl", runs_dir=tmp / "runs")
+                    events_log=tmp / "events.jsonl")
     return replace(base, **extra)
