@@ -110,7 +110,8 @@ def grid_search(
             if on_epoch is not None:
                 on_epoch(g, fold, epoch, logs)
 
-        res = cross_validate(train, weights, folds, hp, seed, size, sink, init_members)
+        res = cross_validate(train, weights, folds, hp, seed, size, sink,
+                             init_members=init_members)
         if on_setting is not None:
             on_setting(g, res)
         results.append(res)
