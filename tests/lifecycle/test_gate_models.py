@@ -66,9 +66,12 @@ def test_a_one_source_candidate_is_refused_per_source(worse_candidate, real_sour
     assert mail["subject"] == f"[Radio] promotion of radio-cxr version {version} refused"
     assert "nih-adult-normal: worse than production" in mail["body"]
     # the same refusal in words for a person at a terminal
-    text = _cli(work, "deploy", version, "--data", *map(str, real_sources))
-    assert text.returncode == 1 and "REFUSED" in text.stdout and "WORSE" in text.stdout
-    print(text.stdout)
+    from lifecycle.cli import _text
+
+    text = _text("deploy", result)
+    assert f"version {version} REFUSED by the gate" in text and "WORSE" in text
+    assert "adult normals called COVID" in text
+    print(text)
 
 
 def test_the_production_model_passes_against_itself_and_can_be_forced(worse_candidate,

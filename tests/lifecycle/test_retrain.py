@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
     for key, value in env.items():
         mp.setenv(key, value)
     try:
-        common = {"registry": work / "mlflow", "epochs": 2, "folds": 2, "seed": 1}
+        common = {"registry": work / "mlflow", "epochs": 1, "folds": 2, "seed": 1}
         scratch = retrain.retrain(s, "scratch", "ds", reference=ref,
                                   progress=work / "progress.json", **common)
         operations.force(s, scratch["version"], by="ds", reason="first model of this registry")
@@ -65,8 +65,8 @@ def test_from_scratch_on_a_reference_version(trained):
     assert tags["git_commit"] not in ("", "unknown")
     # progress: every fold and epoch reported, then the figures
     cv = [r for r in reports if r["stage"] == "cross-validation"]
-    assert {(r["fold"], r["epoch"]) for r in cv} >= {(1, 1), (1, 2), (2, 1), (2, 2)}
-    assert all(r["folds"] == 2 and r["epochs"] == 2 and "loss" in r["logs"] for r in cv)
+    assert {(r["fold"], r["epoch"]) for r in cv} >= {(1, 1), (2, 1)}
+    assert all(r["folds"] == 2 and r["epochs"] == 1 and "loss" in r["logs"] for r in cv)
     assert reports[-1]["stage"] == "done"
     assert "union" in reports[-1]["val"] and "alpha" in reports[-1]["val"]
 
