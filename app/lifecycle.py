@@ -56,6 +56,10 @@ def list_versions(cfg: Config) -> list[dict[str, Any]]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LifecycleUnavailable(f"the lifecycle command did not answer: {exc}") from exc
     if proc.returncode != 0:
+        if "No module named 'mlflow'" in proc.stderr:
+            raise LifecycleUnavailable(
+                "the lifecycle needs MLflow on this host (pip install '.[serve]') and "
+                "MLFLOW_TRACKING_URI naming the registry, or RADIO_LIFECYCLE_CMD")
         lines = (proc.stderr.strip() or "no message").splitlines()
         raise LifecycleUnavailable(lines[-1])
     return json.loads(proc.stdout)

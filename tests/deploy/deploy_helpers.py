@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shutil
@@ -127,3 +128,11 @@ def make_self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return cert, key
+
+
+def parse_unit(path: Path) -> configparser.ConfigParser:
+    """A rendered systemd unit as sections of keys (case kept: systemd's keys are)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(path)
+    return parser

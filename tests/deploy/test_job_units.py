@@ -15,8 +15,7 @@ from pathlib import Path
 
 import helpers
 import pytest
-from deploy_helpers import ROOT, require, run
-from test_units import parse_unit
+from deploy_helpers import ROOT, parse_unit, require, run
 
 from lifecycle.jobs import SCHEDULES
 

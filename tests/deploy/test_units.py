@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import configparser
 import re
 from pathlib import Path
 
 import pytest
-from deploy_helpers import RENDER_VARS, RENDER_VCPUS, require, run
+from deploy_helpers import RENDER_VARS, RENDER_VCPUS, parse_unit, require, run
 
 UNITS = ("radio-web.service", "radio-model.service", "radio-registry.service",
          "radio-model-proxy.path", "radio-model-proxy.service")
-
-
-def parse_unit(path: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # systemd keys are case-sensitive
-    parser.read(path)
-    return parser
 
 
 @pytest.mark.parametrize("unit", UNITS)
