@@ -42,7 +42,7 @@ class TrainConfig:
     """Everything a run depends on (logged as parameters)."""
 
     sources: list[Path]
-    registry: Path
+    registry: Path | str  # a folder, or a tracking server's http(s) URL
     grid: list[HParams] = field(default_factory=lambda: [HParams()])
     folds: int = 5
     seed: int = 42

@@ -107,3 +107,39 @@ def test_a_version_on_the_server_is_served_from_its_artefact_store(as_admin, tmp
     assert folder == (tmp_path / "cache" / "radio-cxr" / version).resolve()
     assert (folder / "MLmodel").is_file() and (folder / "artifacts").is_dir()
     assert model_path("radio-cxr", version) == folder  # cached, not downloaded again
+
+
+def test_a_data_scientist_can_train_into_the_host_registry(as_admin, tmp_path, monkeypatch):
+    """`python -m training train --registry http://...`: the run, its figures and the new
+    version (no alias) land on the host, artefacts in the host's store."""
+    from datasets_helpers import reference
+
+    from training.fit import HParams
+    from training.pipeline import TrainConfig, run
+
+    ref = reference(tmp_path / "ref")
+    url = as_admin["url"]
+    host = reg.client(url)
+    before = reg.alias_version(host, "radio-cxr", "production")
+    summary = run(TrainConfig(sources=[ref / "alpha", ref / "beta"], registry=url,
+                              grid=[HParams(epochs=1, batch_size=16, patience=1)], folds=2,
+                              seed=2, promote=False))
+    version = summary["model"]["version"]
+    mv = host.get_model_version("radio-cxr", version)
+    assert mv.tags["mode"] == "scratch" and mv.tags["git_commit"] not in ("", "unknown")
+    assert "val_union_seen_accuracy" in host.get_run(mv.run_id).data.metrics
+    assert reg.alias_version(host, "radio-cxr", "production") == before
+    # the model is in the host's artefact store: served from there like any version
+    import mlflow
+
+    from serving.registry import model_path
+
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.setenv("RADIO_MODEL_CACHE", str(tmp_path / "cache"))
+    mlflow.set_tracking_uri(url)
+    mlflow.set_registry_uri(url)
+    folder = model_path("radio-cxr", version)
+    assert (folder / "artifacts" / "model.onnx").is_file() or any(folder.rglob("*.onnx"))
+    model_id = mv.source.removeprefix("models:/")
+    stored = [p.parent for p in (as_admin["dir"] / "artifacts").rglob("MLmodel")]
+    assert any(model_id in str(p) for p in stored), (mv.source, stored)

@@ -94,6 +94,13 @@ def test_run_options_reach_the_configuration(folders, runs, tmp_path):
     assert cfg.balance == "downsample" and cfg.registry == tmp_path / "reg"
 
 
+def test_a_tracking_server_url_is_kept_as_a_url(folders, runs):
+    """Training can log to the MLflow host's registry (through its SSH tunnel)."""
+    assert cli.main(["train", "--data", *map(str, folders), "--registry",
+                     "http://127.0.0.1:5000"]) == 0
+    assert runs[0].registry == "http://127.0.0.1:5000"
+
+
 def test_reference_version_gives_its_source_folders(tmp_path: Path):
     ref = tmp_path / "reference" / "v3"
     for name in ("pub-src", "production-site-a"):
