@@ -37,13 +37,24 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv run test train lungs loso bench bench-model bench-ood bench-decode bench-load bench-scale lint
+.PHONY: help venv airflow-venv run test train lungs loso bench bench-model bench-ood bench-decode bench-load bench-scale lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV_ALL)  ## create/update .venv with every extra
+
+# Airflow 3 in a venv of its own (its pins are not the project's); the DAG tests use it.
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_STAMP): pyproject.toml
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --disable-pip-version-check -q "apache-airflow==3.3.*" -e '.[serve]'
+	@touch $@
+
+airflow-venv: $(AIRFLOW_STAMP)  ## create/update .venv-airflow (Airflow 3 + Radio) for dags/
 
 run: $(VENV_ML)  ## serve the model and the app on 127.0.0.1 (PORT, default 8080)
 	RADIO_VENV=$(abspath $(VENV)) bash app/run_local.sh
@@ -61,7 +72,7 @@ $(LUNGS): | $(VENV_ML)
 
 lungs: $(LUNGS)  ## train the lung segmenter on ../shared/lung-masks (Dice per dataset)
 
-train: $(VENV_ML) $(LUNGS)  ## retrain on every source (training/sources.py) into mlflow/ (new version, alias production)
+train: $(VENV_ML) $(LUNGS)  ## retrain on every source (training/sources.py) into mlflow/ (new version; deploy it with python -m lifecycle deploy)
 	$(PY) -m training train --data-root $(DATA) --negatives $(DATA)/../not-chest-xray --registry mlflow $(RECIPE_ARGS) $(TRAIN_ARGS)
 
 RECIPES ?= v1 crop strong crop-strong
@@ -87,4 +98,4 @@ bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray
 
 lint: $(VENV_ALL)  ## ruff on the Python code
-	$(VENV)/bin/ruff check app serving training bench deploy tests
+	$(VENV)/bin/ruff check app serving training bench deploy lifecycle dags tests

@@ -44,6 +44,7 @@ TFVARS="$STATE_DIR/terraform.tfvars.json"
 OUTPUTS="$STATE_DIR/outputs.json"
 INVENTORY="$STATE_DIR/inventory.ini"
 ARCHIVE="$STATE_DIR/radio-src.tar.gz"
+REGISTRY_SECRETS="$STATE_DIR/registry.json"
 
 # The project's virtualenv, where pip install '.[deploy]' puts ansible-playbook.
 if [ -d "$ROOT/.venv/bin" ]; then PATH="$ROOT/.venv/bin:$PATH"; fi
@@ -60,6 +61,10 @@ die() {
   printf 'deploy.sh: error: %s\n' "$*" >&2
   exit 1
 }
+
+# The registry on the MLflow host: its admin secret and the import of shipped versions.
+# shellcheck source-path=SCRIPTDIR source=deploy/registry.sh
+source "$ROOT/deploy/registry.sh"
 
 usage() {
   sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -263,10 +268,14 @@ wait_for_ssh() {
 # Arguments: extra ansible-playbook options from the command line.
 run_playbooks() {
   local playbook
+  local -a vars
+  registry_secrets
   # The model host first: the app's health check asks it for /ping.
   for playbook in mlflow.playbook.yml app.playbook.yml; do
+    vars=()
+    [ "$playbook" = mlflow.playbook.yml ] && vars=(-e "@$REGISTRY_SECRETS")
     info "ansible-playbook $playbook"
-    (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook" "$@")
+    (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook" ${vars[@]+"${vars[@]}"} "$@")
   done
 }
 
@@ -294,6 +303,7 @@ cmd_deploy() {
   read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
   wait_for_ssh "${hosts[@]}"
   run_playbooks "$@"
+  sync_registry "${hosts[1]}"
   smoke_test "$(pydeploy url "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})/health" --allow-self-signed
   print_addresses
   echo "(port 8000 answers the frontend only; see the README, Deploy to AWS, to reach it yourself)"

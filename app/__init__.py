@@ -34,6 +34,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         headers,
         health,
         metrics,
+        model_admin,
         monitoring,
         openapi,
         predict,
@@ -56,7 +57,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute, monitoring):
+    for module in (auth, clinical, admin, contribute, model_admin, monitoring):
         app.register_blueprint(module.bp)
     errors.register(app)
     headers.register(app)

@@ -46,6 +46,10 @@ class Config:
     site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
     cookie_secure: bool = False  # RADIO_COOKIE_SECURE: Secure cookies even over plain HTTP
     image_store: str = ""  # RADIO_IMAGE_STORE: empty = <data_dir>/images; or s3://bucket/prefix
+    # The model lifecycle's command line (README, "Lifecycle"): empty = this interpreter's
+    # `python -m lifecycle`; it reads the registry settings from the same environment.
+    lifecycle_cmd: str = ""  # RADIO_LIFECYCLE_CMD
+    lifecycle_timeout_s: float = 60.0  # RADIO_LIFECYCLE_TIMEOUT_S: listing versions
 
     @property
     def max_upload_bytes(self) -> int:
@@ -87,6 +91,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "site": ("RADIO_SITE", str),
     "cookie_secure": ("RADIO_COOKIE_SECURE", lambda v: _flag("RADIO_COOKIE_SECURE", v)),
     "image_store": ("RADIO_IMAGE_STORE", str),
+    "lifecycle_cmd": ("RADIO_LIFECYCLE_CMD", str),
+    "lifecycle_timeout_s": ("RADIO_LIFECYCLE_TIMEOUT_S", float),
 }
 
 

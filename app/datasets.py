@@ -55,6 +55,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:48] or "unknown"
 
 
+def production_split(sha256: str) -> str:
+    """``train`` or ``val`` for a production image, from its hash: one in five to val, the
+    same side in every reference version, every retraining and the promotion gate."""
+    return "val" if int(sha256[:8], 16) % 5 == 0 else "train"
+
+
+def production_source(source: str) -> str:
+    """The training source name of production images from ``source`` (a hospital)."""
+    return f"production-{_slug(source)}"
+
+
 def source_of(pred: Prediction) -> str:
     """Where an image comes from: the DICOM institution, else the site, else unknown."""
     institution = (pred.source or {}).get("institution", "")
@@ -208,8 +219,8 @@ def build_reference(data_dir: Path, initial: Sequence[Path], production: Sequenc
             if row["sha256"] in seen:
                 continue  # a later snapshot repeats the images of an earlier one
             seen.add(row["sha256"])
-            split = "val" if int(row["sha256"][:8], 16) % 5 == 0 else "train"
-            name = f"production-{_slug(row['source'])}"
+            split = production_split(row["sha256"])
+            name = production_source(row["source"])
             rel = Path(name, split, row["label"], Path(row["file"]).name)
             _link(pfolder / row["file"], tmp / rel)
             for side in ("train", "val"):  # training expects both splits in every source

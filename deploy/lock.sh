@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the constraints files the hosts install with, one per extra:
 #   deploy/constraints/web.txt    the frontend (no extra)
-#   deploy/constraints/serve.txt  the model servers ([serve])
+#   deploy/constraints/serve.txt  a model server alone ([serve])
+#   deploy/constraints/registry.txt  the MLflow host: model server + registry ([registry])
 # Each is `pip freeze` of a fresh Python 3.11 venv with the project installed
 # from this checkout, so it pins every transitive dependency to what was tested.
 # Run after changing pyproject.toml's dependencies, then commit the files:
@@ -17,7 +18,7 @@ mkdir -p "$out"
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
   { echo "lock.sh: $python is not Python 3.11 (the hosts' Python)" >&2; exit 1; }
 
-for spec in "web:" "serve:[serve]"; do
+for spec in "web:" "serve:[serve]" "registry:[registry]"; do
   name="${spec%%:*}"
   extra="${spec#*:}"
   "$python" -m venv "$work/$name"

@@ -9,6 +9,9 @@
 #                                   ~260 MB parent process that only waits; see README)
 #   RADIO_ORT_THREADS [2]           ONNX Runtime threads per request (2: best p50 on 2 vCPUs)
 #   RADIO_MODEL_NAME [radio-cxr]    RADIO_MODEL_ALIAS [production]
+#   RADIO_SERVE_VERSION             serve this version, not the alias's (the blue/green
+#                                   switch, lifecycle/follow.py, pins each server this way)
+#   RADIO_REGISTRY_ROOT [project root] folder the registry's relative artefact paths start from
 #   MLFLOW_TRACKING_URI [sqlite:///mlflow/mlflow.db, relative to the project root]
 #   MLFLOW_REGISTRY_URI [MLFLOW_TRACKING_URI]
 #   RADIO_VENV [<project>/.venv, if present]
@@ -18,7 +21,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The shipped registry stores artefact paths relative to the project root.
-cd "$root"
+cd "${RADIO_REGISTRY_ROOT:-$root}"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 venv="${RADIO_VENV:-$root/.venv}"
 if [ -x "$venv/bin/python" ]; then export PATH="$venv/bin:$PATH"; fi
 
@@ -39,8 +43,10 @@ timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 # Pin the alias to a version once, so every answer names the version that produced it.
 # A command substitution, not `< <(...)`: bash waits for it, so no unreaped child is left
 # under the scoring server that `exec` puts in this process's place.
-resolved="$(python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path)" \
-  || resolved=""
+pin=()
+if [ -n "${RADIO_SERVE_VERSION:-}" ]; then pin=(--version "$RADIO_SERVE_VERSION"); fi
+resolved="$(python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path \
+  "${pin[@]}")" || resolved=""
 IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir <<<"$resolved" || true
 if [ -z "${RADIO_MODEL_VERSION:-}" ] || [ -z "${model_dir:-}" ]; then
   echo "error: cannot resolve models:/$RADIO_MODEL_NAME@$RADIO_MODEL_ALIAS in $MLFLOW_TRACKING_URI" >&2

@@ -35,8 +35,17 @@ def resolve(name: str = MODEL_NAME, alias: str = ALIAS) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, alias).version)
 
 
+def _is_local(location: str) -> bool:
+    return location.startswith("file://") or "://" not in location and ":/" not in location
+
+
 def model_path(name: str, version: str) -> Path:
-    """Absolute folder of a registered version's pyfunc, read in place (no download copy)."""
+    """Absolute folder of a registered version's pyfunc: read in place from a local store;
+    downloaded once from a tracking server's artefact store (``mlflow-artifacts:``, ``s3:``)
+    into ``RADIO_MODEL_CACHE`` (default ``$TMPDIR/radio-models``), one folder per version."""
+    import shutil
+    import tempfile
+
     import mlflow
     from mlflow import MlflowClient
 
@@ -45,6 +54,19 @@ def model_path(name: str, version: str) -> Path:
         location = mlflow.get_logged_model(source.removeprefix("models:/")).artifact_location
     else:
         location = source
+    if not _is_local(location):
+        cache = Path(os.environ.get("RADIO_MODEL_CACHE")
+                     or Path(tempfile.gettempdir()) / "radio-models") / name / str(version)
+        if not (cache / "MLmodel").is_file():
+            partial = cache.with_name(f".{version}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(partial))
+            inner = next(partial.rglob("MLmodel")).parent
+            shutil.rmtree(cache, ignore_errors=True)
+            inner.rename(cache)  # complete or absent: a killed download is never served
+            shutil.rmtree(partial, ignore_errors=True)
+        location = str(cache)
     path = Path(location.removeprefix("file://")).resolve()
     if not (path / "MLmodel").is_file():
         raise FileNotFoundError(f"no MLmodel in {path} for {name} version {version}")
@@ -52,16 +74,23 @@ def model_path(name: str, version: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``resolve [NAME] [ALIAS] [--path]``: print the version (and folder) an alias names."""
+    """``resolve [NAME] [ALIAS] [--path] [--version V]``: print the version (and folder) an
+    alias names, or check that version V exists and print its folder."""
     parser = argparse.ArgumentParser(prog="python -m serving.registry")
     sub = parser.add_subparsers(dest="cmd", required=True)
     res = sub.add_parser("resolve", help="print the version an alias points to")
     res.add_argument("name", nargs="?", default=MODEL_NAME)
     res.add_argument("alias", nargs="?", default=ALIAS)
     res.add_argument("--path", action="store_true", help="also print the model folder")
+    res.add_argument("--version", default=None,
+                     help="this version instead of the alias's (blue/green: lifecycle.follow)")
     args = parser.parse_args(argv)
     try:
-        version = resolve(args.name, args.alias)
+        version = args.version or resolve(args.name, args.alias)
+        if args.version:
+            from mlflow import MlflowClient
+
+            version = str(MlflowClient().get_model_version(args.name, args.version).version)
         print(f"{version}\t{model_path(args.name, version)}" if args.path else version)
     except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
         print(f"error: {exc}", file=sys.stderr)

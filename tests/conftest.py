@@ -204,3 +204,18 @@ def db_url(request, tmp_path: Path) -> Iterator[str]:
         url = request.getfixturevalue("postgres").new_database()
     yield url
     db.dispose_all()
+
+
+@pytest.fixture
+def smtp(tmp_path, monkeypatch):
+    """A real STARTTLS SMTP server; the lifecycle's SMTP settings point at it."""
+    import smtp_helpers
+
+    controller, box, env = smtp_helpers.start(tmp_path, helpers.free_port())
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    box.env = env
+    try:
+        yield box
+    finally:
+        controller.stop()

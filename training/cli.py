@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from training.fit import HParams
+from training.registry import is_server
 from training.sources import missing, source_paths
 
 
@@ -28,7 +29,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="a reference dataset version (python -m app.datasets reference): its source "
         "folders, each kept apart for per-source evaluation",
     )
-    t.add_argument("--registry", type=Path, default=Path("mlflow"), help="registry folder")
+    t.add_argument(
+        "--registry", default="mlflow",
+        help="registry folder, or the MLflow host's tracking server URL (through the SSH "
+        "tunnel: http://127.0.0.1:5000, with MLFLOW_TRACKING_USERNAME/PASSWORD)")
     t.add_argument("--folds", type=int, default=5)
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--epochs", type=int, default=HParams.epochs)
@@ -70,7 +74,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="at most N images per source, class and split (quick runs)",
     )
     t.add_argument("--image-size", type=int, default=None)
-    t.add_argument("--no-promote", action="store_true", help="register without the alias")
+    promote = t.add_mutually_exclusive_group()
+    promote.add_argument(
+        "--promote", action="store_true",
+        help="also move the production alias, WITHOUT the promotion gate (default: register "
+        "only, then `python -m lifecycle deploy VERSION`)")
+    promote.add_argument("--no-promote", action="store_true",
+                         help="register without the alias (the default)")
     t.add_argument(
         "--negatives",
         type=Path,
@@ -113,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     run(
         TrainConfig(
             sources=args.data,
-            registry=args.registry,
+            registry=args.registry if is_server(args.registry) else Path(args.registry),
             grid=grid,
             folds=args.folds,
             seed=args.seed,
             balance=args.balance,
             limit=args.limit,
-            promote=not args.no_promote,
+            promote=args.promote,
             size=args.image_size or IMAGE_SIZE,
             negatives=args.negatives,
             lungs=args.lungs,

@@ -46,8 +46,10 @@ def cross_validate(
     seed: int,
     size: int,
     on_epoch=None,
+    init_members: list | None = None,
 ) -> CVResult:
-    """Train one member per fold, early-stopped on its held-out fold."""
+    """Train one member per fold, early-stopped on its held-out fold (each starting from
+    ``init_members[fold % len]`` when fine-tuning)."""
     y, images = train.y, train.images
     n_classes = len(train.classes)
     result = CVResult(hp, oof_logits=np.zeros((len(y), n_classes), np.float32))
@@ -69,6 +71,7 @@ def cross_validate(
             name=f"fold{f}",
             on_epoch=sink,
             verbose=verbose,
+            init=init_members[f % len(init_members)] if init_members else None,
         )
         logits = predict_logits(member, images[te])
         result.oof_logits[te] = logits
@@ -93,6 +96,7 @@ def grid_search(
     size: int,
     on_epoch: Callable[[int, int, int, dict], None] | None = None,
     on_setting: Callable[[int, CVResult], None] | None = None,
+    init_members: list | None = None,
 ) -> tuple[CVResult, list[CVResult]]:
     """Cross-validate every setting of ``grid``; returns ``(best, all results in grid order)``.
 
@@ -106,7 +110,8 @@ def grid_search(
             if on_epoch is not None:
                 on_epoch(g, fold, epoch, logs)
 
-        res = cross_validate(train, weights, folds, hp, seed, size, sink)
+        res = cross_validate(train, weights, folds, hp, seed, size, sink,
+                             init_members=init_members)
         if on_setting is not None:
             on_setting(g, res)
         results.append(res)

@@ -168,14 +168,18 @@ def train_member(
     name: str = "member",
     on_epoch=None,
     verbose: int = 1,
+    init: keras.Model | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Fit one member; early-stop on ``held_out`` (a CV fold of the train split) if given.
 
     ``train`` and ``held_out`` are ``(uint8 images, class indices, weights)``.
-    Returns the member (``[logits, feature maps]`` outputs) and its history.
+    ``init``: a trained member of the same shape to start from (fine-tuning) instead of
+    random weights. Returns the member (``[logits, feature maps]`` outputs) and its history.
     """
     keras.utils.set_random_seed(seed)
     member = build_member(n_classes, size, hp.dropout, name=name)
+    if init is not None:
+        member.set_weights(init.get_weights())
     clf = classifier(member)
     steps = -(-len(train[1]) // hp.batch_size)
     lr = (

@@ -52,12 +52,18 @@ def log_and_register(
     name: str,
     dataset_version: str,
     promote: bool,
+    lineage: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Log the pyfunc (Keras source of truth + ONNX copy + parameters), register, alias it."""
+    """Log the pyfunc (Keras source of truth + ONNX copy + parameters), register, alias it.
+
+    Lineage tags: ``parent_version`` is the model training *started from* (``none`` from
+    scratch), not the production version of the day; ``mode`` how it was trained;
+    ``lineage`` (from :mod:`lifecycle.retrain`) overrides both and adds the dataset
+    manifest hash.
+    """
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     from serving.pyfunc import RadioModel
 
@@ -72,10 +78,6 @@ def log_and_register(
         pip_requirements=PIP_REQUIREMENTS,
     )
     client = MlflowClient()
-    try:
-        parent = str(client.get_model_version_by_alias(name, ALIAS).version)
-    except MlflowException:
-        parent = "none"
     run = mlflow.active_run()
     # active_run() is a snapshot taken at start_run: read the tags set since from the store
     # (reading the snapshot is why version 1 says git_commit=unknown).
@@ -83,9 +85,10 @@ def log_and_register(
     tags = {
         "dataset_version": dataset_version,
         "git_commit": run_tags.get("git_commit", "unknown"),
-        "parent_version": parent,
+        "parent_version": "none",
+        "mode": "scratch",
         "run_id": run.info.run_id if run else "",
-    }
+    } | (lineage or {})
     mv = mlflow.register_model(info.model_uri, name, tags=tags)
     if promote:
         client.set_registered_model_alias(name, ALIAS, mv.version)

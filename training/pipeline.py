@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class TrainConfig:
     """Everything a run depends on (logged as parameters)."""
 
     sources: list[Path]
-    registry: Path
+    registry: Path | str  # a folder, or a tracking server's http(s) URL
     grid: list[HParams] = field(default_factory=lambda: [HParams()])
     folds: int = 5
     seed: int = 42
@@ -55,6 +56,13 @@ class TrainConfig:
     # Real radiographs and scans that are not frontal chest films (<dir>/train/<kind>/*):
     # with them the "not a chest X-ray" gate gets check 4 (training/gate.py).
     negatives: Path | None = None
+    # Retraining (lifecycle.retrain): the model's outputs when fixed by a parent, the
+    # parent's members to start from (fine-tuning), lineage tags for the registered
+    # version (parent_version, mode, dataset_manifest_hash), a progress callback.
+    classes: list[str] | None = None
+    init_members: list | None = None
+    lineage: dict[str, str] = field(default_factory=dict)
+    progress: Callable[[dict], None] | None = None
     # The lung segmenter (ONNX, ``python -m training.lungs``): with it the network is
     # trained and served on the lung region (serving.lungs) and ships the segmenter.
     lungs: Path | None = None
@@ -100,12 +108,23 @@ def run(cfg: TrainConfig) -> dict:
     import mlflow
 
     t0 = time.time()
-    d = prepare(cfg.sources, cfg.size, cfg.limit, cfg.balance, cfg.folds, cfg.seed)
+    report = cfg.progress or (lambda _: None)
+    report({"stage": "data"})
+    d = prepare(cfg.sources, cfg.size, cfg.limit, cfg.balance, cfg.folds, cfg.seed, cfg.classes)
     # What the network is fitted on; the val images stay whole: the served model crops them.
     fit_on = lung_crops(d.train, cfg.lungs)
     negatives = load_negatives(cfg.negatives, "train", cfg.size) if cfg.negatives else None
     if negatives is not None and cfg.lungs is not None:
         negatives = replace(negatives, images=lung_crops_of(negatives.images, cfg.lungs))
+    epochs_of = {g: hp.epochs for g, hp in enumerate(cfg.grid)}
+
+    def on_epoch(setting: int, fold: int, epoch: int, logs: dict) -> None:
+        tracking.log_epoch(setting, fold, epoch, logs)
+        report({"stage": "cross-validation", "setting": setting + 1, "settings": len(cfg.grid),
+                "fold": fold + 1, "folds": cfg.folds, "epoch": epoch + 1,
+                "epochs": epochs_of[setting],
+                "logs": {k: round(float(v), 4) for k, v in logs.items()}})
+
     with (
         open_registry(cfg.registry),
         mlflow.start_run() as active,
@@ -120,10 +139,12 @@ def run(cfg: TrainConfig) -> dict:
             cfg.grid,
             cfg.seed,
             cfg.size,
-            on_epoch=tracking.log_epoch,
+            on_epoch=on_epoch,
             on_setting=tracking.log_setting,
+            init_members=cfg.init_members,
         )
         tracking.log_best(best, out)
+        report({"stage": "packaging"})
         pkg = package(
             best.members,
             best.oof_logits,
@@ -141,10 +162,12 @@ def run(cfg: TrainConfig) -> dict:
             train_groups=d.train.groups,
             lungs=cfg.lungs,
         )
+        report({"stage": "evaluation"})
         ev = evaluate(load_served(pkg.model_dir), d, best.oof_logits, pkg.temperature, out)
         tracking.log_evaluation(pkg, ev)
         summary = summarize(active.info.run_id, d, best, pkg, ev, time.time() - t0)
         tracking.log_summary(summary)
-        summary["model"] = tracking.register(pkg, cfg.model_name, cfg.promote)
+        report({"stage": "registering"})
+        summary["model"] = tracking.register(pkg, cfg.model_name, cfg.promote, cfg.lineage)
         print(format_summary(summary), flush=True)
     return summary

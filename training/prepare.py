@@ -63,13 +63,15 @@ def prepare(
     balance: str,
     n_folds: int,
     seed: int,
+    classes: list[str] | None = None,
 ) -> RunData:
     """Load, limit and balance the splits; weights and folds of train; the data version.
 
     ``balance`` is ``"weights"`` (per-image loss weights) or ``"downsample"`` (every class
-    cut to the minority class's count, unit weights).
+    cut to the minority class's count, unit weights). ``classes``: the model's outputs when
+    they must not follow the data (fine-tuning keeps the parent's outputs).
     """
-    train_all = data.load(sources, "train", size=size)
+    train_all = data.load(sources, "train", classes=classes, size=size)
     val_all = data.load(sources, "val", classes=train_all.classes, size=size)
     # Taken before limiting: Dataset.subset keeps only the decoded images, and an
     # unreadable file must be reported whatever the limit.

@@ -78,7 +78,8 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
             mlflow.log_metrics({"gate_oof_chest_refused": check.oof_chest_refused,
                                 "gate_oof_negatives_caught": check.oof_negatives_caught})
             info = log_and_register(model_dir, artifact_files(model_dir), NAME,
-                                    old_tags.get("dataset_version", "unknown"), promote=False)
+                                    old_tags.get("dataset_version", "unknown"), promote=False,
+                                    lineage={"parent_version": version, "mode": "gate-refit"})
             new = info["version"]
             client = MlflowClient()
             client.set_model_version_tag(NAME, new, "parent_version", version)

@@ -91,11 +91,29 @@ def make_absolute(registry: Path) -> int:
     return _rewrite_paths(registry / "mlflow.db", f"{registry.name}/", f"{registry}/")
 
 
+def is_server(registry: str | Path) -> bool:
+    """Whether ``registry`` names a tracking server (the MLflow host's) rather than a folder."""
+    return str(registry).startswith(("http://", "https://"))
+
+
 @contextmanager
-def open_registry(registry: Path):
-    """Point MLflow at ``registry`` for the duration of a training run, then make it portable."""
+def open_registry(registry: Path | str):
+    """Point MLflow at ``registry`` for the duration of a training run, then make it portable.
+
+    ``registry`` may also be a tracking server's URL (``http(s)://``; credentials from
+    ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``): the run and the version go
+    to the host's registry and its artefact store, with nothing to rewrite.
+    """
     import mlflow
 
+    if is_server(registry):
+        mlflow.set_tracking_uri(str(registry))
+        mlflow.set_registry_uri(str(registry))
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            mlflow.create_experiment(EXPERIMENT)
+        mlflow.set_experiment(EXPERIMENT)
+        yield registry
+        return
     registry = Path(registry).resolve()
     registry.mkdir(parents=True, exist_ok=True)
     if (registry / "mlflow.db").exists():

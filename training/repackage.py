@@ -117,6 +117,7 @@ def repackage(
             info = log_and_register(
                 model_dir, artifact_files(model_dir), name,
                 old_tags.get("dataset_version", "unknown"), promote=False,
+                lineage={"parent_version": version, "mode": "repackage"},
             )
             client = MlflowClient()
             new = info["version"]

@@ -138,10 +138,12 @@ def log_summary(summary: dict) -> None:
     mlflow.log_dict(summary, "summary.json")
 
 
-def register(pkg: Packaged, name: str, promote: bool) -> dict[str, str]:
+def register(pkg: Packaged, name: str, promote: bool,
+             lineage: dict[str, str] | None = None) -> dict[str, str]:
     """Log the served pyfunc in the active run and register it (alias if ``promote``)."""
     from training.logging_model import log_and_register
 
     return log_and_register(
-        pkg.model_dir, artifact_files(pkg.model_dir), name, pkg.meta["dataset_version"], promote
+        pkg.model_dir, artifact_files(pkg.model_dir), name, pkg.meta["dataset_version"], promote,
+        lineage,
     )

@@ -45,6 +45,9 @@ ROUTES = {
     ("datasets.snapshot", "POST"): "admin",
     ("monitoring.page", "GET"): "admin",
     ("monitoring.report", "GET"): "admin",
+    ("models.page", "GET"): "admin",
+    ("models.action", "POST"): "admin",
+    ("models.task_status", "GET"): "admin",
 }
 ROLES = ("clinician", "radiologist", "admin")
 RANK = {"anonymous": -1, "clinician": 0, "radiologist": 1, "admin": 2}
@@ -61,7 +64,8 @@ def setup(make_app):
                          probabilities={"Normal": 1.0}, confidence=1.0))
         s.commit()
     values = {"pred_id": "c" * 32, "token_id": "999999", "user_id": str(ids["clinician"]),
-              "filename": "app.css", "kind": "data"}
+              "filename": "app.css", "kind": "data",
+              "task_id": "0" * 16}
     return app, values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ RENDER_VARS = {
     "radio_max_upload_mb": 35,
     "radio_web_mlflow_timeout_s": 12,
     "radio_web_listen_ipv6": False,
+    "radio_registry_admin_password": "render-test-password",
 }
 RENDER_VCPUS = [1, 2, 16]
 
@@ -126,3 +128,11 @@ def make_self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return cert, key
+
+
+def parse_unit(path: Path) -> configparser.ConfigParser:
+    """A rendered systemd unit as sections of keys (case kept: systemd's keys are)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(path)
+    return parser

@@ -116,14 +116,15 @@ def test_nginx_is_checked_before_it_reloads() -> None:
     assert check < order.index("Reload nginx")
 
 
-def test_model_host_installs_the_serve_extra_only() -> None:
+def test_model_host_installs_the_registry_extra_without_tensorflow() -> None:
     play = tasks_of(ROOT / "mlflow.playbook.yml")[0]
     common = next(r for r in play["roles"] if r["role"] == "radio_common")
-    assert common["vars"]["radio_common_pip_extras"] == "[serve]"
+    assert common["vars"]["radio_common_pip_extras"] == "[registry]"
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert not any(dep.startswith(("tensorflow", "tf2onnx")) for dep in extras["serve"])
+    for extra in ("serve", "registry"):
+        assert not any(dep.startswith(("tensorflow", "tf2onnx")) for dep in extras[extra])
     app_play = next(p for p in tasks_of(ROOT / "app.playbook.yml") if p["hosts"] == "frontend")
     assert [r["role"] for r in app_play["roles"]] == [
         "radio_common", "radio_web", "radio_monitoring"]

@@ -373,9 +373,14 @@ def test_admin_ip_drift_is_reported_with_a_hint(
 
 # --- the whole deploy, with stubs ---------------------------------------------------
 
-NETWORK_STUBS = """
+TUNNEL_STUB = """
 wait_for_ssh() { echo "wait-ssh $*" >>"$FAKE_LOG"; }
 smoke_test() { echo "smoke $*" >>"$FAKE_LOG"; }
+registry_tunnel() { echo "tunnel $*" >>"$FAKE_LOG"; REGISTRY_URL="$TEST_REGISTRY_URL"; }
+"""
+# The registry import is tested against a real tracking server below; elsewhere recorded.
+NETWORK_STUBS = TUNNEL_STUB + """
+sync_registry() { echo "sync-registry $*" >>"$FAKE_LOG"; }
 """
 
 
@@ -397,10 +402,15 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         f"terraform apply -input=false -auto-approve -var-file={tfvars}",
         "terraform output -json",
         "wait-ssh 198.51.100.10 198.51.100.20",
-        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_max_upload_mb=30",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e @{state}/registry.json"
+        " -e radio_max_upload_mb=30",
         f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_max_upload_mb=30",
+        "sync-registry 198.51.100.20",
         "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
+    secrets = state / "registry.json"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert len(json.loads(secrets.read_text())["radio_registry_admin_password"]) >= 24
     assert result.stdout.splitlines()[:2] == [
         "FrontEnd Application: https://198-51-100-10.sslip.io",
         "Mlflow app address: http://198.51.100.20:8000",
@@ -431,6 +441,60 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
     assert not {".aws/key.pem", ".aws/_credentials"} & names, "secrets must never ship"
 
 
+@pytest.mark.slow
+def test_host_promotions_survive_a_second_deploy(project: Project, sts_endpoint: str,
+                                                 tmp_path: Path) -> None:
+    """The real import (lifecycle/shipped.py) against a real tracking server with basic auth
+    (mlflow/registry.sh) standing in for the host's: a second ./deploy.sh leaves a promotion
+    made on the host where it is, and imports nothing twice."""
+    import secrets as tokens
+
+    import helpers
+
+    from lifecycle import registry as reg
+
+    project.all_tools()
+    project.add_credentials()
+    project.add_key()
+    shutil.copytree(ROOT / "mlflow", project.root / "mlflow",
+                    ignore=shutil.ignore_patterns("*.sh"))
+    project.commit()
+    password = tokens.token_urlsafe(24)
+    state = project.root / ".deploy"
+    state.mkdir()
+    (state / "registry.json").write_text(json.dumps({"radio_registry_admin_password": password}))
+    port = helpers.free_port()
+    server = helpers.start(
+        ["bash", "mlflow/registry.sh"],
+        helpers.server_env(RADIO_REGISTRY_DIR=str(tmp_path / "host"), RADIO_REGISTRY_PORT=str(port),
+                           MLFLOW_AUTH_ADMIN_PASSWORD=password),
+        ROOT / "test-output" / "logs" / "deploy-registry.log")
+    url = f"http://127.0.0.1:{port}"
+    env = {"AWS_ENDPOINT_URL_STS": sts_endpoint, "RADIO_ADMIN_CIDR": ADMIN,
+           "TEST_REGISTRY_URL": url}
+    try:
+        helpers.wait_until(f"{url}/health", server, 180, lambda r: r.ok)
+        first = project.source(TUNNEL_STUB + "main deploy", **env)
+        assert first.returncode == 0, first.stderr
+        assert "tunnel 198.51.100.20" in project.calls()
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = (
+            "admin", password)
+        host = reg.client(url)
+        versions = host.search_model_versions("name='radio-cxr'")
+        assert len(versions) == 3
+        shipped_prod = reg.alias_version(host, "radio-cxr", "production")
+        other = next(str(v.version) for v in versions if str(v.version) != shipped_prod)
+        host.set_registered_model_alias("radio-cxr", "production", other)  # made on the host
+        second = project.source(TUNNEL_STUB + "main deploy", **env)
+        assert second.returncode == 0, second.stderr
+        assert reg.alias_version(host, "radio-cxr", "production") == other
+        assert len(host.search_model_versions("name='radio-cxr'")) == 3
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
+        os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
+        helpers.stop(server)
+
+
 def test_rollback_runs_both_playbooks_without_a_release(
     project: Project, sts_endpoint: str
 ) -> None:
@@ -443,7 +507,8 @@ def test_rollback_runs_both_playbooks_without_a_release(
     assert project.calls() == [
         "terraform output -json",
         "wait-ssh 198.51.100.10 198.51.100.20",
-        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e radio_rollback=true",
+        f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e @{state}/registry.json"
+        " -e radio_rollback=true",
         f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_rollback=true",
         "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
@@ -517,7 +582,8 @@ def test_shellcheck() -> None:
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (.ci/deploy-deps.sh installs it)")
     result = run(
-        [shellcheck, "--severity=style", str(SCRIPT), str(ROOT / ".ci" / "deploy-deps.sh")]
+        [shellcheck, "-x", "--severity=style", str(SCRIPT), str(ROOT / "deploy" / "registry.sh"),
+         str(ROOT / ".ci" / "deploy-deps.sh")]
     )
     assert result.returncode == 0, result.stdout
 

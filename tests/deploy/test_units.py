@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import configparser
 import re
 from pathlib import Path
 
 import pytest
-from deploy_helpers import RENDER_VARS, RENDER_VCPUS, require, run
+from deploy_helpers import RENDER_VARS, RENDER_VCPUS, parse_unit, require, run
 
-UNITS = ("radio-web.service", "radio-model.service")
-
-
-def parse_unit(path: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # systemd keys are case-sensitive
-    parser.read(path)
-    return parser
+UNITS = ("radio-web.service", "radio-model.service", "radio-registry.service",
+         "radio-model-proxy.path", "radio-model-proxy.service")
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -74,13 +67,41 @@ def test_app_metrics_settings(rendered: Path, env_file) -> None:
         assert key in conf, key
 
 
-def test_model_unit_runs_serve_sh(rendered: Path, fake_root: Path) -> None:
+def test_model_unit_runs_the_follower(rendered: Path, fake_root: Path) -> None:
     unit = parse_unit(rendered / "radio-model.service")
     service = unit["Service"]
     assert service["User"] == "radio"
-    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/serve.sh"
+    assert service["ExecStart"] == (
+        f"{fake_root}/opt/radio/current/.venv/bin/python -m lifecycle.follow")
     assert service["WorkingDirectory"] == str(fake_root / "opt/radio/current")
     assert service["EnvironmentFile"] == "/etc/radio/model.env"
+    assert "radio-registry.service" in unit["Unit"]["After"]
+
+
+def test_registry_unit_and_env(rendered: Path, env_file, fake_root: Path) -> None:
+    service = parse_unit(rendered / "radio-registry.service")["Service"]
+    assert service["User"] == "radio" and service["NoNewPrivileges"] == "yes"
+    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/registry.sh"
+    env = env_file(rendered / "registry.env")
+    # loopback only, on the data volume, password from deploy.sh; SQLite and volume by default
+    assert env["RADIO_REGISTRY_HOST"] == "127.0.0.1"
+    assert env["RADIO_REGISTRY_DIR"] == str(fake_root / "var/lib/radio/registry")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "render-test-password"
+    assert "RADIO_REGISTRY_BACKEND" not in env and "RADIO_REGISTRY_ARTIFACTS" not in env
+    registry_sh = (Path(__file__).resolve().parents[2] / "mlflow" / "registry.sh").read_text()
+    for key in env:
+        if key.startswith("RADIO_REGISTRY"):
+            assert key in registry_sh, key
+
+
+def test_proxy_reload_is_a_root_path_unit(rendered: Path, env_file, fake_root: Path) -> None:
+    path = parse_unit(rendered / "radio-model-proxy.path")
+    upstream = env_file(rendered / "model.env")["RADIO_FOLLOW_UPSTREAM"]
+    assert path["Path"]["PathChanged"] == upstream
+    assert path["Path"]["Unit"] == "radio-model-proxy.service"
+    assert "User" not in parse_unit(rendered / "radio-model-proxy.service")["Service"]
+    site = (rendered / "radio-model.conf").read_text()
+    assert f"include {upstream};" in site and "listen 0.0.0.0:8000;" in site
 
 
 def test_app_env(rendered: Path, env_file, fake_root: Path) -> None:
@@ -114,8 +135,11 @@ def test_model_env(rendered: Path, env_file, fake_root: Path) -> None:
 
 
 def test_model_env_names_what_serve_sh_reads(rendered: Path, env_file) -> None:
-    """Every MODEL_SERVER_* / RADIO_* variable we set is one that mlflow/serve.sh uses."""
-    serve = (Path(__file__).resolve().parents[2] / "mlflow" / "serve.sh").read_text()
+    """Every MODEL_SERVER_* / RADIO_* variable we set is one that mlflow/serve.sh or the
+    follower (lifecycle/follow.py, lifecycle/settings.py) uses."""
+    root = Path(__file__).resolve().parents[2]
+    serve = "".join((root / f).read_text() for f in (
+        "mlflow/serve.sh", "lifecycle/follow.py", "lifecycle/settings.py", "serving/registry.py"))
     for key in env_file(rendered / "model.env"):
         if key.startswith(("MODEL_SERVER_", "RADIO_")):
             assert key in serve, key

@@ -66,7 +66,8 @@ def test_defaults_give_one_setting_and_the_served_image_size(folders, runs):
     assert cli.main(["train", "--data", *map(str, folders)]) == 0
     (cfg,) = runs
     assert cfg.sources == folders and cfg.grid == [HParams()]
-    assert cfg.size == IMAGE_SIZE and cfg.promote and cfg.limit is None
+    # a training registers; production moves only through the gate (or --promote)
+    assert cfg.size == IMAGE_SIZE and not cfg.promote and cfg.limit is None
     assert (cfg.folds, cfg.seed, cfg.balance) == (5, 42, "weights")
 
 
@@ -91,6 +92,13 @@ def test_run_options_reach_the_configuration(folders, runs, tmp_path):
     cfg = runs[0]
     assert (cfg.size, cfg.limit, cfg.promote, cfg.folds, cfg.seed) == (64, 5, False, 3, 7)
     assert cfg.balance == "downsample" and cfg.registry == tmp_path / "reg"
+
+
+def test_a_tracking_server_url_is_kept_as_a_url(folders, runs):
+    """Training can log to the MLflow host's registry (through its SSH tunnel)."""
+    assert cli.main(["train", "--data", *map(str, folders), "--registry",
+                     "http://127.0.0.1:5000"]) == 0
+    assert runs[0].registry == "http://127.0.0.1:5000"
 
 
 def test_reference_version_gives_its_source_folders(tmp_path: Path):

@@ -57,7 +57,7 @@ def test_grid_search_tries_every_setting_in_order_and_keeps_the_best(toy_train, 
     losses = {1e-3: 0.7, 2e-3: 0.3, 3e-3: 0.5}
     calls = []
 
-    def fake_cv(train, weights, folds, hp, seed, size, on_epoch):
+    def fake_cv(train, weights, folds, hp, seed, size, on_epoch, init_members=None):
         calls.append(hp.learning_rate)
         on_epoch(0, 0, {"loss": 1.0})
         return result([losses[hp.learning_rate]] * len(folds), hp.learning_rate)

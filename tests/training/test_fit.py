@@ -92,3 +92,22 @@ def test_training_batches_are_augmented_but_held_out_batches_are_not():
     got = augmented[0].numpy()
     assert got.shape == (8, SIZE, SIZE, 1) and got.min() >= 0 and got.max() <= 255
     assert not np.allclose(np.sort(got.ravel()), np.sort(x.astype(np.float32).ravel()))
+
+
+def test_a_member_can_start_from_a_trained_one():
+    """Fine-tuning (lifecycle.retrain): the new member starts with the given weights."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (8, 32, 32)).astype(np.uint8)
+    y = np.array([0, 1] * 4)
+    w = np.ones(8, np.float32)
+    first, _ = train_member((x, y, w), None, 2, 32, HParams(epochs=1, batch_size=4), seed=0,
+                            verbose=0)
+    tuned, _ = train_member((x, y, w), None, 2, 32, HParams(epochs=0, batch_size=4), seed=5,
+                            verbose=0, init=first)
+    fresh, _ = train_member((x, y, w), None, 2, 32, HParams(epochs=0, batch_size=4), seed=5,
+                            verbose=0)
+    same = [np.array_equal(a, b) for a, b in zip(first.get_weights(), tuned.get_weights(),
+                                                  strict=True)]
+    assert all(same)
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(),
+                                                        fresh.get_weights(), strict=True))

@@ -98,6 +98,7 @@ for round in 1 2; do
     -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
     -e ansible_python_interpreter=/usr/bin/python3 \
     -e radio_mlflow_private_ip=127.0.0.1 \
+    -e radio_registry_admin_password=converge-only-password \
     -e radio_common_apt_cache_valid_s=31536000 \
     -e radio_data_volume_id=vol-0converge -e radio_common_data_device="$loop" \
     -e radio_grafana=false \

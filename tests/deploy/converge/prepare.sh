@@ -3,7 +3,7 @@
 # Debian archive and PyPI; a few minutes, ≈ 700 MB):
 #   DIR/rootfs  a Debian bookworm tree with systemd and the packages the roles
 #               install (apt inside the test container has no network)
-#   DIR/wheels  the wheels of both constraints files, ansible-core and build tools
+#   DIR/wheels  the wheels of every constraints file, ansible-core and build tools
 #   bash tests/deploy/converge/prepare.sh [DIR]      (DIR: /var/tmp/radio-converge)
 # Then: RADIO_CONVERGE_DIR=DIR pytest -m slow tests/deploy/test_converge.py
 set -euo pipefail
@@ -34,7 +34,12 @@ if [ ! -x "$dir/rootfs/usr/sbin/nginx" ] || [ ! -x "$dir/rootfs/usr/bin/promtool
     apt-get install -y -qq --no-install-recommends $packages"
 fi
 python="${PYTHON:-python3.11}"
+# One download per constraints file: the hosts' locks may pin a shared package apart
+# (the registry host's MLflow server needs an older gunicorn than the frontend).
+for lock in serve web registry; do
+  "$python" -m pip download -q --disable-pip-version-check -d "$dir/wheels" \
+    -r "$repo/deploy/constraints/$lock.txt"
+done
 "$python" -m pip download -q --disable-pip-version-check -d "$dir/wheels" \
-  -r "$repo/deploy/constraints/serve.txt" -r "$repo/deploy/constraints/web.txt" \
   "setuptools>=68" wheel "pip>=24" "ansible-core>=2.17,<2.20"
 echo "ready: RADIO_CONVERGE_DIR=$dir" >&2

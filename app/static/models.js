@@ -1,0 +1,22 @@
+// Models page: refresh running tasks (training epochs and folds, gate results) every 3 s.
+"use strict";
+(function () {
+  function refresh() {
+    const rows = document.querySelectorAll('#tasks tr[data-state="running"]');
+    if (!rows.length) return;
+    rows.forEach(function (row) {
+      fetch("/admin/models/tasks/" + row.dataset.task, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (t) {
+          if (!t) return;
+          row.dataset.state = t.state;
+          row.querySelector(".state").textContent = t.state;
+          const p = t.progress ? JSON.stringify(t.progress) : "";
+          const res = t.result ? " " + JSON.stringify(t.result) : "";
+          row.querySelector(".progress").textContent = p + res + (t.error ? " " + t.error : "");
+        });
+    });
+    setTimeout(refresh, 3000);
+  }
+  setTimeout(refresh, 3000);
+})();

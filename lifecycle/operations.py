@@ -1,0 +1,117 @@
+"""The lifecycle's actions, as the CLI, the admin page and the jobs call them: prepare,
+deploy through the gate, force, roll back. Each moves aliases (:mod:`lifecycle.registry`),
+appends to the event log (:mod:`lifecycle.events`) and sends the e-mail a person must see
+(:mod:`lifecycle.notify`). The model server follows ``production`` by itself
+(:mod:`lifecycle.follow`), so no action here touches a server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lifecycle import events, heldout, notify
+from lifecycle import registry as reg
+from lifecycle.gate import decide
+from lifecycle.settings import Settings
+
+
+def _client(s: Settings):
+    return reg.client(s.tracking_uri)
+
+
+def list_versions(s: Settings) -> list[dict[str, Any]]:
+    """Every version with aliases, metrics and lineage (newest first)."""
+    return [v.as_dict() for v in reg.versions(_client(s), s.model_name)]
+
+
+def prepare(s: Settings, version: str, by: str) -> dict[str, Any]:
+    """Mark ``version`` production_ready and make it the candidate."""
+    reg.prepare(_client(s), s.model_name, version, by)
+    return events.record(s.events_log, "prepared", version=str(version), by=by)
+
+
+def load_heldout(s: Settings) -> heldout.HeldOut:
+    """The gate's held-out images from the settings; an error says what to set."""
+    if not s.gate_data and s.gate_production is None:
+        raise reg.LifecycleError(
+            "the gate has no held-out data: set RADIO_GATE_DATA (source folders with a val "
+            "split) and/or RADIO_GATE_PRODUCTION (a production dataset version)")
+    data = heldout.load(s.gate_data, s.gate_production)
+    if not data.labels:
+        raise reg.LifecycleError("the gate's held-out folders hold no readable image")
+    return data
+
+
+def evaluate(s: Settings, production: str, candidate: str,
+             data: heldout.HeldOut | None = None):
+    """The gate's :class:`~lifecycle.gate.Decision` for ``candidate`` against ``production``."""
+    data = data if data is not None else load_heldout(s)
+    ask = lambda v: heldout.answers(s.tracking_uri, s.registry_root, s.model_name, v,  # noqa: E731
+                                    data.images)
+    return decide(production, candidate, ask(production), ask(candidate), data.labels,
+                  data.sources, s.gate_alpha)
+
+
+def deploy(s: Settings, version: str | None, by: str,
+           data: heldout.HeldOut | None = None) -> dict[str, Any]:
+    """Promote ``version`` (default: the ready candidate) if it passes the gate.
+
+    Returns ``{"deployed", "version", "previous", "decision"}``; a refusal leaves every alias
+    where it was, tags the version ``deploy_tag=refused`` with the reasons, and e-mails them.
+    """
+    cl = _client(s)
+    name = s.model_name
+    version = str(version) if version else reg.ready_candidate(cl, name)
+    if version is None:
+        raise reg.LifecycleError("no version given and no candidate marked production_ready")
+    reg.require_version(cl, name, version)
+    prod = reg.alias_version(cl, name, reg.PRODUCTION)
+    if prod == version:
+        raise reg.LifecycleError(f"version {version} is already in production")
+    decision = evaluate(s, prod, version, data) if prod is not None else None
+    if decision is not None and not decision.passed:
+        reg.refuse(cl, name, version, decision.reasons)
+        events.record(s.events_log, "refused", version=version, production=prod, by=by,
+                      reasons=decision.reasons)
+        notify.send(f"promotion of {name} version {version} refused",
+                    "The gate refused the candidate:\n- " + "\n- ".join(decision.reasons)
+                    + "\n\nFigures:\n" + json.dumps(decision.as_dict(), indent=1))
+        return {"deployed": False, "version": version, "previous": prod,
+                "decision": decision.as_dict()}
+    old = reg.switch(cl, name, version, by, "gate")
+    events.record(s.events_log, "deployed", version=version, previous=old, by=by)
+    notify.send(f"{name} version {version} promoted to production",
+                f"Version {version} passed the gate and replaced version {old}.\n\n"
+                + (json.dumps(decision.as_dict(), indent=1) if decision else "no comparator"))
+    return {"deployed": True, "version": version, "previous": old,
+            "decision": decision.as_dict() if decision else None}
+
+
+def force(s: Settings, version: str, by: str, reason: str) -> dict[str, Any]:
+    """Promote ``version`` without the gate: needs a reason; logged, tagged and e-mailed."""
+    if not reason.strip():
+        raise reg.LifecycleError("a forced deploy needs a reason")
+    cl = _client(s)
+    old = reg.switch(cl, s.model_name, str(version), by, "forced", reason)
+    cl.set_model_version_tag(s.model_name, str(version), "forced_by", by)
+    event = events.record(s.events_log, "forced", version=str(version), previous=old, by=by,
+                          reason=reason)
+    notify.send(f"{s.model_name} version {version} FORCED to production",
+                f"{by} forced version {version} into production without the gate "
+                f"(replacing {old}).\nReason: {reason}")
+    return event
+
+
+def rollback(s: Settings, by: str, reason: str = "") -> dict[str, Any]:
+    """Put ``previous`` back in production (the same switch; a second rollback undoes it)."""
+    cl = _client(s)
+    target = reg.rollback_target(cl, s.model_name)
+    old = reg.switch(cl, s.model_name, target, by, "rollback", reason)
+    if old is not None:
+        cl.set_model_version_tag(s.model_name, old, "rolled_back", reg.today())
+    event = events.record(s.events_log, "rolled_back", version=target, previous=old, by=by,
+                          reason=reason)
+    notify.send(f"{s.model_name} rolled back to version {target}",
+                f"{by} rolled production back from version {old} to {target}. {reason}")
+    return event

@@ -1,0 +1,210 @@
+"""lifecycle/follow.py: the zero-downtime switch, under load, through the whole stack.
+
+The real nginx (the role's proxy site), two real scoring servers (mlflow/serve.sh) taking
+turns under the follower, and the app under gunicorn; 4 clients upload real X-rays while
+production moves to another version and back (a promotion and a rollback). Every request
+must succeed, and the answers must name the new version after each switch.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import accounts
+import helpers
+import jinja2
+import pytest
+import requests
+from helpers import ROOT
+from lifecycle_helpers import settings_for
+
+from lifecycle import events, operations
+from lifecycle.follow import FollowSettings, answering_version, follow_settings
+
+pytestmark = pytest.mark.slow
+CLIENTS = 4
+LOGS = ROOT / "test-output" / "logs" / "follow"
+
+NGINX_MAIN = """\
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+worker_processes 1;
+events {{ worker_connections 128; }}
+http {{
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {site};
+}}
+"""
+
+
+def nginx_proxy(prefix: Path, port: int, first_port: int) -> tuple[Path, list[str]]:
+    """The role's proxy site in a private nginx; (conf, reload command)."""
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    prefix.mkdir(parents=True)
+    upstream = prefix / "upstream.conf"
+    upstream.write_text(f"server 127.0.0.1:{first_port};\n")
+    template = (ROOT / "roles/radio_model/templates/model-proxy.conf.j2").read_text()
+    site = prefix / "site.conf"
+    site.write_text(jinja2.Template(template).render(
+        radio_model_upstream_file=upstream, radio_model_host="127.0.0.1", radio_model_port=port,
+        radio_model_timeout_s=60))
+    conf = prefix / "nginx.conf"
+    main = NGINX_MAIN.format(prefix=prefix, site=site)
+    if getpass.getuser() == "root":
+        main = f"user {getpass.getuser()};\n" + main
+    conf.write_text(main)
+    base = [nginx, "-p", str(prefix), "-c", str(conf)]
+    subprocess.run([*base, "-t"], check=True, capture_output=True)
+    subprocess.run(base, check=True, capture_output=True)  # daemonises
+    return conf, [*base, "-s", "reload"]
+
+
+def test_follow_settings_from_the_environment():
+    f = follow_settings({"RADIO_FOLLOW_PORTS": "9001,9002", "RADIO_FOLLOW_RELOAD": "a -b 'c d'",
+                         "RADIO_FOLLOW_DRAIN_S": "3"})
+    assert f.ports == (9001, 9002) and f.reload_cmd == ("a", "-b", "c d") and f.drain_s == 3
+    assert follow_settings({}) == FollowSettings()
+    assert follow_settings({"RADIO_FOLLOW_RELOAD": "none"}).reload_cmd == ()
+    with pytest.raises(ValueError, match="two different ports"):
+        follow_settings({"RADIO_FOLLOW_PORTS": "9001,9001"})
+
+
+def test_promotion_and_rollback_under_load_lose_no_request(tmp_path, real_sources):
+    shutil.copytree(ROOT / "mlflow", tmp_path / "mlflow", ignore=shutil.ignore_patterns("*.sh"))
+    s = settings_for(tmp_path / "mlflow", tmp_path)
+    proxy_port, blue, green = helpers.free_port(), helpers.free_port(), helpers.free_port()
+    conf, reload_cmd = nginx_proxy(tmp_path / "nginx", proxy_port, blue)
+    proxy = f"http://127.0.0.1:{proxy_port}"
+    env = helpers.server_env(
+        PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=s.tracking_uri,
+        RADIO_REGISTRY_ROOT=str(s.registry_root), RADIO_LIFECYCLE_LOG=str(s.events_log),
+        RADIO_FOLLOW_PORTS=f"{blue},{green}", RADIO_FOLLOW_UPSTREAM=str(tmp_path / "nginx" /
+                                                                        "upstream.conf"),
+        RADIO_FOLLOW_RELOAD=" ".join(reload_cmd), MODEL_SERVER_URL=proxy,
+        RADIO_FOLLOW_INTERVAL_S="1", RADIO_FOLLOW_DRAIN_S="5",
+        RADIO_FOLLOW_LOGS=str(LOGS))
+    follower = helpers.start([sys.executable, "-m", "lifecycle.follow"], env,
+                             LOGS / "follower.log")
+    app = None
+    try:
+        first = operations.list_versions(s)[0]["version"]  # production of the shipped copy
+        _wait_for(lambda: answering_version(proxy) == first, follower, 300, "first server")
+        port = helpers.free_port()
+        app_env = helpers.server_env(PYTHONPATH=str(ROOT), PORT=str(port), HOST="127.0.0.1",
+                                     MLFLOW_URL=proxy, RADIO_DATA_DIR=str(tmp_path / "data"),
+                                     RADIO_WORKERS="2")
+        app = helpers.start(helpers.gunicorn_cmd(), app_env, LOGS / "gunicorn.log")
+        helpers.wait_until(f"http://127.0.0.1:{port}/health", app, 60, lambda r: r.ok)
+        token = accounts.cli_token(app_env, "load-clinician", "clinician")
+        images = [p.read_bytes() for p in sorted((real_sources[0] / "val").rglob("*.*"))[:8]]
+        load = Load(f"http://127.0.0.1:{port}", token, images)
+        load.start()
+        _wait_for(lambda: load.count() >= 8, follower, 120, "first answers")
+        other = str(int(first) - 1)
+        t0 = time.monotonic()
+        operations.force(s, other, by="test", reason="switch under load")
+        _wait_for(lambda: load.latest() == other, follower, 300, "answers from the new version")
+        t1 = time.monotonic()
+        operations.rollback(s, by="test", reason="and back")
+        _wait_for(lambda: load.latest() == first, follower, 300, "answers after the rollback")
+        print(f"alias moved -> answers from the new version: promotion {t1 - t0:.1f} s, "
+              f"rollback {time.monotonic() - t1:.1f} s")
+        n_before = load.count()
+        _wait_for(lambda: load.count() >= n_before + 8, follower, 120, "answers after")
+        load.stop()
+    finally:
+        if app is not None:
+            helpers.stop(app)
+        helpers.stop(follower)
+        subprocess.run([*reload_cmd[:-2], "-s", "quit"], capture_output=True)
+    failures = [r for r in load.results if r[1] != 200]
+    versions = [r[2] for r in load.results]
+    print(f"{len(load.results)} requests, {len(failures)} failed; versions in order: "
+          f"{_runs(versions)}")
+    assert not failures, failures[:5]
+    # the answers name the old version, then the new one, then the old one again
+    assert [v for v, _ in _runs(versions)][:1] == [first] and _runs(versions)[-1][0] == first
+    assert other in versions
+    switched = [e for e in events.read(s.events_log) if e["action"] == "switched"]
+    assert [e["version"] for e in switched] == [first, other, first]
+
+
+def _runs(values: list) -> list[tuple[str, int]]:
+    """Run-length encoding: [(value, how many in a row)]."""
+    out: list[tuple[str, int]] = []
+    for v in values:
+        if out and out[-1][0] == v:
+            out[-1] = (v, out[-1][1] + 1)
+        else:
+            out.append((v, 1))
+    return out
+
+
+def _wait_for(cond, proc, deadline_s: float, what: str) -> None:
+    end = time.monotonic() + deadline_s
+    while not cond():
+        if proc.poll() is not None:
+            raise AssertionError(f"follower exited:\n{helpers.log_tail(proc)}")
+        if time.monotonic() > end:
+            raise AssertionError(f"no {what} within {deadline_s} s:\n{helpers.log_tail(proc)}")
+        time.sleep(0.2)
+
+
+class Load:
+    """CLIENTS threads uploading X-rays to /predict; results (time, status, version)."""
+
+    def __init__(self, url: str, token: str, images: list[bytes]):
+        self.url, self.images = url, images
+        self.auth = {"Authorization": f"Bearer {token}"}
+        self.results: list[tuple[float, object, str]] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(CLIENTS)]
+
+    def client(self, i: int) -> None:
+        session = requests.Session()
+        session.headers.update(self.auth)
+        n = i
+        while not self.stopping.is_set():
+            data = self.images[n % len(self.images)]
+            n += CLIENTS
+            version = ""
+            try:
+                r = session.post(f"{self.url}/predict", files={"file": ("x.png", data)},
+                                 timeout=120)
+                status: object = r.status_code
+                if status == 200:
+                    version = str(r.json()["model"]["version"])
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+            with self.lock:
+                self.results.append((time.monotonic(), status, version))
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=180)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.results)
+
+    def latest(self) -> str:
+        with self.lock:
+            return self.results[-1][2] if self.results else ""
