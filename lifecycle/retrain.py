@@ -37,6 +37,9 @@ from lifecycle.settings import PROJECT_ROOT, Settings
 
 MODES = ("scratch", "scratch-plus-production", "finetune")
 FINETUNE_LR = 5e-4
+# Real non-chest radiographs and scans for gate check 4 (as `make train`); a retrained
+# version without them would lose the check that refuses lateral films and other body parts.
+NEGATIVES = PROJECT_ROOT.parent / "shared" / "not-chest-xray"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -121,8 +124,10 @@ class ProgressFile:
         os.replace(tmp, self.path)
 
 
-def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[str]]:
-    """The networks of ``name/version`` (from its Keras ensemble) and its classes."""
+def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[str], Path | None]:
+    """The networks of ``name/version`` (from its Keras ensemble), its classes, and its lung
+    segmenter (``None`` for a whole-film model): a fine-tuned child must see what its
+    parent saw."""
     from contextlib import chdir
 
     import keras
@@ -139,7 +144,8 @@ def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[
                                        compile=False)
     members = [layer for layer in ensemble.layers if isinstance(layer, keras.Model)]
     classes = json.loads((folder / "meta.json").read_text())["classes"]
-    return members, classes
+    lungs = folder / "lungs.onnx"
+    return members, classes, (lungs if lungs.is_file() else None)
 
 
 def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
@@ -173,7 +179,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
             datasets.append(Path(production))
         lineage = {"mode": mode, "parent_version": "none",
                    "dataset_manifest_hash": manifest_hash(datasets)}
-        init, classes = None, None
+        init, classes, lungs = None, None, None
         if mode == "finetune":
             from training.registry import tracking_uri
 
@@ -181,7 +187,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
                                        reg.PRODUCTION)
             if parent is None:
                 raise reg.LifecycleError("fine-tuning needs a production version to start from")
-            init, classes = parent_members(registry, s.model_name, parent)
+            init, classes, lungs = parent_members(registry, s.model_name, parent)
             lineage["parent_version"] = parent
             hp = HParams(hp.epochs, hp.batch_size, FINETUNE_LR, hp.dropout, hp.patience,
                          hp.schedule)
@@ -190,7 +196,8 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
         summary = run(TrainConfig(sources=sources, registry=registry, grid=[hp], folds=folds,
                                   seed=seed, limit=limit, model_name=s.model_name,
                                   promote=False, classes=classes, init_members=init,
-                                  lineage=lineage, progress=report))
+                                  lineage=lineage, progress=report, lungs=lungs,
+                                  negatives=NEGATIVES if NEGATIVES.is_dir() else None))
     result = {"version": summary["model"]["version"], "mode": mode, "lineage": lineage,
               "dataset_version": summary["dataset_version"], "val": summary["val"],
               "cv_accuracy": summary["cv_accuracy"], "seconds": round(summary["seconds"], 1)}
