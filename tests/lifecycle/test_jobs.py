@@ -1,6 +1,7 @@
 """lifecycle/jobs.py: each job's verdict, and the e-mail a failure or a drift sends (to a
-real STARTTLS SMTP server). The drift statistics come from a TEST DOUBLE of
-``monitoring.jobs`` (tests/lifecycle/doubles): the real one is the monitoring issue's."""
+real STARTTLS SMTP server). Most drift-job tests use a TEST DOUBLE of
+``monitoring.jobs`` (tests/lifecycle/doubles) to choose the verdict; the last one calls the
+real one."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ DOUBLES = Path(__file__).resolve().parent / "doubles"
 @pytest.fixture
 def monitoring_double(monkeypatch):
     """``monitoring.jobs`` resolved to the test double for this test only."""
+    import monitoring.jobs  # noqa: F401  # the real one, so that monkeypatch puts it back after
+
     monkeypatch.syspath_prepend(str(DOUBLES))
     for name in [m for m in sys.modules if m == "monitoring" or m.startswith("monitoring.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -103,3 +106,14 @@ def test_the_cli_exit_status_follows_the_job(tmp_path, monkeypatch):
     monkeypatch.setenv("RADIO_LIFECYCLE_LOG", str(tmp_path / "e.jsonl"))
     monkeypatch.delenv("RADIO_SMTP_HOST", raising=False)
     assert cli.main(["--json", "job", "healthcheck"]) == 1
+
+
+def test_the_drift_jobs_call_the_real_monitoring_statistics(smtp, tmp_path, monkeypatch):
+    """No double: ``monitoring.jobs`` itself. Without a reference window the data-drift
+    statistics cannot run; the job fails with their own reason and mails it."""
+    s = settings_for(tmp_path / "reg", tmp_path)
+    monkeypatch.delenv("RADIO_DRIFT_REFERENCE", raising=False)
+    monkeypatch.setenv("RADIO_DATA_DIR", str(tmp_path / "data"))
+    result = jobs.run_job("data-drift", s)
+    assert not result["ok"] and "RADIO_DRIFT_REFERENCE is not set" in result["detail"]
+    assert smtp.subjects() == ["[Radio] job data-drift failed"]
