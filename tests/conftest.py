@@ -31,6 +31,30 @@ def _env(**extra: str) -> dict[str, str]:
     return helpers.server_env(PYTHONPATH=str(ROOT), **extra)
 
 
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME",
+               "MLFLOW_TRACKING_PASSWORD")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_target_restored() -> Iterator[None]:
+    """MLflow keeps where it talks to in module globals and in the environment
+    (``mlflow.set_tracking_uri`` sets both); a test pointing it at its own server must not
+    leave the next test talking to a server that has stopped."""
+    saved = {k: os.environ.get(k) for k in _MLFLOW_ENV}
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def model_metrics_port() -> int:
     """The port of the session model server's Prometheus metrics (monitoring/model_host.py)."""

@@ -1,8 +1,8 @@
 """The lifecycle jobs' systemd units (roles/radio_common): rendered with the role's defaults,
 verified by systemd-analyze, on the schedules of lifecycle.jobs, and each job run once
 through its rendered unit (its ExecStart and environment file), every failure e-mailed to
-a real STARTTLS SMTP server. The drift jobs use the TEST DOUBLE of monitoring.jobs
-(tests/lifecycle/doubles) until the monitoring issue's module is merged."""
+a real STARTTLS SMTP server. The drift jobs run the real monitoring.jobs (the project root
+comes first on the path), which fail loudly on a host without a reference or cases."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import pytest
 from deploy_helpers import ROOT, parse_unit, require, run
 
 from lifecycle.jobs import SCHEDULES
-
-DOUBLES = ROOT / "tests" / "lifecycle" / "doubles"
 
 
 def _instance(rendered: Path, out: Path, name: str) -> Path:
@@ -70,7 +68,7 @@ def test_each_job_runs_once_through_its_unit_and_failures_are_emailed(
 
     base = env_file(rendered / "jobs.env") | smtp.env | {
         "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-        "PYTHONPATH": f"{DOUBLES}:{ROOT}",  # the monitoring test double, then the project
+        "PYTHONPATH": str(ROOT),
         "RADIO_LIFECYCLE_LOG": str(tmp_path / "events.jsonl")}
     assert base["RADIO_HEALTH_URL"] == "http://127.0.0.1:8080/health"
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
@@ -86,12 +84,14 @@ def test_each_job_runs_once_through_its_unit_and_failures_are_emailed(
         "healthcheck": {"RADIO_HEALTH_URL": f"http://127.0.0.1:{helpers.free_port()}/health"},
         # a ready candidate, but no held-out data for the gate on this host
         "deploy-ready": {"MLFLOW_TRACKING_URI": uri},
-        "data-drift": {"RADIO_TEST_DRIFT": "data"},  # drift detected: e-mailed, job ok
-        "model-drift": {"RADIO_TEST_DRIFT": "raise"},  # the statistics fail
+        # the real statistics (monitoring.jobs, first on the path from the project root):
+        # no reference window built on this host, and no app database with cases
+        "data-drift": {"RADIO_DATA_DIR": str(tmp_path / "data")},
+        "model-drift": {"RADIO_DATA_DIR": str(tmp_path / "data")},
     }
     expected = {"healthcheck": (1, "[Radio] job healthcheck failed"),
                 "deploy-ready": (1, "[Radio] job deploy-ready failed"),
-                "data-drift": (0, "[Radio] data drift detected"),
+                "data-drift": (1, "[Radio] job data-drift failed"),
                 "model-drift": (1, "[Radio] job model-drift failed")}
     for name in SCHEDULES:
         before = len(smtp.messages)
