@@ -35,11 +35,10 @@ _MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_US
                "MLFLOW_TRACKING_PASSWORD")
 
 
-@pytest.fixture(autouse=True)
-def _mlflow_target_restored() -> Iterator[None]:
+def _mlflow_target_kept() -> Iterator[None]:
     """MLflow keeps where it talks to in module globals and in the environment
-    (``mlflow.set_tracking_uri`` sets both); a test pointing it at its own server must not
-    leave the next test talking to a server that has stopped."""
+    (``mlflow.set_tracking_uri`` sets both); code pointing it at its own registry must not
+    leave later code talking to a registry that is gone or is not the shipped one."""
     saved = {k: os.environ.get(k) for k in _MLFLOW_ENV}
     yield
     if "mlflow" in sys.modules:
@@ -53,6 +52,19 @@ def _mlflow_target_restored() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_target_restored() -> Iterator[None]:
+    """After each test (a test pointing MLflow at its own server)."""
+    yield from _mlflow_target_kept()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_target_restored_per_module() -> Iterator[None]:
+    """After each module: module-scoped fixtures (a training into a scratch registry) run
+    before the per-test guard saves the target, so only this one undoes them."""
+    yield from _mlflow_target_kept()
 
 
 @pytest.fixture(scope="session")

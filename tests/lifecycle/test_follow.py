@@ -99,7 +99,8 @@ def test_promotion_and_rollback_under_load_lose_no_request(tmp_path, real_source
                              LOGS / "follower.log")
     app = None
     try:
-        first = operations.list_versions(s)[0]["version"]  # production of the shipped copy
+        first = next(r["version"] for r in operations.list_versions(s)
+                     if "production" in r["aliases"])  # production of the shipped copy
         _wait_for(lambda: answering_version(proxy) == first, follower, 300, "first server")
         port = helpers.free_port()
         app_env = helpers.server_env(PYTHONPATH=str(ROOT), PORT=str(port), HOST="127.0.0.1",

@@ -11,21 +11,38 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def production_dir() -> Path:
-    """Folder of the shipped registry's production version (read in place, never written)."""
+def shipped_production() -> tuple[str, Path]:
+    """(version, folder) of the shipped registry's production version (read in place, never
+    written), whatever registry an earlier test pointed MLflow at."""
     import os
 
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
     from training.registry import tracking_uri
 
-    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri(ROOT / "mlflow"))
     from serving.registry import model_path, resolve
 
+    saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    tracking_utils._tracking_uri = registry_utils._registry_uri = None
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(ROOT / "mlflow")
     cwd = os.getcwd()
     os.chdir(ROOT)  # the shipped registry's paths are relative to the project root
     try:
-        return model_path("radio-cxr", resolve("radio-cxr", "production"))
+        version = resolve("radio-cxr", "production")
+        return version, model_path("radio-cxr", version).resolve()
     finally:
         os.chdir(cwd)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def production_dir(shipped_production) -> Path:
+    """Folder of the shipped registry's production version."""
+    return shipped_production[1]
 
 
 @pytest.fixture(scope="session")

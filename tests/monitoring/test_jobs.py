@@ -53,15 +53,14 @@ def _films(real_sources) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def reference_file(real_sources, production_dir, tmp_path_factory) -> tuple[Path, str]:
+def reference_file(real_sources, shipped_production, tmp_path_factory) -> tuple[Path, str]:
     """The reference the operator builds (``python -m monitoring.reference build``): the
     training images' features with the production model; (file, model version)."""
     from monitoring.reference import build
-    from serving.registry import resolve
 
-    version = resolve("radio-cxr", "production")
+    version, folder = shipped_production
     path = tmp_path_factory.mktemp("reference") / "reference.npz"
-    build(real_sources[0].parent, production_dir, version).save(path)
+    build(real_sources[0].parent, folder, version).save(path)
     return path, version
 
 
