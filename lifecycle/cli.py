@@ -90,6 +90,10 @@ def _text(cmd: str, result: Any) -> str:
                 f"candidate {r['candidate_correct']:<4} b={r['only_production']} "
                 f"c={r['only_candidate']} p={r['p_worse']:.4g}"
                 + ("  WORSE" if r["worse"] else "") for r in d["sources"]]
+        rows += [f"  COVID films of {r['source']:<18} n={r['n']:<4} production found "
+                 f"{r['production_correct']:<4} candidate {r['candidate_correct']:<4} "
+                 f"b={r['only_production']} c={r['only_candidate']} p={r['p_worse']:.4g}"
+                 + ("  WORSE" if r["worse"] else "") for r in d.get("covid_films", [])]
         an = d["adult_normals"]
         rows.append(f"  adult normals called COVID: candidate {an['candidate_called_covid']}"
                     f"/{an['n']}, production {an['production_called_covid']}/{an['n']}")

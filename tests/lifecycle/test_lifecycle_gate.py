@@ -39,10 +39,39 @@ def test_a_worse_source_is_refused_with_its_figures():
     cand = [ok("Viral Pneumonia") if i < 8 else ok(y) for i, y in enumerate(labels)]
     d = decide("3", "4", prod, cand, labels, sources)
     assert not d.passed
-    (reason,) = d.reasons
-    assert reason.startswith("hannover-covid: worse") and "12/20 correct against 20/20" in reason
+    accuracy, covid = d.reasons
+    assert accuracy.startswith("hannover-covid: worse") and "12/20 correct against 20/20" in \
+        accuracy
+    assert covid.startswith("hannover-covid: misses more COVID films") and "12/20 found" in covid
     worse = {r.source: r.worse for r in d.sources}
     assert worse == {"hannover-covid": True, "nih-adult-normal": False, "union": True}
+
+
+def test_covid_films_lost_are_refused_even_when_the_source_accuracy_is_not_worse():
+    # version 5 against 3 on covid19-3class: 5 COVID films lost, none gained, while the
+    # viral pneumonias are named right more often (source accuracy within noise)
+    labels = ["COVID"] * 25 + ["Viral Pneumonia"] * 20
+    sources = ["covid19-3class"] * 45
+    prod = [ok("Normal") if i < 4 else ok(y) for i, y in enumerate(labels)]
+    prod[25:30] = [ok("Normal")] * 5  # production misses 5 viral pneumonias
+    cand = [ok("Viral Pneumonia") if i < 9 else ok(y) for i, y in enumerate(labels)]
+    d = decide("3", "5", prod, cand, labels, sources)
+    (src,) = [r for r in d.sources if r.source == "covid19-3class"]
+    assert not src.worse and src.production_correct == src.candidate_correct
+    (films,) = d.covid_films
+    assert (films.n, films.production_correct, films.candidate_correct) == (25, 21, 16)
+    assert films.worse and films.p_worse == pytest.approx(1 / 32)
+    assert not d.passed and d.reasons == [
+        "covid19-3class: misses more COVID films than production (16/25 found against 21/25; "
+        "5 found only by production, 0 only by the candidate; exact McNemar p=0.03125 < 0.05)"]
+
+
+def test_covid_films_lost_within_noise_pass():
+    labels, sources = ["COVID"] * 18, ["hannover-covid"] * 18
+    prod = [ok("COVID")] * 18
+    cand = [ok("Normal")] * 2 + [ok("COVID")] * 16  # 2 lost: p = 1/4
+    d = decide("3", "4", prod, cand, labels, sources)
+    assert d.passed and d.covid_films[0].p_worse == pytest.approx(0.25)
 
 
 def test_a_small_difference_on_a_small_source_is_noise():

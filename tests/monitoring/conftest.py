@@ -18,9 +18,9 @@ def shipped_production() -> tuple[str, Path]:
 
     from mlflow.tracking._model_registry import utils as registry_utils
     from mlflow.tracking._tracking_service import utils as tracking_utils
-    from training.registry import tracking_uri
 
     from serving.registry import model_path, resolve
+    from training.registry import tracking_uri
 
     saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     tracking_utils._tracking_uri = registry_utils._registry_uri = None
