@@ -33,6 +33,14 @@ def test_a_good_answer_validates():
         ({"needs_review": "no"}, "prediction.needs_review"),
         ({"heatmap": []}, "prediction.heatmap"),
         ({"heatmap": [[2.0]]}, "prediction.heatmap[0][0]"),
+        # rows take a fast path when every value is plain and in range; anything else
+        # is still found and named
+        ({"heatmap": [[0.5] * 28, [0.5] * 27 + [-0.01]]}, "prediction.heatmap[1][27]"),
+        ({"heatmap": [[0.5, float("nan")]]}, "prediction.heatmap[0][1]"),
+        ({"heatmap": [[0.5, float("inf")]]}, "prediction.heatmap[0][1]"),
+        ({"heatmap": [[0.5, True]]}, "prediction.heatmap[0][1]"),
+        ({"heatmap": [[0.5, "0.5"]]}, "prediction.heatmap[0][1]"),
+        ({"heatmap": [[0.5, None]]}, "prediction.heatmap[0][1]"),
         ({"model": {"name": ""}}, "prediction.model"),
         ({"ood": "weird"}, "prediction.ood"),
         ({"label": 3}, "prediction.label"),
@@ -43,6 +51,10 @@ def test_each_breach_is_named(change, where):
     with pytest.raises(SchemaError) as info:
         validate(item, PREDICTION, "prediction")
     assert str(info.value).startswith(where)
+
+
+def test_numpy_and_integer_values_in_range_validate():
+    validate({**GOOD, "heatmap": [[np.float64(0.5), 1, 0]]}, PREDICTION)
 
 
 def test_missing_required_field_is_named():
