@@ -121,7 +121,7 @@ def decide(production: str, candidate: str, prod: list[dict], cand: list[dict],
         raise ValueError("both versions must answer the same labelled images")
     if not labels:
         raise ValueError("the gate has no held-out images to compare on")
-    results, reasons = [], []
+    results, reasons, covid = [], [], []
     for src in sorted(set(sources)):
         idx = [i for i, s in enumerate(sources) if s == src]
         r = compare_source(src, [prod[i] for i in idx], [cand[i] for i in idx],
@@ -134,23 +134,20 @@ def decide(production: str, candidate: str, prod: list[dict], cand: list[dict],
                 f"production, {r.only_candidate} only by the candidate; exact McNemar "
                 f"p={r.p_worse:.4g} < {alpha})"
             )
-    results.append(compare_source(UNION, prod, cand, labels, alpha))
-    covid = []
-    for src in sorted(set(sources)):
-        idx = [i for i, (s, y) in enumerate(zip(sources, labels, strict=True))
-               if s == src and y == COVID]
-        if not idx:
+        films = [i for i in idx if labels[i] == COVID]
+        if not films:
             continue
-        r = compare_source(src, [prod[i] for i in idx], [cand[i] for i in idx],
-                           [COVID] * len(idx), alpha)
-        covid.append(r)
-        if r.worse:
+        f = compare_source(src, [prod[i] for i in films], [cand[i] for i in films],
+                           [COVID] * len(films), alpha)
+        covid.append(f)
+        if f.worse:
             reasons.append(
-                f"{src}: misses more COVID films than production ({r.candidate_correct}/{r.n} "
-                f"found against {r.production_correct}/{r.n}; {r.only_production} found only "
-                f"by production, {r.only_candidate} only by the candidate; exact McNemar "
-                f"p={r.p_worse:.4g} < {alpha})"
+                f"{src}: misses more COVID films than production ({f.candidate_correct}/{f.n} "
+                f"found against {f.production_correct}/{f.n}; {f.only_production} found only "
+                f"by production, {f.only_candidate} only by the candidate; exact McNemar "
+                f"p={f.p_worse:.4g} < {alpha})"
             )
+    results.append(compare_source(UNION, prod, cand, labels, alpha))
     adult = [i for i, (s, y) in enumerate(zip(sources, labels, strict=True))
              if y == NORMAL and is_adult_source(s)]
     p_covid = sum(called_covid(prod[i]) for i in adult)

@@ -31,40 +31,20 @@ def _env(**extra: str) -> dict[str, str]:
     return helpers.server_env(PYTHONPATH=str(ROOT), **extra)
 
 
-_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME",
-               "MLFLOW_TRACKING_PASSWORD")
-
-
-def _mlflow_target_kept() -> Iterator[None]:
-    """MLflow keeps where it talks to in module globals and in the environment
-    (``mlflow.set_tracking_uri`` sets both); code pointing it at its own registry must not
-    leave later code talking to a registry that is gone or is not the shipped one."""
-    saved = {k: os.environ.get(k) for k in _MLFLOW_ENV}
-    yield
-    if "mlflow" in sys.modules:
-        from mlflow.tracking._model_registry import utils as registry_utils
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        tracking_utils._tracking_uri = None
-        registry_utils._registry_uri = None
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 @pytest.fixture(autouse=True)
 def _mlflow_target_restored() -> Iterator[None]:
-    """After each test (a test pointing MLflow at its own server)."""
-    yield from _mlflow_target_kept()
+    """After each test, MLflow talks to where it did before (a test pointing it at its own
+    server must not leave the next one talking to a server that has stopped)."""
+    with helpers.mlflow_target():
+        yield
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _mlflow_target_restored_per_module() -> Iterator[None]:
     """After each module: module-scoped fixtures (a training into a scratch registry) run
     before the per-test guard saves the target, so only this one undoes them."""
-    yield from _mlflow_target_kept()
+    with helpers.mlflow_target():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ hostile files. Processes are started and stopped with ``bench/procs.py`` (re-exp
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -18,6 +20,40 @@ import requests
 from bench.procs import free_port, log_tail, start, stop, wait_until  # noqa: F401 - for tests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME",
+              "MLFLOW_TRACKING_PASSWORD")
+
+
+def _forget_mlflow_target() -> None:
+    """MLflow keeps ``set_tracking_uri``/``set_registry_uri`` in module globals as well as
+    in the environment; with the globals cleared it reads the environment again."""
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None
+
+
+@contextlib.contextmanager
+def mlflow_target(tracking_uri: str | None = None) -> Iterator[None]:
+    """Inside the block MLflow talks to ``tracking_uri`` (None: wherever it was); after it,
+    to where it did before, whatever the block (or a training inside it) pointed it at."""
+    saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
+    if tracking_uri is not None:
+        _forget_mlflow_target()
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    try:
+        yield
+    finally:
+        _forget_mlflow_target()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -16,27 +16,19 @@ def shipped_production() -> tuple[str, Path]:
     written), whatever registry an earlier test pointed MLflow at."""
     import os
 
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
+    from helpers import mlflow_target
 
     from serving.registry import model_path, resolve
     from training.registry import tracking_uri
 
-    saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    tracking_utils._tracking_uri = registry_utils._registry_uri = None
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(ROOT / "mlflow")
     cwd = os.getcwd()
     os.chdir(ROOT)  # the shipped registry's paths are relative to the project root
     try:
-        version = resolve("radio-cxr", "production")
-        return version, model_path("radio-cxr", version).resolve()
+        with mlflow_target(tracking_uri(ROOT / "mlflow")):
+            version = resolve("radio-cxr", "production")
+            return version, model_path("radio-cxr", version).resolve()
     finally:
         os.chdir(cwd)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
