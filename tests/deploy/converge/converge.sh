@@ -46,11 +46,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The container's PID 1 is nspawn's child.
+# The container's PID 1 is nspawn's child once it has become systemd: nspawn's first
+# child is a short-lived intermediate process (it forks PID 1 and exits), and entering
+# its namespaces races with its exit ("cannot open /proc/N/ns/ipc").
 leader=""
-for _ in $(seq 1 100); do
-  leader="$(awk '{print $1}' "/proc/$nspawn/task/$nspawn/children" 2>/dev/null)" || true
-  [ -n "$leader" ] && break
+for _ in $(seq 1 300); do
+  child="$(awk '{print $1}' "/proc/$nspawn/task/$nspawn/children" 2>/dev/null)" || true
+  if [ -n "$child" ] && [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ]; then
+    leader="$child"
+    break
+  fi
   sleep 0.2
 done
 [ -n "$leader" ] || { echo "converge: the container did not start" >&2; cat "$out/console.log" >&2; exit 1; }
@@ -60,12 +65,17 @@ inside() {
     PATH=/opt/ansible/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 
-for _ in $(seq 1 150); do
+for _ in $(seq 1 300); do
   state="$(inside systemctl is-system-running 2>/dev/null || true)"
   case "$state" in running | degraded) break ;; esac
   sleep 0.2
 done
 echo "converge: container systemd is $state" >&2
+# Still "starting" after a minute on a loaded machine is survivable (the roles wait for
+# their own units); no answer at all is not.
+case "$state" in
+  "" | offline) echo "converge: the container's systemd never came up" >&2; tail -40 "$out/console.log" >&2; exit 1 ;;
+esac
 
 inside /bin/sh -ec '
   # pip inside the container installs from the wheel directory only.
