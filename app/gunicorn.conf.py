@@ -41,12 +41,39 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
-    """Counters start at zero with each gunicorn: drop files of a previous run."""
+    """Counters start at zero with each gunicorn: drop files of a previous run. Then
+    migrate the database once, before any worker exists."""
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
         if name.endswith(".db"):
             os.unlink(os.path.join(folder, name))
+    _migrate(server)
+
+
+def _migrate(server):
+    """Bring the database to the newest revision in a child process (Alembic stays out of
+    the master and so out of every forked worker) and tell the workers it is done. On
+    failure the workers migrate on first use, as without gunicorn, and the error shows in
+    their log and in /health; the app starts either way."""
+    import subprocess
+    import sys
+
+    from app.config import load_config
+    from app.db import MIGRATED_ENV, migrated_mark
+
+    url = load_config().db_url
+    try:
+        done = subprocess.run([sys.executable, "-m", "app.users", "migrate"], timeout=600,
+                              capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        server.log.error("database migration took over 600 s; workers will retry")
+        return
+    if done.returncode == 0:
+        os.environ[MIGRATED_ENV] = migrated_mark(url)
+    else:
+        server.log.error("database migration failed; workers will retry: %s",
+                         done.stderr.strip()[-2000:])
 
 
 def when_ready(server):

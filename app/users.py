@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("password", help="new one-time password for a user")
     p.add_argument("--user", required=True)
     sub.add_parser("bootstrap", help="migrate the database; create the first admin if none")
+    sub.add_parser("migrate", help="bring the database to the newest revision (every command does)")
     sub.add_parser("list", help="list users")
     args = parser.parse_args(argv)
     url = _db_url(args.database_url)
@@ -176,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     db.migrate(url, data_dir=load_config().data_dir)
     handler = {"token": _cmd_token, "create": _cmd_create, "password": _cmd_password,
-               "bootstrap": _cmd_bootstrap, "list": _cmd_list}[args.command]
+               "bootstrap": _cmd_bootstrap, "list": _cmd_list,
+               "migrate": lambda _session, _args: None}[args.command]
     try:
         with db.session_scope(url) as session:
             handler(session, args)

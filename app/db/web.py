@@ -1,13 +1,16 @@
 """The database inside a request: one session per request, migrated on first use.
 
 The first request of a process that needs the database brings it to the newest Alembic
-revision (under a lock, so gunicorn workers starting together do not race); the app
-factory itself never touches the database, so a misconfigured one shows up in the log of
-the first request and in ``/health``, not as a worker that cannot boot.
+revision (under a lock, so gunicorn workers starting together do not race), unless
+gunicorn's master already did it in a child process before forking the workers
+(``db.MIGRATED_ENV``); the app factory itself never touches the database, so a
+misconfigured one shows up in the log of the first request and in ``/health``, not as a
+worker that cannot boot.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 from flask import Flask, current_app, g
@@ -24,7 +27,8 @@ def _ready(url: str) -> None:
         return
     with _lock:
         if url not in _migrated:
-            db.migrate(url, data_dir=current_app.config["RADIO"].data_dir)
+            if os.environ.get(db.MIGRATED_ENV) != db.migrated_mark(url):
+                db.migrate(url, data_dir=current_app.config["RADIO"].data_dir)
             _migrated.add(url)
 
 
