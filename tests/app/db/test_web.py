@@ -68,7 +68,11 @@ def _gunicorn(tmp_path, **env: str) -> tuple[subprocess.Popen, str]:
         RADIO_METRICS_PORT="0", MLFLOW_URL=f"http://127.0.0.1:{helpers.free_port()}", **env),
         tmp_path / "gunicorn.log")
     url = f"http://127.0.0.1:{port}"
-    helpers.wait_until(f"{url}/openapi.json", proc, 60, lambda r: r.ok)
+    try:
+        helpers.wait_until(f"{url}/openapi.json", proc, 60, lambda r: r.ok)
+    except BaseException:
+        helpers.stop(proc)
+        raise
     return proc, url
 
 
