@@ -36,8 +36,8 @@ class Config:
     breaker_cooldown_s: float = 15.0  # RADIO_BREAKER_COOLDOWN_S: fail fast for this long
     health_token: str = ""  # RADIO_HEALTH_TOKEN: shows /health details off loopback
     min_free_mb: float = 500.0  # RADIO_MIN_FREE_MB: less free space in data_dir = unhealthy
-    upload_max_age_days: float = 30.0  # RADIO_UPLOAD_MAX_AGE_DAYS: older uploads deleted
-    uploads_max_mb: float = 2048.0  # RADIO_UPLOADS_MAX_MB: oldest uploads deleted above it
+    upload_max_age_days: float = 30.0  # RADIO_UPLOAD_MAX_AGE_DAYS: unreviewed images, then deleted
+    uploads_max_mb: float = 2048.0  # RADIO_UPLOADS_MAX_MB: oldest unreviewed images go above it
     cleanup_interval_s: float = 600.0  # RADIO_CLEANUP_INTERVAL_S: 0 = only at start
     orphan_grace_s: float = 600.0  # RADIO_ORPHAN_GRACE_S: age before an orphan is removed
     # Accounts and the database (README, "Accounts, roles and the database").

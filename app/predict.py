@@ -1,15 +1,19 @@
-"""``POST /predict``: validate an uploaded X-ray, store it, ask the model server, answer JSON."""
+"""``POST /predict``: validate an uploaded X-ray, store it, ask the model server, answer JSON.
+
+What is kept of one request: the image, once, by content hash in the image store
+(``app/images.py``), and one prediction row in the database (``app/records.py``), committed
+before the answer leaves: the answer, or why there is none.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app import contract, dicom, images, metrics, model_client, records, state, storage
@@ -73,20 +77,35 @@ def _check_image(cfg: Config, data: bytes, request_id: str) -> tuple[str, Any]:
         slots.release()
 
 
-def _record(request_id: str, data: bytes, fmt: str, **fields: Any) -> dict[str, Any]:
-    from app import __version__
-
-    return {
-        "id": request_id,
-        "created_utc": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "upload": {"bytes": len(data), "format": fmt, "sha256": hashlib.sha256(data).hexdigest()},
-        "app_version": __version__,
-        **fields,
-    }
+def _store_image(cfg: Config, data: bytes, fmt: str, request_id: str) -> str:
+    """Keep the upload once, by content, before analysing it: a server that cannot store
+    it answers 507 before the model is asked. Its SHA-256."""
+    try:
+        return images.store(images.location(cfg), data, fmt)
+    except storage.StorageError as exc:
+        exc.request_id = request_id
+        raise
 
 
-def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) -> dict[str, Any]:
-    """Store the upload, call the model, store the record; returns the parsed prediction."""
+def _analyse(cfg: Config, request_id: str, image: Any) -> dict[str, Any]:
+    """Call the model (through the breaker); returns the parsed prediction."""
+    parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
+    state.get().last_model = parsed["model"]
+    return parsed
+
+
+def _record_in_db(cfg: Config, request_id: str, sha: str, data: bytes, fmt: str, image: Any,
+                  **fields: Any) -> None:
+    """The prediction row, committed before answering (the image is already in the store),
+    with the model input's statistics for data drift (``serving.image_stats``)."""
+    user = current_user()
+    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
+                   source=g.get("image_source"), image_stats=stats_dict(image), **fields)
+
+
+def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
+            started: float) -> dict[str, Any]:
+    """Store the image, ask the model, record the answer; the answer, or an error."""
     breaker = state.get().breaker
     wait_s = breaker.allow()
     if wait_s is not None:  # fail fast: nothing stored, nothing analysed
@@ -94,9 +113,9 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
         raise model_client.ModelServerError(
             503, "The model server is not answering; Radio will try it again in "
             f"{wait_s:.0f} s. Nothing was analysed.", request_id)
-    storage.save_upload(cfg.data_dir, request_id, data, fmt)
+    sha = _store_image(cfg, data, fmt, request_id)
     try:
-        parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
+        parsed = _analyse(cfg, request_id, image)
         breaker.record(ok=True)
     except model_client.ModelServerError as exc:
         # Only "no answer" counts against the server: a 502 is an answer, not a hang.
@@ -107,27 +126,22 @@ def _analyse(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any) ->
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
-        _record_in_db(cfg, request_id, data, fmt, image, error=exc.message)
-        record = _record(
-            request_id, data, fmt, error={"status": exc.status, "message": exc.message}
-        )
-        try:
-            storage.save_record(cfg.data_dir, request_id, record)
-        except storage.StorageError:
-            log.error("id=%s could not store the error record", request_id)
+        try:  # the failure is recorded when it can be; the user gets the model's error
+            _record_in_db(cfg, request_id, sha, data, fmt, image, error=exc.message)
+        except SQLAlchemyError as db_exc:
+            log.error("id=%s could not record the model error: %s", request_id,
+                      type(db_exc).__name__)
         raise
-    state.get().last_model = parsed["model"]
-    return parsed
-
-
-def _record_in_db(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
-                  **fields: Any) -> None:
-    """The image by content hash and the prediction row (committed before answering), with
-    the model input's statistics for data drift (``serving.image_stats``)."""
-    user = current_user()
-    sha = images.store(images.location(cfg), data, fmt)
-    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
-                   source=g.get("image_source"), image_stats=stats_dict(image), **fields)
+    result = {"id": request_id, **parsed}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
+    try:
+        _record_in_db(cfg, request_id, sha, data, fmt, image, result=result)
+    except SQLAlchemyError as exc:
+        # An answer Radio cannot account for later is not given; the stored image has no
+        # row now and the retention pass removes it as an orphan.
+        log.error("id=%s could not record the answer: %s", request_id, type(exc).__name__)
+        raise storage.StorageError(request_id, analysed=True) from exc
+    return result
 
 
 @bp.post("/predict")
@@ -155,16 +169,7 @@ def predict() -> Response:
             fmt = "DICOM"
         else:
             fmt, image = _check_image(cfg, data, request_id)
-        parsed = _analyse(cfg, request_id, data, fmt, image)
-        result = {"id": request_id, **parsed}
-        result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
-        record = _record(request_id, data, fmt, result=result)
-        try:
-            storage.save_record(cfg.data_dir, request_id, record, analysed=True)
-        except storage.StorageError:
-            storage.discard_upload(cfg.data_dir, request_id, fmt)  # no upload without record
-            raise
-        _record_in_db(cfg, request_id, data, fmt, image, result=result)
+        result = _answer(cfg, request_id, data, fmt, image, started)
         metrics.observe_prediction(result)
         status = 200
         return jsonify(result)

@@ -1,98 +1,136 @@
-"""Bounded storage: retention of uploads and removal of orphans, at start and periodically.
+"""Bounded storage: retention of stored images and removal of orphans, at start and
+periodically.
 
-* Records (``predictions/*.json``) are kept: they are small and are the audit trail.
-* Uploads older than RADIO_UPLOAD_MAX_AGE_DAYS are deleted, then the oldest uploads until
-  all of them together take at most RADIO_UPLOADS_MAX_MB.
-* Orphans, once older than RADIO_ORPHAN_GRACE_S (so a request in flight is never touched):
-  temporary files of :func:`app.storage.atomic_write` left by a killed process, and uploads
-  with no record (the process died between the two writes, which were never acknowledged).
+Each upload is kept once, in the image store (``app/images.py``), and referenced by its
+prediction rows (``predictions.image_sha256``; contributions are rows too). A pass:
 
-Each gunicorn worker runs :func:`start` from ``app/wsgi.py``; an advisory file lock lets
-only one of them clean at a time.
+* keeps every prediction row: they are small and are the audit trail;
+* keeps the images a radiologist reviewed (dataset material) or still has to review (a
+  flagged answer in the queue);
+* deletes the other images once their newest prediction is older than
+  RADIO_UPLOAD_MAX_AGE_DAYS, then the oldest of them until the store takes at most
+  RADIO_UPLOADS_MAX_MB;
+* deletes orphans: images no row refers to (the process died between storing the image and
+  committing its row, so the answer was never given), and temporary files of
+  :func:`app.storage.atomic_write` left by a killed process.
+
+Nothing stored or restored within RADIO_ORPHAN_GRACE_S is touched (a request in flight, or
+one storing the same image again, see :func:`app.images.remove`). Each gunicorn worker runs
+:func:`start` from ``app/wsgi.py``; an advisory file lock lets only one of them clean at a
+time.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import db, images
 from app.config import Config
+from app.db.models import Prediction, Review
 
 log = logging.getLogger("radio.retention")
 
 
 @dataclass
 class Report:
-    """What one cleaning pass removed."""
+    """What one cleaning pass removed (and put back)."""
 
-    expired: int = 0  # uploads past the maximum age
-    over_size: int = 0  # uploads removed to get under the size cap
-    orphan_uploads: int = 0
+    expired: int = 0  # images past the maximum age
+    over_size: int = 0  # images removed to get under the size cap
+    orphans: int = 0  # images no prediction row refers to
     temp_files: int = 0
+    put_back: int = 0  # images a killed pass had set aside
 
 
-def _files(folder: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(folder) as it:
-            return [e for e in it if e.is_file(follow_symlinks=False)]
-    except FileNotFoundError:
-        return []
+@dataclass(frozen=True)
+class _Use:
+    newest: float  # creation time of the newest row referring to the image (epoch s)
+    kept: bool  # reviewed, or waiting for a review
 
 
-def _remove(entry: os.DirEntry) -> bool:
-    try:
-        os.unlink(entry.path)
-        return True
-    except FileNotFoundError:
-        return False  # another worker was faster
+def _epoch(when: datetime) -> float:
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def clean(
-    data_dir: Path,
-    max_age_s: float,
-    max_bytes: float,
-    orphan_grace_s: float,
-    now: float | None = None,
-) -> Report:
-    """One pass over ``data_dir``; returns what was removed."""
+def _uses(url: str) -> dict[str, _Use]:
+    """Per stored image (SHA-256), how the database uses it."""
+    with db.session_scope(url) as s:
+        newest = s.execute(select(Prediction.image_sha256, func.max(Prediction.created_at))
+                           .group_by(Prediction.image_sha256)).all()
+        reviewed = select(Review.prediction_id)
+        kept = set(s.scalars(select(Prediction.image_sha256).distinct().where(
+            or_(Prediction.needs_review.is_(True), Prediction.id.in_(reviewed)))))
+    return {sha: _Use(_epoch(when), sha in kept) for sha, when in newest}
+
+
+def _temp_files(where: str | Path, grace_s: float, now: float) -> int:
+    """Remove ``.*.tmp`` files of interrupted writes older than the grace period."""
+    if isinstance(where, str) and where.startswith("s3://"):
+        return 0  # S3 writes are atomic: there are none
+    removed = 0
+    for path in Path(where).glob("??/.*.tmp"):
+        try:
+            if now - path.stat().st_mtime > grace_s:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # another worker was faster
+    return removed
+
+
+def clean(cfg: Config, now: float | None = None) -> Report:
+    """One pass over the image store of ``cfg`` against its database."""
     now = time.time() if now is None else now
-    report = Report()
-    records = {e.name.removesuffix(".json") for e in _files(data_dir / "predictions")}
-    uploads = []
-    for folder in (data_dir / "uploads", data_dir / "predictions"):
-        for entry in _files(folder):
-            try:
-                mtime = entry.stat(follow_symlinks=False).st_mtime
-            except FileNotFoundError:
-                continue
-            old_enough = now - mtime > orphan_grace_s
-            if entry.name.endswith(".tmp"):
-                report.temp_files += old_enough and _remove(entry)
-            elif folder.name == "uploads":
-                if old_enough and entry.name.split(".")[0] not in records:
-                    report.orphan_uploads += _remove(entry)
-                elif now - mtime > max_age_s:
-                    report.expired += _remove(entry)
-                else:
-                    uploads.append((mtime, entry))
-    total = sum(e.stat(follow_symlinks=False).st_size for _, e in uploads)
-    for _mtime, entry in sorted(uploads, key=lambda u: u[0]):
+    where = images.location(cfg)
+    grace_s, max_age_s = cfg.orphan_grace_s, cfg.upload_max_age_days * 86400
+    report = Report(put_back=images.put_back(where))
+    report.temp_files = _temp_files(where, grace_s, now)
+    stored = list(images.listing(where))
+    if not stored:
+        return report
+    uses = _uses(cfg.db_url)
+    stored_before = now - grace_s
+    left: list[tuple[float, images.Stored]] = []  # (newest use, image) that may go for size
+    total = 0
+    for image in stored:
+        use = uses.get(image.sha256)
+        if image.mtime >= stored_before:
+            total += image.size  # just stored: in flight, or in use again
+        elif use is None:
+            report.orphans += images.remove(where, image.sha256, image.fmt, stored_before)
+        elif use.kept:
+            total += image.size
+        elif now - use.newest > max_age_s:
+            report.expired += images.remove(where, image.sha256, image.fmt, stored_before)
+        else:
+            total += image.size
+            left.append((use.newest, image))
+    max_bytes = cfg.uploads_max_mb * 2**20
+    for _newest, image in sorted(left, key=lambda u: u[0]):
         if total <= max_bytes:
             break
-        size = entry.stat(follow_symlinks=False).st_size
-        if _remove(entry):
+        if images.remove(where, image.sha256, image.fmt, stored_before):
             report.over_size += 1
-            total -= size
+            total -= image.size
+    if total > max_bytes:
+        log.warning("retention: the image store holds %.0f MB, above RADIO_UPLOADS_MAX_MB, "
+                    "in images that are reviewed, awaiting review or just stored",
+                    total / 2**20)
     return report
 
 
 def clean_once(cfg: Config) -> Report | None:
-    """One pass under the data directory's lock; None when another process holds it."""
+    """One pass under the data directory's lock; None when another process holds it or the
+    pass failed (logged)."""
     try:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         lock = open(cfg.data_dir / ".retention.lock", "a")  # noqa: SIM115 - closed below
@@ -104,13 +142,17 @@ def clean_once(cfg: Config) -> Report | None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
-        report = clean(cfg.data_dir, cfg.upload_max_age_days * 86400,
-                       cfg.uploads_max_mb * 2**20, cfg.orphan_grace_s)
+        report = clean(cfg)
         if any(vars(report).values()):
-            log.info("retention: removed %s", vars(report))
+            log.info("retention: %s", vars(report))
         return report
-    except OSError as exc:
+    except (OSError, SQLAlchemyError) as exc:
+        # Never fatal: a database not migrated yet or an unreachable store waits for the
+        # next pass; nothing is deleted without knowing how the database uses it.
         log.error("retention pass failed: %s", exc)
+        return None
+    except Exception:  # S3 (botocore) errors: the loop must survive them too
+        log.exception("retention pass failed")
         return None
     finally:
         lock.close()
@@ -132,3 +174,4 @@ def start(cfg: Config) -> threading.Thread | None:
     thread = threading.Thread(target=loop, name="radio-retention", daemon=True)
     thread.start()
     return thread
+

@@ -1,29 +1,28 @@
-"""Durable storage of uploads and prediction records under RADIO_DATA_DIR.
+"""Durable files under RADIO_DATA_DIR: atomic writes, the free-space check, and the 507
+answer when the disk refuses.
 
-Layout: ``uploads/<id>.<ext>`` (the bytes exactly as received) and
-``predictions/<id>.json`` (what the model answered, or why it could not). Every file is
-written to a temporary name, fsynced and renamed with ``os.replace``, so a crash never
-leaves a half-written file under a final name. No original file name is ever stored.
+Every file is written to a temporary name, fsynced and renamed with ``os.replace``, so a
+crash never leaves a half-written file under a final name. What a request keeps (the image
+once by content, its prediction row) is in ``app/images.py`` and ``app/records.py``;
+Radio versions before the database also wrote ``uploads/`` and ``predictions/*.json`` here,
+imported by the migration ``0002``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from app.errors import APIError
-
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "DICOM": "dcm"}
 
 
 class StorageError(APIError):
     """The data directory cannot take the file (full disk, read-only, no permission): 507.
 
     ``analysed``: the model had answered, but its record could not be kept; the answer is
-    withheld (an answer Radio cannot account for later is not given) and the upload removed.
+    withheld (an answer Radio cannot account for later is not given); its image, without a
+    row, goes at the next retention pass (app/retention.py).
     """
 
     def __init__(self, request_id: str | None = None, analysed: bool = False) -> None:
@@ -35,11 +34,6 @@ class StorageError(APIError):
             "writable); nothing was analysed."
         )
         super().__init__(507, f"{what} Please tell the service administrators.", request_id)
-
-
-def upload_path(data_dir: Path, request_id: str, fmt: str) -> Path:
-    """Where the upload of ``request_id`` is stored."""
-    return data_dir / "uploads" / f"{request_id}.{EXTENSIONS.get(fmt, 'bin')}"
 
 
 def check(data_dir: Path, min_free_mb: float) -> tuple[bool, str]:
@@ -80,34 +74,3 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def save_upload(data_dir: Path, request_id: str, data: bytes, fmt: str) -> Path:
-    """Store the uploaded bytes; StorageError (507) on any OSError."""
-    path = upload_path(data_dir, request_id, fmt)
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        raise StorageError(request_id) from exc
-    return path
-
-
-def save_record(
-    data_dir: Path, request_id: str, record: dict[str, Any], analysed: bool = False
-) -> Path:
-    """Store one prediction record as JSON; StorageError (507) on any OSError."""
-    path = data_dir / "predictions" / f"{request_id}.json"
-    try:
-        atomic_write(path, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
-    except OSError as exc:
-        raise StorageError(request_id, analysed=analysed) from exc
-    return path
-
-
-def discard_upload(data_dir: Path, request_id: str, fmt: str) -> None:
-    """Remove a stored upload whose record could not be written (best effort: the orphan
-    cleaner of :mod:`app.retention` removes it later otherwise)."""
-    try:
-        upload_path(data_dir, request_id, fmt).unlink(missing_ok=True)
-    except OSError:
-        pass

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -310,3 +311,29 @@ class SlowUpload(threading.Thread):
         except OSError:
             pass
         return b"".join(chunks)
+
+
+def kept(cfg: Any, request_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
+    """What Radio kept of one request under the app Config ``cfg``: its prediction row (as
+    a dict of columns, None when there is none) and its stored image (None when absent)."""
+    from app import db, images
+    from app.db.models import Prediction
+
+    with db.session_scope(cfg.db_url) as session:
+        row = session.get(Prediction, request_id)
+        if row is None:
+            return None, None
+        columns = {c.name: getattr(row, c.name) for c in Prediction.__table__.columns}
+    try:
+        image = images.load(images.location(cfg), columns["image_sha256"],
+                            columns["image_format"])
+    except images.ImageMissing:
+        image = None
+    return columns, image
+
+
+def stored_images(cfg: Any) -> list[Any]:
+    """Every image in the store of the app Config ``cfg``."""
+    from app import images
+
+    return list(images.listing(images.location(cfg)))

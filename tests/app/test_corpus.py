@@ -4,8 +4,11 @@ status and a message naming the problem, nothing is stored, and the app keeps se
 from __future__ import annotations
 
 import corpus
+import helpers
 import pytest
 import requests
+
+from app.config import load_config
 
 CASES = corpus.cases(max_mb=5)  # the gunicorn_app fixture's RADIO_MAX_UPLOAD_MB
 
@@ -18,7 +21,8 @@ def test_the_corpus_is_large_and_names_are_unique():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_gets_its_status_and_message(gunicorn_app, case):
     url = f"{gunicorn_app['url']}/predict"
-    before = set((gunicorn_app["data_dir"] / "uploads").glob("*"))
+    cfg = load_config(environ=gunicorn_app["env"])
+    before = helpers.stored_images(cfg)
     if case.file is not None:
         resp = requests.post(url, files={"file": ("x.png", case.file, "image/png")},
                              headers=gunicorn_app["auth"], timeout=60)
@@ -29,4 +33,4 @@ def test_bad_input_gets_its_status_and_message(gunicorn_app, case):
     assert resp.status_code == case.status, resp.text
     assert resp.headers["Content-Type"] == "application/json"
     assert case.words.lower() in resp.json()["error"].lower()
-    assert set((gunicorn_app["data_dir"] / "uploads").glob("*")) == before
+    assert helpers.stored_images(cfg) == before

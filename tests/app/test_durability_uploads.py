@@ -1,13 +1,11 @@
 """SIGKILL of the whole app under load: no acknowledged record is lost, and the orphans the
-kill leaves (uploads without a record, temporary files) are cleaned at the next start.
+kill leaves (stored images without a row, temporary files) are cleaned at the next start.
 
 Real gunicorn, real model server (mlflow/serve.sh), real X-rays, real files on disk.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import threading
@@ -18,6 +16,9 @@ import accounts
 import helpers
 import pytest
 import requests
+from sqlalchemy import select
+
+from app.config import load_config
 
 CLIENTS = 8
 ROUNDS = 2
@@ -37,11 +38,18 @@ def _load(
             acked.append(r.json()["id"])
 
 
-def _orphans(data_dir: Path) -> tuple[list[Path], list[Path]]:
-    records = {p.stem for p in (data_dir / "predictions").glob("*.json")}
-    uploads = [p for p in (data_dir / "uploads").glob("*") if not p.name.startswith(".")]
-    temps = list(data_dir.rglob("*.tmp"))
-    return [p for p in uploads if p.name.split(".")[0] not in records], temps
+def _orphans(cfg) -> tuple[list[str], list[Path]]:
+    """Stored images no prediction row refers to; temporary files."""
+    from app import db
+    from app.db.models import Prediction
+
+    try:
+        with db.session_scope(cfg.db_url) as s:
+            rows = set(s.scalars(select(Prediction.image_sha256)))
+    finally:
+        db.dispose_all()
+    images = [i.sha256 for i in helpers.stored_images(cfg) if i.sha256 not in rows]
+    return images, [*cfg.data_dir.rglob("*.tmp"), *cfg.data_dir.rglob("*.del")]
 
 
 @pytest.mark.slow
@@ -57,14 +65,15 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_orphans_are_cleaned
                                  HOST="127.0.0.1", MLFLOW_URL=model_server,
                                  RADIO_DATA_DIR=str(data_dir), RADIO_ORPHAN_GRACE_S="0")
         proc = helpers.start(helpers.gunicorn_cmd(), env, tmp_path / f"gunicorn{round_}.log")
+        cfg = load_config(environ=env)
         url = f"http://127.0.0.1:{port}"
         helpers.wait_until(f"{url}/health", proc, 60, lambda r: r.ok)
         # Each start cleans what the previous kill left (one worker does it while the other
         # may already serve): nothing orphaned remains.
         end = time.monotonic() + 30
-        while _orphans(data_dir) != ([], []) and time.monotonic() < end:
+        while _orphans(cfg) != ([], []) and time.monotonic() < end:
             time.sleep(0.2)
-        assert _orphans(data_dir) == ([], [])
+        assert _orphans(cfg) == ([], [])
         if round_ == ROUNDS:
             helpers.stop(proc)
             break
@@ -81,14 +90,13 @@ def test_sigkill_under_load_loses_no_acknowledged_record_and_orphans_are_cleaned
         stop.set()
         for c in clients:
             c.join(timeout=60)
-        uploads, temps = _orphans(data_dir)
-        found_orphans += len(uploads) + len(temps)
+        orphans, temps = _orphans(cfg)
+        found_orphans += len(orphans) + len(temps)
     assert len(acked) > 0
-    # Every acknowledged answer has its record and its upload, byte for byte.
+    # Every acknowledged answer has its row and its image, byte for byte.
     for rid in acked:
-        record = json.loads((data_dir / "predictions" / f"{rid}.json").read_text())
-        assert record["result"]["id"] == rid
-        upload = data_dir / "uploads" / f"{rid}.png"
-        assert hashlib.sha256(upload.read_bytes()).hexdigest() == record["upload"]["sha256"]
+        row, image = helpers.kept(cfg, rid)
+        assert row is not None and row["status"] in ("ok", "not_xray"), rid
+        assert image == data
     print(f"acknowledged {len(acked)}, orphans left by {ROUNDS} kills and cleaned: "
           f"{found_orphans}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
 
 import accounts
 import helpers
@@ -17,8 +19,11 @@ def test_local_store_is_by_content_and_idempotent(tmp_path):
     sha = images.store(tmp_path, data, "PNG")
     assert sha == hashlib.sha256(data).hexdigest()
     path = tmp_path / sha[:2] / f"{sha}.png"
-    mtime = path.stat().st_mtime_ns
-    assert images.store(tmp_path, data, "PNG") == sha and path.stat().st_mtime_ns == mtime
+    os.utime(path, (1e9, 1e9))
+    inode = path.stat().st_ino
+    # Stored again: the same file (not rewritten), marked as just stored.
+    assert images.store(tmp_path, data, "PNG") == sha
+    assert path.stat().st_ino == inode and path.stat().st_mtime > time.time() - 60
     assert images.load(tmp_path, sha, "PNG") == data
     with pytest.raises(images.ImageMissing):
         images.load(tmp_path, "0" * 64, "PNG")
@@ -50,6 +55,32 @@ def test_s3_store(s3):
     assert images.load("s3://radio-images/site-a", sha, "PNG") == data
     with pytest.raises(images.ImageMissing):
         images.load("s3://radio-images/site-a", "1" * 64, "PNG")
+
+
+def test_listing_and_remove_in_a_folder(tmp_path):
+    png, jpeg = helpers.synthetic_image(), helpers.synthetic_image("JPEG")
+    a, b = images.store(tmp_path, png, "PNG"), images.store(tmp_path, jpeg, "JPEG")
+    (tmp_path / "zz").mkdir()
+    (tmp_path / "zz" / "notes.txt").write_text("not an image")  # not Radio's: ignored
+    found = {s.sha256: s for s in images.listing(tmp_path)}
+    assert set(found) == {a, b} and found[b].fmt == "JPEG" and found[a].size == len(png)
+    assert not images.remove(tmp_path, a, "PNG", stored_before=found[a].mtime)  # too new
+    assert images.remove(tmp_path, a, "PNG", stored_before=time.time() + 1)
+    assert not images.remove(tmp_path, a, "PNG", stored_before=time.time() + 1)  # gone
+    assert [s.sha256 for s in images.listing(tmp_path)] == [b]
+    assert list(images.listing(tmp_path / "missing")) == []
+
+
+def test_listing_and_remove_in_s3(s3):
+    where = "s3://radio-images/site-a"
+    sha = images.store(where, helpers.synthetic_image(), "PNG")
+    s3.put_object(Bucket="radio-images", Key="site-a/readme.txt", Body=b"x")
+    (found,) = images.listing(where)
+    assert found.sha256 == sha and found.fmt == "PNG"
+    assert not images.remove(where, sha, "PNG", stored_before=found.mtime)
+    assert images.remove(where, sha, "PNG", stored_before=time.time() + 1)
+    assert list(images.listing(where)) == []
+    assert not images.remove(where, sha, "PNG", stored_before=time.time() + 1)
 
 
 def test_app_with_an_s3_store_serves_and_snapshots_from_it(s3, make_app):

@@ -1,17 +1,32 @@
 """POST /predict in-process (Flask test client) against the real model server."""
 
 import io
-import json
 import logging
 
 import accounts
 import helpers
 import pytest
+from sqlalchemy import select, text
 
 from app import db
+from app.db.models import Prediction
 from serving.preprocessing import ImageError, preprocess
 
 PHI_NAME = "Doe_Jane_1957-03-02_MRN123456.png"
+
+
+def _refuse_rows(url: str) -> None:
+    """Make the real database refuse every new prediction row."""
+    engine = db.get_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON predictions "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                              "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON predictions "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse()"))
 
 
 def _post(client, data: bytes, name: str = "x.png"):
@@ -36,11 +51,13 @@ def test_real_xray_is_analysed_and_stored(client, xray_path, data_dir, caplog):
         assert body["heatmap"] and all(0 <= v <= 1 for row in body["heatmap"] for v in row)
     else:
         assert body["label"] is None and body["probabilities"] is None
-    # The upload is kept byte for byte, with a record of the answer; never its file name.
-    assert (data_dir / "uploads" / f"{body['id']}.png").read_bytes() == data
-    record = json.loads((data_dir / "predictions" / f"{body['id']}.json").read_text())
-    assert record["result"] == body and record["upload"]["bytes"] == len(data)
-    stored = "".join(p.name + p.read_text(errors="ignore") for p in data_dir.rglob("*.json"))
+    # The upload is kept once, byte for byte, with the row of the answer; never its name.
+    row, image = helpers.kept(client.application.config["RADIO"], body["id"])
+    assert image == data and row["image_bytes"] == len(data) and row["image_format"] == "PNG"
+    assert row["status"] == body["status"] and row["label"] == body["label"]
+    assert row["probabilities"] == body["probabilities"] and row["heatmap"] == body["heatmap"]
+    assert len(helpers.stored_images(client.application.config["RADIO"])) == 1
+    stored = repr(row) + "".join(p.name for p in data_dir.rglob("*"))
     assert "Doe" not in stored and "MRN" not in stored
     assert "Doe" not in caplog.text and body["id"] in caplog.text
     assert f"bytes={len(data)}" in caplog.text and "status=200" in caplog.text
@@ -75,7 +92,7 @@ def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(client, data_dir, name
     assert resp.status_code == status
     assert resp.is_json and resp.json["error"] == _user_message(data)
     assert words in resp.json["error"]
-    assert not (data_dir / "uploads").exists()
+    assert helpers.stored_images(client.application.config["RADIO"]) == []
     assert client.get("/health").status_code == 200  # still serving
 
 
@@ -93,15 +110,14 @@ def test_missing_field_and_wrong_encoding(client):
     assert resp.status_code == 415 and "multipart/form-data" in resp.json["error"]
 
 
-def test_model_server_down_is_503_and_upload_kept(offline_client, data_dir, xray_path):
-    resp = _post(offline_client, xray_path.read_bytes())
+def test_model_server_down_is_503_and_upload_kept(offline_client, xray_path):
+    data = xray_path.read_bytes()
+    resp = _post(offline_client, data)
     assert resp.status_code == 503
     assert resp.json["error"] == (
         "The model server is unreachable; the service cannot analyse images now.")
-    rid = resp.json["id"]
-    assert (data_dir / "uploads" / f"{rid}.png").exists()
-    record = json.loads((data_dir / "predictions" / f"{rid}.json").read_text())
-    assert record["error"]["status"] == 503
+    row, image = helpers.kept(offline_client.application.config["RADIO"], resp.json["id"])
+    assert image == data and row["status"] == "error" and row["error"] == resp.json["error"]
 
 
 def test_hung_model_server_is_504_within_the_timeout(make_app, xray_path):
@@ -150,7 +166,7 @@ def test_second_file_in_the_field_is_refused(client, xray_path, data_dir):
                        content_type="multipart/form-data")
     assert resp.status_code == 400
     assert resp.json["error"].startswith("2 files were sent in the field 'file'")
-    assert not (data_dir / "uploads").exists()
+    assert helpers.stored_images(client.application.config["RADIO"]) == []
 
 
 def test_many_form_fields_are_not_called_a_large_file(client):
@@ -166,15 +182,24 @@ def test_malformed_multipart_is_named(client):
     assert resp.status_code == 400 and resp.json["error"]
 
 
-def test_record_step_failure_is_507_analysed_and_leaves_no_upload(client, xray_path, data_dir):
-    # The disk refuses the record only: a file sits where the records folder should be
-    # (works as root too, unlike a read-only folder).
-    data_dir.mkdir(parents=True, exist_ok=True)  # the database may already live there
-    (data_dir / "predictions").write_text("not a folder")
+def test_record_step_failure_is_507_analysed_and_the_image_goes(client, xray_path):
+    # The database refuses the row, as a full disk would, after the model answered (a
+    # trigger of the real database: works on SQLite and PostgreSQL alike, and as root).
+    cfg = client.application.config["RADIO"]
+    _refuse_rows(cfg.db_url)
     resp = _post(client, xray_path.read_bytes())
     assert resp.status_code == 507
     assert resp.json["error"].startswith("Radio analysed the image but cannot store the result")
-    assert list((data_dir / "uploads").iterdir()) == []
+    assert helpers.kept(cfg, resp.json["id"])[0] is None  # no row: no answer to account for
+    # The image stored before the model was asked has no row: the next pass removes it.
+    (orphan,) = helpers.stored_images(cfg)
+    from dataclasses import replace
+
+    from app import retention
+
+    assert retention.clean(replace(cfg, orphan_grace_s=0), now=orphan.mtime + 1).orphans == 1
+    assert helpers.stored_images(cfg) == []
+    assert client.get("/health").status_code == 200  # still serving
 
 
 def test_breaker_fails_fast_after_repeated_timeouts(make_app, xray_path, data_dir):
@@ -188,8 +213,11 @@ def test_breaker_fails_fast_after_repeated_timeouts(make_app, xray_path, data_di
         resp = _post(client, data)
         assert resp.status_code == 503 and "not answering" in resp.json["error"]
         assert len(server.accepted) == 2  # the third call never reached the hung server
-        # Only the two attempted uploads were stored (with their error records).
-        assert len(list((data_dir / "uploads").iterdir())) == 2
+        # Only the attempted uploads have rows (with their errors); the image is kept once.
+        cfg = client.application.config["RADIO"]
+        with db.session_scope(cfg.db_url) as s:
+            assert [r.status for r in s.scalars(select(Prediction))] == ["error", "error"]
+        assert len(helpers.stored_images(cfg)) == 1
         assert client.get("/health").json["checks"]["model_server"]["breaker_open"] is True
     finally:
         server.close()

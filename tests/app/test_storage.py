@@ -1,7 +1,6 @@
-"""app/storage.py: atomic, durable writes and a 507 when the disk refuses."""
+"""app/storage.py: atomic, durable writes, the free-space check, and the 507 errors."""
 
 import errno
-import json
 import os
 
 import pytest
@@ -9,33 +8,25 @@ import pytest
 from app import storage
 
 
-def test_upload_and_record_are_written_atomically(tmp_path):
-    up = storage.save_upload(tmp_path, "abc", b"\x89PNG data", "PNG")
-    rec = storage.save_record(tmp_path, "abc", {"id": "abc", "label": "Normal"})
-    assert up == tmp_path / "uploads" / "abc.png" and up.read_bytes() == b"\x89PNG data"
-    assert json.loads(rec.read_text()) == {"id": "abc", "label": "Normal"}
-    assert storage.save_upload(tmp_path, "j", b"\xff\xd8\xff", "JPEG").suffix == ".jpg"
-    # No temporary file is left behind.
-    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["abc.png", "j.jpg"]
+def test_atomic_write_replaces_whole_and_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "a" / "b.bin"
+    storage.atomic_write(path, b"first")
+    storage.atomic_write(path, b"second, longer")
+    assert path.read_bytes() == b"second, longer"
+    assert [p.name for p in path.parent.iterdir()] == ["b.bin"]
 
 
-def test_data_dir_that_is_a_file_gives_507(tmp_path):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    with pytest.raises(storage.StorageError) as info:
-        storage.save_upload(blocker, "abc", b"data", "PNG")
-    assert info.value.status == 507 and info.value.request_id == "abc"
-    assert "storage" in info.value.message
+def test_full_disk_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
+    path = tmp_path / "b.bin"
+    storage.atomic_write(path, b"old")
 
-
-def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
     def full(_fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(storage.StorageError):
-        storage.save_record(tmp_path, "abc", {"id": "abc"})
-    assert list((tmp_path / "predictions").iterdir()) == []
+    with pytest.raises(OSError, match="No space"):
+        storage.atomic_write(path, b"new")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["b.bin"]
 
 
 def test_check_reports_free_space_and_unusable_folders(tmp_path):
@@ -49,14 +40,11 @@ def test_check_reports_free_space_and_unusable_folders(tmp_path):
     assert not ok and detail.startswith("data directory unusable")
 
 
-def test_discard_upload_removes_only_that_upload(tmp_path):
-    storage.save_upload(tmp_path, "a", b"1", "PNG")
-    storage.save_upload(tmp_path, "b", b"2", "JPEG")
-    storage.discard_upload(tmp_path, "a", "PNG")
-    storage.discard_upload(tmp_path, "a", "PNG")  # already gone: no error
-    assert [p.name for p in (tmp_path / "uploads").iterdir()] == ["b.jpg"]
-
-
-def test_record_failure_after_analysis_says_so():
-    err = storage.StorageError("abc", analysed=True)
-    assert err.status == 507 and err.message.startswith("Radio analysed the image")
+def test_the_two_507_messages_say_whether_the_image_was_analysed():
+    before = storage.StorageError("abc")
+    after = storage.StorageError("abc", analysed=True)
+    assert before.status == after.status == 507 and before.request_id == "abc"
+    assert before.message.startswith("Radio cannot store the upload")
+    assert "nothing was analysed" in before.message
+    assert after.message.startswith("Radio analysed the image")
+    assert "answer is not shown" in after.message

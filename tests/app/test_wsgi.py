@@ -3,6 +3,8 @@
 import helpers
 import requests
 
+from app.config import load_config
+
 PHI_NAME = "Smith_John_MRN987654.png"
 
 
@@ -18,8 +20,8 @@ def test_predict_through_gunicorn(gunicorn_app, xray_path):
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["status"] in ("ok", "not_xray") and body["model"]["version"]
-    assert (gunicorn_app["data_dir"] / "uploads" / f"{body['id']}.png").read_bytes() == data
-    assert (gunicorn_app["data_dir"] / "predictions" / f"{body['id']}.json").exists()
+    row, image = helpers.kept(load_config(environ=gunicorn_app["env"]), body["id"])
+    assert image == data and row["label"] == body["label"]
     # The server log names the request id, never the file name.
     log = helpers.log_tail(gunicorn_app["proc"], 400)
     assert body["id"] in log and "Smith" not in log and "MRN" not in log

@@ -3,11 +3,11 @@ store, with a reference built from the real training images and the shipped prod
 model (../shared/data and mlflow/; skipped when the data are absent).
 
 The window is what the app recorded: predictions stored by the app's own code
-(``app.predict._record_in_db``: the image store and the prediction row), at two sites
-("DICOM institutions"): the same 40 validation films, one per patient, as they are at one
-site and inverted at the other. Rows outside the window, refused uploads and images gone
-from the store must not count. The shipped registry is read through a copy of its
-database, so the run the job logs never touches mlflow/.
+(``app.predict._store_image`` and ``_record_in_db``: the image store and the prediction
+row), at two sites ("DICOM institutions"): the same 40 validation films, one per
+patient, as they are at one site and inverted at the other. Rows outside the window,
+refused uploads and images gone from the store must not count. The shipped registry is
+read through a copy of its database, so the run the job logs never touches mlflow/.
 """
 
 from __future__ import annotations
@@ -91,17 +91,18 @@ def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     """One analysed upload stored the way /predict stores it; its request id."""
     from flask import g
 
-    from app.predict import _record_in_db
+    from app.predict import _record_in_db, _store_image
     from serving.preprocessing import preprocess, sniff_format
 
     request_id = uuid.uuid4().hex
     result = {"status": status, "label": "Normal" if status == "ok" else None,
               "confidence": 0.9 if status == "ok" else None,
               "model": {"name": "radio-cxr", "version": "3"}}
+    cfg, fmt = app.config["RADIO"], sniff_format(data)
     with app.test_request_context("/predict", method="POST"):
         g.image_source = {"institution": institution}
-        _record_in_db(app.config["RADIO"], request_id, data, sniff_format(data),
-                      preprocess(data), result=result)
+        sha = _store_image(cfg, data, fmt, request_id)
+        _record_in_db(cfg, request_id, sha, data, fmt, preprocess(data), result=result)
     return request_id
 
 

@@ -1,6 +1,7 @@
-"""app/db/web.py: a request's database session, migrated on first use unless gunicorn's
-master already migrated it (then Alembic never enters the worker); the master's step
-itself (app/gunicorn.conf.py) under a real gunicorn, working and failing."""
+"""app/db/web.py (test_web.py is taken by app/web.py): a request's database session,
+migrated on first use unless gunicorn's master already migrated it (then Alembic never
+enters the worker); the master's step itself (app/gunicorn.conf.py) under a real gunicorn,
+working and failing."""
 
 from __future__ import annotations
 
