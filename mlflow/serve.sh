@@ -8,6 +8,8 @@
 #                                   directly; mlflow: `mlflow models serve` (same app, plus a
 #                                   ~260 MB parent process that only waits; see README)
 #   RADIO_ORT_THREADS [2]           ONNX Runtime threads per request (2: best p50 on 2 vCPUs)
+#   RADIO_ORT_SPIN [0]              1: ONNX Runtime's idle threads spin (its default; serving/
+#                                   pyfunc.py says what it costs; versions before 6 always spin)
 #   RADIO_MODEL_NAME [radio-cxr]    RADIO_MODEL_ALIAS [production]
 #   RADIO_SERVE_VERSION             serve this version, not the alias's (the blue/green
 #                                   switch, lifecycle/follow.py, pins each server this way)

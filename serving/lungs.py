@@ -14,6 +14,8 @@ and the film's corners (the cues measured as shortcuts in version 1's heatmaps).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image
 
@@ -107,6 +109,9 @@ class LungSegmenter:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # As the classifier's session (serving/pyfunc.py): no spinning unless asked.
+        opts.add_session_config_entry("session.intra_op.allow_spinning",
+                                      os.environ.get("RADIO_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 

@@ -45,6 +45,12 @@ class RadioModel(mlflow.pyfunc.PythonModel):
         # and still give 15x the reference throughput with 4 clients (1 thread: 20x).
         opts.intra_op_num_threads = int(os.environ.get("RADIO_ORT_THREADS", "2"))
         opts.inter_op_num_threads = 1
+        # ONNX Runtime's idle threads spin on the CPU after each call: measured with make
+        # bench's 4 clients, 48 ms of model-server CPU per answer spinning against 15 ms
+        # not (the same answers; the app worker gets the cores back, and a t3 host its CPU
+        # credits). RADIO_ORT_SPIN=1 restores the runtime's default.
+        opts.add_session_config_entry("session.intra_op.allow_spinning",
+                                      os.environ.get("RADIO_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(
             context.artifacts["onnx"], opts, providers=["CPUExecutionProvider"]
         )
