@@ -113,15 +113,17 @@ def _validated_db(tmp_path, monkeypatch, n_wrong: int, n_right: int) -> None:
 
 
 def test_model_drift_job_reads_reviews_and_the_lineage_card(tmp_path, monkeypatch,
-                                                            registry_copy):
+                                                            registry_copy, shipped_production):
     from monitoring import jobs
 
     monkeypatch.delenv("RADIO_MODEL_CARD", raising=False)
     # 30 films the model called COVID: 20 agreed Normal by the radiologist.
     _validated_db(tmp_path, monkeypatch, n_wrong=20, n_right=10)
     out = jobs.model_drift_job()
-    assert out["model_version"] == "3"
-    assert "summary.json" in out["notes"][0]  # found through version 3 -> 2 -> 1's run
+    assert out["model_version"] == shipped_production[0]
+    # Production repackages earlier weights: its card is found through its parents (6 -> 3
+    # -> 2 -> 1's training run).
+    assert "summary.json" in out["notes"][0]
     groups = {g["group"]: g for g in out["groups"]}
     assert set(groups) == {"overall"}  # one site: it is the overall
     acc = groups["overall"]["metrics"]["accuracy"]
