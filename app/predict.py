@@ -87,8 +87,8 @@ def _store_image(cfg: Config, data: bytes, fmt: str, request_id: str) -> str:
         raise
 
 
-def _analyse(cfg: Config, request_id: str, image: Any) -> dict[str, Any]:
-    """Call the model (through the breaker); returns the parsed prediction."""
+def _analyse(cfg: Config, image: Any) -> dict[str, Any]:
+    """Call the model; the parsed prediction (the caller keeps the breaker's count)."""
     parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
     state.get().last_model = parsed["model"]
     return parsed
@@ -115,7 +115,7 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
             f"{wait_s:.0f} s. Nothing was analysed.", request_id)
     sha = _store_image(cfg, data, fmt, request_id)
     try:
-        parsed = _analyse(cfg, request_id, image)
+        parsed = _analyse(cfg, image)
         breaker.record(ok=True)
     except model_client.ModelServerError as exc:
         # Only "no answer" counts against the server: a 502 is an answer, not a hang.
