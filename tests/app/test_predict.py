@@ -140,8 +140,10 @@ def test_unwritable_data_dir_is_507_and_app_keeps_serving(make_app, model_server
                    database_url=db.default_url(tmp_path / "db"))
     client = accounts.bearer_client(app)
     resp = _post(client, xray_path.read_bytes())
+    # The image is stored while the model analyses it: the answer is withheld.
     assert resp.status_code == 507
-    assert "cannot store the upload" in resp.json["error"] and resp.json["id"]
+    assert resp.json["error"].startswith("Radio analysed the image but cannot store the result")
+    assert resp.json["id"] and helpers.kept(app.config["RADIO"], resp.json["id"])[0] is None
     assert client.get("/").status_code == 200
     assert client.get("/health").status_code == 503
 
