@@ -70,7 +70,7 @@ def spec() -> dict[str, Any]:
                                  "RADIO_BODY_TIMEOUT_S"),
                     "503": _json("Error", "The model server is unreachable, or Radio is busy"),
                     "504": _json("Error", "The model server did not answer in time"),
-                    "507": _json("Error", "The upload could not be stored"),
+                    "507": _json("Error", "The image or its row could not be stored: no answer"),
                 }}},
             "/health": {"get": {
                 "summary": "Health of the app and its dependencies (details on loopback or "
