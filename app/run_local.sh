@@ -109,19 +109,9 @@ echo "Radio is running: http://127.0.0.1:$port/   (API docs: http://127.0.0.1:$p
 echo "$login_help"
 echo "Press Ctrl-C to stop."
 
-# Returns as soon as either server exits; then the EXIT trap stops the other. A short
-# sleep waited on at a time, not `wait -n` on the servers: Ctrl-C once went unanswered for
-# a minute while bash sat in `wait -n` on a loaded CI machine; a trap always runs when the
-# `wait` of a sleep is interrupted.
+# Returns as soon as either server exits; then the EXIT trap stops the other.
 set +e
-while kill -0 "$model_pid" 2>/dev/null && kill -0 "$app_pid" 2>/dev/null; do
-  sleep 0.5 &
-  wait $!
-done
-for pid in $model_pid $app_pid; do
-  kill -0 "$pid" 2>/dev/null && continue
-  wait "$pid"
-  status=$?
-  echo "error: a server stopped unexpectedly (exit $status); stopping Radio" >&2
-done
+wait -n "$model_pid" "$app_pid"
+status=$?
+echo "error: a server stopped unexpectedly (exit $status); stopping Radio" >&2
 exit 1

@@ -41,7 +41,15 @@ def test_starts_both_then_stops_both_on_ctrl_c(tmp_path):
     app_port, model_port = helpers.free_port(), helpers.free_port()
     env = _env(PORT=str(app_port), MODEL_SERVER_PORT=str(model_port),
                RADIO_DATA_DIR=str(tmp_path / "data"))
-    proc = helpers.start(["bash", str(SCRIPT)], env, tmp_path / "run.log")
+    # A terminal's shell starts `make run` with SIGINT at its default; a test runner started
+    # in the background (`cmd &` in a script) hands down an ignored SIGINT, which bash can
+    # then never trap. A Python handler is not inherited through exec: the script gets the
+    # default, as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = helpers.start(["bash", str(SCRIPT)], env, tmp_path / "run.log")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         end = time.monotonic() + 300
         while "Radio is running" not in (tmp_path / "run.log").read_text():
