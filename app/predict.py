@@ -8,10 +8,8 @@ before the answer leaves: the answer, or why there is none.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -22,6 +20,7 @@ from app import contract, dicom, images, metrics, model_client, records, state, 
 from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
+from serving.background import Background
 from serving.image_stats import stats_dict
 from serving.preprocessing import ImageError, preprocess, sniff_format
 
@@ -89,32 +88,6 @@ def _store_image(cfg: Config, data: bytes, fmt: str, request_id: str) -> str:
         raise
 
 
-class _Background:
-    """``fn()`` started in a thread; calling the object waits and returns its result or
-    raises its exception."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self._result: list[Any] = []
-        self._error: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self._result.append(fn())
-        except BaseException as exc:  # re-raised in the request's thread
-            self._error.append(exc)
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def __call__(self) -> Any:
-        self._thread.join()
-        if self._error:
-            raise self._error[0]
-        return self._result[0]
-
-
 def _analyse(cfg: Config, image: Any) -> dict[str, Any]:
     """Call the model; the parsed prediction (the caller keeps the breaker's count)."""
     parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
@@ -144,7 +117,8 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
     # The image is stored while the model works on it: the write waits on the disk and the
     # call on a socket, so together they take the longer of the two (3 ms saved of a 1024²
     # PNG's answer, make bench).
-    stored = _Background(lambda: _store_image(cfg, data, fmt, request_id))
+    stored = Background(lambda: _store_image(cfg, data, fmt, request_id),
+                        name="store-image")
     try:
         parsed = _analyse(cfg, image)
         breaker.record(ok=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from serving import integrity
+from serving.background import Background
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -106,28 +106,16 @@ def _decode(data: bytes, fmt: str, size: int, check: bool = False) -> Image.Imag
 
 
 def _together(main: Callable[[], T], side: Callable[[], U]) -> tuple[T, U]:
-    """``main()`` here while ``side()`` runs in a second thread: zlib and Pillow's decoders
-    release the GIL, so on two cores the second costs no latency (a 1024² PNG's structure
-    check 3.5 ms, a 2048² JPEG's probe decode about as much). Both results; when either
-    raised, the side's exception first (the structure check names the damage), else main's."""
-    out: list[U] = []
-    failure: list[BaseException] = []
-
-    def run_side() -> None:
-        try:
-            out.append(side())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run_side, name="decode-side", daemon=True)
-    thread.start()
+    """``main()`` here while ``side()`` runs in a second thread (a 1024² PNG's structure
+    check 3.5 ms, a 2048² JPEG's probe decode about as much: no latency on two cores). Both
+    results; when either raised, the side's exception first (the structure check names the
+    damage), else main's."""
+    side_task = Background(side, name="decode-side")
     try:
         result = main()
     finally:
-        thread.join()  # bounded: a decode or a check under the limits already passed
-        if failure:
-            raise failure[0]
-    return result, out[0]
+        side_result = side_task()  # waits; its exception replaces main's
+    return result, side_result
 
 
 def open_image(data: bytes, size: int = IMAGE_SIZE) -> Image.Image:
