@@ -95,13 +95,20 @@ def _analyse(cfg: Config, image: Any) -> dict[str, Any]:
     return parsed
 
 
-def _record_in_db(cfg: Config, request_id: str, sha: str, data: bytes, fmt: str, image: Any,
-                  **fields: Any) -> None:
-    """The prediction row, committed before answering (the image is already in the store),
-    with the model input's statistics for data drift (``serving.image_stats``)."""
+def _keep(cfg: Config, data: bytes, fmt: str, image: Any,
+          request_id: str) -> tuple[str, dict[str, float]]:
+    """Store the image and compute the model input's statistics for data drift
+    (``serving.image_stats``): what the prediction row needs besides the answer."""
+    return _store_image(cfg, data, fmt, request_id), stats_dict(image)
+
+
+def _record_in_db(cfg: Config, request_id: str, kept: tuple[str, dict[str, float]],
+                  data: bytes, fmt: str, **fields: Any) -> None:
+    """The prediction row, committed before answering (the image is already in the store)."""
     user = current_user()
+    sha, image_stats = kept
     records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
-                   source=g.get("image_source"), image_stats=stats_dict(image), **fields)
+                   source=g.get("image_source"), image_stats=image_stats, **fields)
 
 
 def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
@@ -114,11 +121,10 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
         raise model_client.ModelServerError(
             503, "The model server is not answering; Radio will try it again in "
             f"{wait_s:.0f} s. Nothing was analysed.", request_id)
-    # The image is stored while the model works on it: the write waits on the disk and the
-    # call on a socket, so together they take the longer of the two (3 ms saved of a 1024²
-    # PNG's answer, make bench).
-    stored = Background(lambda: _store_image(cfg, data, fmt, request_id),
-                        name="store-image")
+    # The image is stored (and its drift statistics computed) while the model works on it:
+    # the write waits on the disk and the call on a socket, so together they take the longer
+    # of the two (3 ms saved of a 1024² PNG's answer, make bench).
+    stored = Background(lambda: _keep(cfg, data, fmt, image, request_id))
     try:
         parsed = _analyse(cfg, image)
         breaker.record(ok=True)
@@ -132,7 +138,7 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
         try:  # the failure is recorded when it can be; the user gets the model's error
-            _record_in_db(cfg, request_id, stored(), data, fmt, image, error=exc.message)
+            _record_in_db(cfg, request_id, stored(), data, fmt, error=exc.message)
         except (SQLAlchemyError, storage.StorageError) as db_exc:
             log.error("id=%s could not record the model error: %s", request_id,
                       type(db_exc).__name__)
@@ -141,14 +147,14 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
         stored.wait()  # never leave the write running behind an unexpected error
         raise
     try:
-        sha = stored()
+        kept = stored()
     except storage.StorageError as exc:
         # The model answered but the image cannot be kept: no answer Radio cannot account for.
         raise storage.StorageError(request_id, analysed=True) from exc
     result = {"id": request_id, **parsed}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
     try:
-        _record_in_db(cfg, request_id, sha, data, fmt, image, result=result)
+        _record_in_db(cfg, request_id, kept, data, fmt, result=result)
     except SQLAlchemyError as exc:
         # An answer Radio cannot account for later is not given; the stored image has no
         # row now and the retention pass removes it as an orphan.

@@ -110,7 +110,7 @@ def _together(main: Callable[[], T], side: Callable[[], U]) -> tuple[T, U]:
     check 3.5 ms, a 2048² JPEG's probe decode about as much: no latency on two cores). Both
     results; when either raised, the side's exception first (the structure check names the
     damage), else main's."""
-    side_task = Background(side, name="decode-side")
+    side_task = Background(side)
     try:
         result = main()
     finally:
