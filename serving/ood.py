@@ -75,9 +75,6 @@ class OODDetector:
     neg_coef: np.ndarray | None = None  # (F,)
     neg_intercept: float = 0.0
     neg_threshold: float = 1.0
-    # Which inputs check 4 was fitted on (:func:`negative_inputs`); files written before
-    # layouts existed are layout 1.
-    neg_layout: int = 1
 
     def scores(self, images: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per image: (feature score, pixel score); above 1 means unlike every X-ray seen."""
@@ -109,7 +106,7 @@ class OODDetector:
         """Per image: P(not a frontal chest X-ray) from check 4 (zeros when not fitted)."""
         if self.neg_coef is None:
             return np.zeros(len(images))
-        z = (negative_inputs(images, features, self.neg_layout) - self.neg_mean) / self.neg_scale
+        z = (negative_inputs(images, features) - self.neg_mean) / self.neg_scale
         logit = np.clip(z @ self.neg_coef + self.neg_intercept, -50.0, 50.0)
         return 1.0 / (1.0 + np.exp(-logit))
 
@@ -152,42 +149,9 @@ class OODDetector:
         for scalar in ("threshold", "neg_intercept", "neg_threshold"):
             if scalar in fields:
                 fields[scalar] = float(fields[scalar])
-        if "neg_layout" in fields:
-            fields["neg_layout"] = int(fields["neg_layout"])
         return cls(**fields)
 
 
-# Layouts of check 4's inputs. 1: the ensemble's pooled features and the 32x32 thumbnail.
-# 2: the same plus the thumbnail's left-right asymmetry (:func:`asymmetry`), which a linear
-# model cannot compute from the pixels themselves.
-LAYOUTS = (1, 2)
-NEWEST_LAYOUT = 2
-THUMB = 32
-ASYMMETRY_DIMS = 2 + THUMB // 2
-
-
-def asymmetry(thumbs: np.ndarray) -> np.ndarray:
-    """``(N, 18)`` from standardised 32x32 thumbnails: mean |T - mirror(T)|, the
-    correlation of T with its mirror, and the mean |T - mirror(T)| of each column of the
-    left half (where along the width the two sides differ). A frontal chest film is close to
-    symmetric, two lungs either side of the spine; a lateral view, a hand or a shoulder is
-    not."""
-    t = np.asarray(thumbs, np.float64).reshape(-1, THUMB, THUMB)
-    mirrored = t[:, :, ::-1]
-    diff = np.abs(t - mirrored)
-    return np.concatenate(
-        [diff.mean(axis=(1, 2))[:, None], (t * mirrored).mean(axis=(1, 2))[:, None],
-         diff.mean(axis=1)[:, : THUMB // 2]], axis=1)
-
-
-def negative_inputs(images: np.ndarray, features: np.ndarray,
-                    layout: int = NEWEST_LAYOUT) -> np.ndarray:
-    """The inputs of check 4 in ``layout`` (:data:`LAYOUTS`): the ensemble's pooled
-    features, the 32x32 thumbnail and, from layout 2, its left-right asymmetry."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout of check 4's inputs: {layout}")
-    thumbs = thumbnails(images, THUMB)
-    parts = [np.asarray(features, np.float64), thumbs]
-    if layout >= 2:
-        parts.append(asymmetry(thumbs))
-    return np.concatenate(parts, axis=1)
+def negative_inputs(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The inputs of check 4: the ensemble's pooled features and the 32x32 thumbnail."""
+    return np.concatenate([np.asarray(features, np.float64), thumbnails(images)], axis=1)

@@ -8,12 +8,6 @@ the train split's chest X-rays against ``../shared/not-chest-xray/train``.
 
 * Its regularisation is chosen by grouped 5-fold cross-validation (patients for chest
   films, the negatives' recorded groups otherwise), on log loss.
-* Its inputs (layout 2 of :func:`serving.ood.negative_inputs`) add the thumbnail's
-  left-right asymmetry to the features and pixels; how much that block may weigh against
-  the ~1,700 others (a factor on its standardised values, i.e. a lighter penalty on its
-  coefficients) is chosen with the regularisation. On the train split's out-of-fold
-  predictions it caught 27-28 of 29 lateral chest views against 25-26 without, at the
-  same 1.1% of chest films refused (two fold seeds).
 * Its threshold comes from the out-of-fold probabilities of the CHEST films only: the
   99th percentile (at least 0.5), so that about 1% of unseen chest films are refused by
   it. Val is never used to choose anything.
@@ -27,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.ood import ASYMMETRY_DIMS, NEWEST_LAYOUT, negative_inputs
+from serving.ood import negative_inputs
 from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
 
 C_GRID = (0.001, 0.01, 0.1)
-ASYMMETRY_WEIGHTS = (1.0, 3.0)
 CHEST_KEEP_QUANTILE = 0.99
 
 
@@ -75,16 +68,13 @@ class NegativeCheck:
     c: float
     oof_chest_refused: float  # share of chest films refused out of fold
     oof_negatives_caught: float  # share of negatives caught out of fold
-    layout: int = NEWEST_LAYOUT
-    asymmetry_weight: float = 1.0
 
 
 def fit_negative_check(
     chest_x: np.ndarray, chest_groups: np.ndarray, neg_x: np.ndarray, neg_groups: np.ndarray,
-    seed: int = 42, layout: int = NEWEST_LAYOUT,
+    seed: int = 42,
 ) -> NegativeCheck:
-    """Fit on inputs from :func:`serving.ood.negative_inputs` in ``layout``; see the module
-    docstring."""
+    """Fit on inputs from :func:`serving.ood.negative_inputs`; see the module docstring."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedGroupKFold
@@ -92,44 +82,31 @@ def fit_negative_check(
     x = np.concatenate([chest_x, neg_x]).astype(np.float64)
     y = np.concatenate([np.zeros(len(chest_x), int), np.ones(len(neg_x), int)])
     groups = np.concatenate([chest_groups, neg_groups])
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(x, y, groups))
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(z, y, groups))
 
-    def scale_for(weight: float) -> np.ndarray:
-        # The weight is folded into the scale the server divides by: nothing else changes.
-        scale = std.copy()
-        if layout >= 2:
-            scale[-ASYMMETRY_DIMS:] /= weight
-        return scale
-
-    def oof(c: float, weight: float) -> np.ndarray:
-        z = (x - mean) / scale_for(weight)
+    def oof(c: float) -> np.ndarray:
         prob = np.zeros(len(y))
         for train, held in folds:
             lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
             prob[held] = lr.fit(z[train], y[train]).predict_proba(z[held])[:, 1]
         return prob
 
-    weights = ASYMMETRY_WEIGHTS if layout >= 2 else (1.0,)
-    scored = {(c, w): oof(c, w) for c in C_GRID for w in weights}
-    best_c, best_w = min(
-        scored, key=lambda key: log_loss(y, np.clip(scored[key], 1e-7, 1 - 1e-7)))
-    prob = scored[best_c, best_w]
+    scored = {c: oof(c) for c in C_GRID}
+    best = min(C_GRID, key=lambda c: log_loss(y, np.clip(scored[c], 1e-7, 1 - 1e-7)))
+    prob = scored[best]
     threshold = max(0.5, float(np.quantile(prob[y == 0], CHEST_KEEP_QUANTILE)))
-    scale = scale_for(best_w)
-    final = LogisticRegression(C=best_c, class_weight="balanced", max_iter=2000).fit(
-        (x - mean) / scale, y)
+    final = LogisticRegression(C=best, class_weight="balanced", max_iter=2000).fit(z, y)
     return NegativeCheck(
         mean=mean,
         scale=scale,
         coef=final.coef_[0].astype(np.float64),
         intercept=float(final.intercept_[0]),
         threshold=threshold,
-        c=best_c,
+        c=best,
         oof_chest_refused=float(np.mean(prob[y == 0] > threshold)),
         oof_negatives_caught=float(np.mean(prob[y == 1] > threshold)),
-        layout=layout,
-        asymmetry_weight=best_w,
     )
 
 
@@ -137,7 +114,7 @@ def attach(detector, check: NegativeCheck):
     """The detector with check 4 set (the three other checks unchanged)."""
     detector.neg_mean, detector.neg_scale = check.mean, check.scale
     detector.neg_coef, detector.neg_intercept = check.coef, check.intercept
-    detector.neg_threshold, detector.neg_layout = check.threshold, check.layout
+    detector.neg_threshold = check.threshold
     return detector
 
 

@@ -119,8 +119,6 @@ def package(
         gate_meta = {
             "C": check.c,
             "threshold": check.threshold,
-            "layout": check.layout,
-            "asymmetry_weight": check.asymmetry_weight,
             "n_negatives": len(negatives.kinds),
             "oof_chest_refused": check.oof_chest_refused,
             "oof_negatives_caught": check.oof_negatives_caught,

@@ -1,7 +1,7 @@
 """Give a registered model check 4 of the "not a chest X-ray" gate (fitted against real
 negatives, :mod:`training.gate`) and register it as a new version; same network.
 
-    python -m training.refit_gate --version N [--registry mlflow] [--data ../shared/data]
+    python -m training.refit_gate [--registry mlflow] [--version 2] [--data ../shared/data]
                                   [--negatives ../shared/not-chest-xray]
 
 1. Fit check 4 on the train split's chest X-rays (every source) against
@@ -74,8 +74,6 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
         with open_registry(registry), mlflow.start_run(run_name=f"gate refit {NAME} v{version}"):
             mlflow.set_tags({"git_commit": git_commit(), "gate": "real-negatives"})
             mlflow.log_params({"gate_c": check.c, "gate_threshold": check.threshold,
-                               "gate_layout": check.layout,
-                               "gate_asymmetry_weight": check.asymmetry_weight,
                                "n_chest_train": len(train.images), "n_negatives": len(negs.kinds)})
             mlflow.log_metrics({"gate_oof_chest_refused": check.oof_chest_refused,
                                 "gate_oof_negatives_caught": check.oof_negatives_caught})
@@ -104,8 +102,7 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
             client.set_registered_model_alias(NAME, ALIAS, new)
     return {
         "version": new, "parent_version": version, "promoted": promote,
-        "gate": {"C": check.c, "threshold": round(check.threshold, 4), "layout": check.layout,
-                 "asymmetry_weight": check.asymmetry_weight,
+        "gate": {"C": check.c, "threshold": round(check.threshold, 4),
                  "oof_chest_refused": round(check.oof_chest_refused, 4),
                  "oof_negatives_caught": round(check.oof_negatives_caught, 4)},
         "val_chest_refused": {s: {"n": n, "refused": r} for s, (n, r) in refused.items()},
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit 1 when the new version is not promoted."""
     parser = argparse.ArgumentParser(prog="python -m training.refit_gate")
     parser.add_argument("--registry", type=Path, default=Path("mlflow"))
-    parser.add_argument("--version", required=True, help="the registered version to refit")
+    parser.add_argument("--version", default="2")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--negatives", type=Path, default=Path("../shared/not-chest-xray"))
     args = parser.parse_args(argv)

@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 from test_ood import chest_like
 
-from serving.ood import ASYMMETRY_DIMS, OODDetector, asymmetry, negative_inputs
-from serving.preprocessing import thumbnails
+from serving.ood import OODDetector, negative_inputs
 from training import gate
 from training.ood import fit
 
@@ -71,48 +70,6 @@ def test_detectors_saved_without_check_4_still_load_and_never_use_it(fitted, tmp
     old = OODDetector.load(tmp_path / "old.npz")
     assert old.neg_coef is None
     assert not old.not_chest_probability(images[:3], rng.normal(0, 1, (3, 12))).any()
-
-
-def test_asymmetry_tells_a_symmetric_film_from_a_one_sided_one():
-    rng = np.random.default_rng(3)
-    chest = chest_like(rng, 4)
-    symmetric = np.concatenate([chest[:, :, :112], chest[:, :, :112][:, :, ::-1]], axis=2)
-    one_sided = symmetric.copy()
-    one_sided[:, :, 112:] = 200  # one field only, as a lateral view or a limb shows
-    sym, side = asymmetry(thumbnails(symmetric)), asymmetry(thumbnails(one_sided))
-    assert sym.shape == (4, ASYMMETRY_DIMS)
-    assert np.allclose(sym[:, 0], 0) and np.allclose(sym[:, 1], 1, atol=1e-3)
-    assert (side[:, 0] > 0.3).all() and (side[:, 1] < 0.8).all()
-    with pytest.raises(ValueError):
-        negative_inputs(chest, rng.normal(0, 1, (4, 12)), layout=9)
-
-
-def test_a_check_fitted_on_the_first_layout_keeps_answering_as_it_did(fitted, tmp_path):
-    """Versions 3 and 6 were fitted on layout 1, written before layouts existed: read with
-    today's code they must give the same probabilities."""
-    _, detector, rng = fitted
-    chest, lateral = chest_like(rng, 40), side_view(rng, 30)
-    feats = rng.normal(0, 1, (70, 12))
-    x = negative_inputs(np.concatenate([chest, lateral]), feats, layout=1)
-    check = gate.fit_negative_check(x[:40], np.arange(40).astype(str), x[40:],
-                                    np.arange(30).astype(str), layout=1)
-    assert check.asymmetry_weight == 1.0 and check.layout == 1
-    gate.attach(detector, check).save(tmp_path / "v1.npz")
-    z = dict(np.load(tmp_path / "v1.npz"))
-    del z["neg_layout"]  # as written by the code of the time
-    np.savez(tmp_path / "old.npz", **z)
-    old = OODDetector.load(tmp_path / "old.npz")
-    assert old.neg_layout == 1
-    expected = 1 / (1 + np.exp(-(((x - check.mean) / check.scale) @ check.coef + check.intercept)))
-    got = old.not_chest_probability(np.concatenate([chest, lateral]), feats)
-    assert np.allclose(got, expected)
-
-
-def test_the_newest_layout_is_saved_with_the_check(fitted, tmp_path):
-    check, detector, _ = fitted
-    assert check.layout == 2 and check.asymmetry_weight in gate.ASYMMETRY_WEIGHTS
-    gate.attach(detector, check).save(tmp_path / "ood.npz")
-    assert OODDetector.load(tmp_path / "ood.npz").neg_layout == 2
 
 
 def test_negatives_are_read_with_kind_and_group(tmp_path):
