@@ -1,7 +1,7 @@
 """Give a registered model check 4 of the "not a chest X-ray" gate (fitted against real
 negatives, :mod:`training.gate`) and register it as a new version; same network.
 
-    python -m training.refit_gate [--registry mlflow] [--version 2] [--data ../shared/data]
+    python -m training.refit_gate --version N [--registry mlflow] [--data ../shared/data]
                                   [--negatives ../shared/not-chest-xray]
 
 1. Fit check 4 on the train split's chest X-rays (every source) against
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit 1 when the new version is not promoted."""
     parser = argparse.ArgumentParser(prog="python -m training.refit_gate")
     parser.add_argument("--registry", type=Path, default=Path("mlflow"))
-    parser.add_argument("--version", default="2")
+    parser.add_argument("--version", required=True, help="the registered version to refit")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--negatives", type=Path, default=Path("../shared/not-chest-xray"))
     args = parser.parse_args(argv)
