@@ -78,7 +78,7 @@ lungs: $(LUNGS)  ## train the lung segmenter on ../shared/lung-masks (Dice per d
 train: $(VENV_ML)  ## retrain on every source (training/sources.py) into mlflow/ (new version; deploy it with python -m lifecycle deploy)
 	$(PY) -m training train --data-root $(DATA) --negatives $(DATA)/../not-chest-xray --registry mlflow $(RECIPE_ARGS) $(TRAIN_ARGS)
 
-RECIPES ?= v1 crop strong crop-strong
+RECIPES ?= v1 crop strong crop-strong mixup strong-nomix
 loso: $(VENV_ML) $(LUNGS)  ## leave-one-source-out for each of RECIPES (build/loso/<recipe>.json)
 	for r in $(RECIPES); do $(PY) -m training.loso --recipe $$r --data-root $(DATA) --lungs $(LUNGS) --out build/loso || exit 1; done
 

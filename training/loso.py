@@ -56,6 +56,9 @@ RECIPES = {
     "crop": Recipe(True, _BASE),
     "strong": Recipe(False, replace(_BASE, augment="strong", mixup=0.2)),
     "crop-strong": Recipe(True, replace(_BASE, augment="strong", mixup=0.2)),
+    # The two halves of "strong" alone, each against version 1's recipe.
+    "mixup": Recipe(False, replace(_BASE, mixup=0.2)),
+    "strong-nomix": Recipe(False, replace(_BASE, augment="strong")),
 }
 
 # Test-time augmentation: (zoom, dy, dx) as fractions of the side; identity first. Shifts
