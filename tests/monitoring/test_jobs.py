@@ -3,7 +3,7 @@ store, with a reference built from the real training images and the shipped prod
 model (../shared/data and mlflow/; skipped when the data are absent).
 
 The window is what the app recorded: predictions stored by the app's own code
-(``app.predict._store_image`` and ``_record_in_db``: the image store and the prediction
+(``app.predict._keep`` and ``_record_in_db``: the image store and the prediction
 row), at two sites ("DICOM institutions"): the same 40 validation films, one per
 patient, as they are at one site and inverted at the other. Rows outside the window,
 refused uploads and images gone from the store must not count. The shipped registry is
@@ -91,7 +91,7 @@ def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     """One analysed upload stored the way /predict stores it; its request id."""
     from flask import g
 
-    from app.predict import _record_in_db, _store_image
+    from app.predict import _keep, _record_in_db
     from serving.preprocessing import preprocess, sniff_format
 
     request_id = uuid.uuid4().hex
@@ -101,8 +101,8 @@ def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     cfg, fmt = app.config["RADIO"], sniff_format(data)
     with app.test_request_context("/predict", method="POST"):
         g.image_source = {"institution": institution}
-        sha = _store_image(cfg, data, fmt, request_id)
-        _record_in_db(cfg, request_id, sha, data, fmt, preprocess(data), result=result)
+        kept = _keep(cfg, data, fmt, preprocess(data), request_id)
+        _record_in_db(cfg, request_id, kept, data, fmt, result=result)
     return request_id
 
 
