@@ -35,6 +35,19 @@ def _new_page(browser, url, **viewport):
     return page
 
 
+def wait_for(page, predicate: str, timeout_s: float = 30.0) -> None:
+    """Poll the JavaScript function ``predicate`` until it returns true. Not
+    ``page.wait_for_function``: it polls by ``eval``, which the app's Content Security
+    Policy (no 'unsafe-eval') blocks whenever the first check is false; ``page.evaluate``
+    of a function is not subject to it."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {predicate}"
+        page.wait_for_timeout(100)
+
+
 def login(page, url: str, username: str, password: str) -> None:
     """Fill the login form that an anonymous visit to ``/`` shows."""
     page.goto(url + "/")
@@ -176,10 +189,10 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     page.get_by_role("link", name="Review queue").click()
     page.locator(f'a[href="/predictions/{pred_id}"]').click()
     # The stored image and its stored heatmap are shown again.
-    page.wait_for_function("document.getElementById('heatmap').width > 0")
+    wait_for(page, "() => document.getElementById('heatmap').width > 0")
     # The image loads on its own request, possibly after the heatmap is drawn: wait for it
-    # (bounded by Playwright's timeout: an image that never loads still fails here).
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    # (bounded by wait_for's timeout: an image that never loads still fails here).
+    wait_for(page, "() => document.getElementById('preview').naturalWidth > 0")
     new_label = next(c for c in ("COVID", "Normal", "Viral Pneumonia") if c != model_label)
     page.get_by_label("Correct to").check()
     page.get_by_label("Correct label").select_option(new_label)
