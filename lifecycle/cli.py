@@ -9,6 +9,7 @@
     train --mode MODE ...         retraining with lineage (lifecycle.retrain)
     job NAME                      run one scheduled job once (lifecycle.jobs)
     import-shipped --to URI       copy the shipped registry's new versions to the host's
+    prune [--keep-latest N]       remove the weights of versions no alias names (lifecycle.prune)
 
 ``--json`` prints one JSON document (the admin page reads it). Exit status: 0 done,
 1 refused by the gate, 2 the request cannot be done (message on stderr).
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle import events, operations
+from lifecycle import registry as reg
 from lifecycle.registry import LifecycleError
 from lifecycle.settings import Settings, load
 
@@ -53,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-shipped", help="copy shipped versions the target lacks")
     imp.add_argument("--from", dest="shipped", type=Path, default=Path("mlflow"))
     imp.add_argument("--to", dest="target", required=True, help="the host's tracking URI")
+    from lifecycle.prune import DEFAULT_KEEP_LATEST
+
+    pr = sub.add_parser("prune", help="remove versions no alias names, beyond the newest N")
+    pr.add_argument("--keep-latest", type=int, default=DEFAULT_KEEP_LATEST,
+                    help=f"newest versions kept besides the aliased ones ({DEFAULT_KEEP_LATEST})")
+    pr.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     from lifecycle import retrain
 
     retrain.add_arguments(sub.add_parser("train", help="retrain with lineage"))
@@ -98,6 +106,10 @@ def _text(cmd: str, result: Any) -> str:
         rows.append(f"  adult normals called COVID: candidate {an['candidate_called_covid']}"
                     f"/{an['n']}, production {an['production_called_covid']}/{an['n']}")
         return "\n".join([head, *rows, *[f"reason: {r}" for r in d["reasons"]]])
+    if cmd == "prune":
+        verb = "would prune" if result["dry_run"] else "pruned"
+        return (f"kept {', '.join(result['kept']) or 'nothing'}; "
+                f"{verb} {', '.join(result['pruned']) or 'nothing'}")
     if cmd == "events":
         return "\n".join(json.dumps(e, sort_keys=True) for e in result)
     return json.dumps(result, sort_keys=True) if not isinstance(result, str) else result
@@ -137,6 +149,15 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
 
         result = import_shipped(args.shipped, args.target, s.model_name)
         events.record(s.events_log, "imported_shipped", by=by, **result)
+        return result, 0
+    if args.cmd == "prune":
+        from lifecycle import prune
+
+        cl = reg.client(s.tracking_uri)
+        result = prune.prune(cl, s.model_name, s.registry_root, args.keep_latest, args.dry_run)
+        if not args.dry_run:
+            prune.compact(s.tracking_uri)
+            events.record(s.events_log, "pruned", by=by, **result)
         return result, 0
     raise AssertionError(args.cmd)
 

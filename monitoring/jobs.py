@@ -175,11 +175,16 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
         return json.loads(Path(card_file).read_text()), card_file
     from mlflow import MlflowClient
 
+    from lifecycle.prune import version_record
+
     client = MlflowClient()
     seen = set()
     while version and version not in seen and len(seen) < 10:
         seen.add(version)
-        mv = client.get_model_version(name, version)
+        # an ancestor may have been pruned from the registry: its run keeps its record
+        mv = version_record(client, name, version)
+        if mv is None:
+            break
         try:
             local = client.download_artifacts(mv.run_id, "summary.json")
             card = model_drift.card_from_summary(json.loads(Path(local).read_text()))
@@ -187,7 +192,7 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
                 return card, f"run {mv.run_id} (version {version}) summary.json"
         except Exception:  # noqa: BLE001 - no summary in this run: follow the lineage
             pass
-        tags = mv.tags or {}
+        tags = mv.tags
         version = tags.get("repackaged_from") or tags.get("parent_version") or ""
         if version == "none":
             break

@@ -55,6 +55,28 @@ def mlflow_target(tracking_uri: str | None = None) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def register_again(registry: Path, version: str, name: str = "radio-cxr") -> str:
+    """A new version of ``name`` on the logged model of ``version`` (same files, so the same
+    answers), in a scratch copy of the shipped registry (``registry``: its folder); its
+    number. The shipped registry keeps only its production version (README, "The registry
+    that ships"): tests that switch between two real versions make the second one so."""
+    registry = Path(registry).resolve()
+    uri = f"sqlite:///{registry / 'mlflow.db'}"
+    from lifecycle import registry as reg
+
+    cl = reg.client(uri)
+    mv = cl.get_model_version(name, version)
+    tags = {k: v for k, v in mv.tags.items() if k not in ("deploy_tag", "archived")}
+    # MLflow resolves a models:/ source through the default tracking URI, from the folder
+    # the registry's relative artefact paths start at
+    with mlflow_target(uri), contextlib.chdir(registry.parent):
+        new = cl.create_model_version(name, mv.source, run_id=mv.run_id,
+                                      tags=tags | {"parent_version": str(version)})
+    return str(new.version)
+
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -1,7 +1,8 @@
 """Leave-one-source-out: the honest estimate of what a hospital the model never saw gets.
 
 ``python -m training.loso --recipe crop-strong --data-root ../shared/data
---lungs build/lungs/lungs.onnx --out build/loso`` trains, for each source, one network of
+--lungs build/lungs/lungs.onnx --out build/loso`` trains, for each source, one network
+(``--members N``: N networks of seeds SEED.. answering by their mean logits) of
 the recipe on the train splits of the OTHER sources (early stopping, temperature and COVID
 threshold on a patient-grouped fifth of them), then evaluates it on every image of the
 held-out source (its train and val splits: none of them took part). It writes
@@ -99,9 +100,13 @@ def held_out_split(ds: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def one_source(
     train: Dataset, test: Dataset, recipe: Recipe, seed: int, size: int,
-    seg: LungSegmenter | None,
+    seg: LungSegmenter | None, members: int = 1,
 ) -> dict:
-    """Train on ``train``, evaluate on ``test`` (another source); the figures."""
+    """Train on ``train``, evaluate on ``test`` (another source); the figures.
+
+    ``members`` > 1: that many networks (seeds ``seed``, ``seed + 1``...; same early-stopping
+    fifth) answer together by their mean logits, as the shipped ensemble's members do.
+    """
     from training.fit import predict_logits, train_member
     from training.model import build_ensemble
 
@@ -116,24 +121,27 @@ def one_source(
     weights = sampling.balanced_weights(train)
     fit, stop = held_out_split(train, seed)
     y = train.y
-    member, history = train_member(
-        (train_x[fit], y[fit], weights[fit]), (train_x[stop], y[stop], weights[stop]),
-        len(classes), size, recipe.hp, seed=seed, verbose=2,
-    )
-    temperature, threshold = calibrate(predict_logits(member, train_x[stop]), y[stop], classes)
+    nets, epochs_run = [], []
+    for m in range(members):
+        net, history = train_member(
+            (train_x[fit], y[fit], weights[fit]), (train_x[stop], y[stop], weights[stop]),
+            len(classes), size, recipe.hp, seed=seed + m, name=f"member{m}", verbose=2,
+        )
+        nets.append(net)
+        epochs_run.append(len(history.get("loss", [])))
 
-    def answer(images: np.ndarray) -> np.ndarray:
-        return decide(softmax(predict_logits(member, images), temperature), classes, threshold)
+    def logits(images: np.ndarray) -> np.ndarray:
+        return np.mean([predict_logits(net, images) for net in nets], axis=0)
 
-    pred = answer(test_x)
-    views = tta_views(test_x)
-    tta_logits = np.mean([predict_logits(member, v) for v in views], axis=0)
+    temperature, threshold = calibrate(logits(train_x[stop]), y[stop], classes)
+    pred = decide(softmax(logits(test_x), temperature), classes, threshold)
+    tta_logits = np.mean([logits(v) for v in tta_views(test_x)], axis=0)
     tta_pred = decide(softmax(tta_logits, temperature), classes, threshold)
     out = {"all": figures(pred, test.y, classes), "tta": figures(tta_pred, test.y, classes),
-           "epochs_run": len(history.get("loss", [])), "temperature": temperature,
-           "covid_threshold": threshold}
+           "epochs_run": epochs_run[0] if members == 1 else epochs_run,
+           "temperature": temperature, "covid_threshold": threshold}
     if test_masks is not None:
-        cam = np.asarray(build_ensemble([member], size)(
+        cam = np.asarray(build_ensemble(nets, size)(
             test_x[..., None].astype(np.float32), training=False)[1])
         maps = heatmaps(cam, pred, SEG_SIZE)
         if boxes is not None:
@@ -147,6 +155,7 @@ def one_source(
 def run(
     data_root: Path, recipe_name: str, lungs: Path | None, seed: int = 42,
     size: int = IMAGE_SIZE, only: list[str] | None = None, epochs: int | None = None,
+    members: int = 1,
 ) -> dict:
     """Every held-out source for one recipe; returns ``{source: figures}``."""
     recipe = RECIPES[recipe_name]
@@ -167,12 +176,14 @@ def run(
             train_all.classes,
         )
         print(f"=== {recipe_name}: held out {held} ({len(test.samples)} images) ===", flush=True)
-        res = one_source(train_all.subset(np.flatnonzero(keep)), test, recipe, seed, size, seg)
+        res = one_source(train_all.subset(np.flatnonzero(keep)), test, recipe, seed, size, seg,
+                         members)
         res["seconds"] = round(time.monotonic() - t0, 1)
         results[held] = res
         print(json.dumps({held: res}), flush=True)
-    return {"recipe": recipe_name, "lungs": recipe.lungs, "hparams": asdict(recipe.hp),
-            "seed": seed, "held_out": results}
+    label = recipe_name if members == 1 else f"{recipe_name} x{members}"
+    return {"recipe": label, "lungs": recipe.lungs, "hparams": asdict(recipe.hp),
+            "seed": seed, "members": members, "held_out": results}
 
 
 def table(results: list[dict]) -> str:
@@ -240,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--only", nargs="+", choices=SOURCES, default=None)
     p.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
+    p.add_argument("--members", type=int, default=1,
+                   help="networks per held-out source, seeds SEED, SEED+1... (mean logits)")
     args = p.parse_args(argv)
     if args.table:
         results = [json.loads(f.read_text()) for f in args.table]
@@ -251,10 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --recipe (or --table)")
     if RECIPES[args.recipe].lungs and args.lungs is None:
         p.error("this recipe crops the lungs: give --lungs")
+    if args.members < 1:
+        p.error("--members must be 1 or more")
     result = run(args.data_root, args.recipe, args.lungs, args.seed, only=args.only,
-                 epochs=args.epochs)
+                 epochs=args.epochs, members=args.members)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.recipe}.json").write_text(json.dumps(result, indent=2))
+    name = args.recipe if args.members == 1 else f"{args.recipe}-x{args.members}"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
     if args.registry is not None:
         log_to_mlflow(result, args.registry)
     return 0

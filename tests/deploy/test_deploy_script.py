@@ -485,12 +485,15 @@ def test_host_promotions_survive_a_second_deploy(project: Project, sts_endpoint:
         n_shipped = len(shipped.search_model_versions("name='radio-cxr'"))
         assert len(versions) == n_shipped  # every shipped version, none twice
         shipped_prod = reg.alias_version(host, "radio-cxr", "production")
-        other = next(str(v.version) for v in versions if str(v.version) != shipped_prod)
-        host.set_registered_model_alias("radio-cxr", "production", other)  # made on the host
+        # a version made on the host (a retraining there), promoted there
+        prod_mv = host.get_model_version("radio-cxr", shipped_prod)
+        other = str(host.create_model_version("radio-cxr", prod_mv.source,
+                                              run_id=prod_mv.run_id).version)
+        host.set_registered_model_alias("radio-cxr", "production", other)
         second = project.source(TUNNEL_STUB + "main deploy", **env)
         assert second.returncode == 0, second.stderr
         assert reg.alias_version(host, "radio-cxr", "production") == other
-        assert len(host.search_model_versions("name='radio-cxr'")) == n_shipped
+        assert len(host.search_model_versions("name='radio-cxr'")) == n_shipped + 1
     finally:
         os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
         os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)

@@ -113,7 +113,7 @@ def test_promotion_and_rollback_under_load_lose_no_request(tmp_path, real_source
         load = Load(f"http://127.0.0.1:{port}", token, images)
         load.start()
         _wait_for(lambda: load.count() >= 8, follower, 120, "first answers")
-        other = str(int(first) - 1)
+        other = helpers.register_again(tmp_path / "mlflow", first)
         t0 = time.monotonic()
         operations.force(s, other, by="test", reason="switch under load")
         _wait_for(lambda: load.latest() == other, follower, 300, "answers from the new version")

@@ -72,14 +72,21 @@ def test_list_shows_aliases_lineage_and_metrics(bare_registry):
     assert by["3"]["lineage"]["mode"] == "?"  # older versions lack the tag: shown, not faked
 
 
-def test_list_reads_the_shipped_registrys_metrics(shipped_copy):
+def test_list_reads_the_shipped_registry_and_its_pruned_history(shipped_copy):
     rows = {r["version"]: r for r in operations.list_versions(shipped_copy)}
     (prod,) = [v for v, r in rows.items() if "production" in r["aliases"]]
     # the shipped registry's own word, not a pinned number (a refused version may be newer)
     assert prod == reg.alias_version(reg.client(shipped_copy.tracking_uri), "radio-cxr",
                                      "production")
-    assert 0 < rows["1"]["metrics"]["val_union_accuracy"] <= 1
-    assert "val_nih-adult-normal_non_covid_called_covid" in rows["1"]["metrics"]
+    assert rows[prod]["lineage"]["git_commit"] not in ("?", "unknown")
+    # versions pruned from the shipped registry keep their record on their runs
+    from lifecycle.prune import version_record
+
+    first = version_record(reg.client(shipped_copy.tracking_uri), "radio-cxr", "1")
+    assert first is not None and first.pruned and first.tags["parent_version"] == "none"
+    metrics = reg.client(shipped_copy.tracking_uri).get_run(first.run_id).data.metrics
+    assert 0 < metrics["val_union_accuracy"] <= 1
+    assert "val_nih-adult-normal_non_covid_called_covid" in metrics
 
 
 def test_deploy_without_data_says_what_to_set(bare_registry):

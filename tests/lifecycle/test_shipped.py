@@ -69,9 +69,10 @@ def test_import_is_idempotent_and_never_overwrites_the_host(as_admin, tmp_path, 
                                                               "production")
     assert prod.tags["git_commit"] == shipped_reg.get_model_version(
         "radio-cxr", prod.tags["shipped_version"]).tags["git_commit"]
-    # the host promotes another version and gets one of its own
-    host.set_registered_model_alias("radio-cxr", "production", first["imported"]["1"])
-    host.set_model_version_tag("radio-cxr", first["imported"]["1"], "deploy_tag", "deployed")
+    # the host trains a version of its own and promotes it
+    own = str(host.create_model_version("radio-cxr", prod.source, run_id=prod.run_id).version)
+    host.set_registered_model_alias("radio-cxr", "production", own)
+    host.set_model_version_tag("radio-cxr", own, "deploy_tag", "deployed")
     # ... and the next release ships a new version and moves its own production alias
     shipped_reg.create_model_version("radio-cxr", str(tmp_path / "m4"), tags={"x": "y"})
     new_v = str(max(int(m.version) for m in shipped_reg.search_model_versions(
@@ -83,12 +84,11 @@ def test_import_is_idempotent_and_never_overwrites_the_host(as_admin, tmp_path, 
     second = import_shipped(shipped, url)
     assert list(second["imported"]) == [new_v] and sorted(second["skipped"], key=int) == versions
     assert second["production"] is None  # the host's alias is the host's
-    assert reg.alias_version(host, "radio-cxr", "production") == first["imported"]["1"]
-    assert host.get_model_version("radio-cxr", first["imported"]["1"]).tags["deploy_tag"] == \
-        "deployed"
+    assert reg.alias_version(host, "radio-cxr", "production") == own
+    assert host.get_model_version("radio-cxr", own).tags["deploy_tag"] == "deployed"
     third = import_shipped(shipped, url)
     assert third["imported"] == {}
-    assert len(host.search_model_versions("name='radio-cxr'")) == len(versions) + 1
+    assert len(host.search_model_versions("name='radio-cxr'")) == len(versions) + 2
 
 
 def test_a_version_on_the_server_is_served_from_its_artefact_store(as_admin, tmp_path,

@@ -44,6 +44,14 @@ def test_one_held_out_source_end_to_end(toy_sources):
     assert "heat_in_lungs" not in out  # no segmenter: nothing to measure against
 
 
+def test_several_members_answer_together(toy_sources):
+    train = data.load(toy_sources[:1], "train", size=32)
+    test = data.load(toy_sources[1:], "train", classes=train.classes, size=32)
+    recipe = replace(RECIPES["v1"], hp=replace(RECIPES["v1"].hp, epochs=2, batch_size=4))
+    out = one_source(train, test, recipe, seed=0, size=32, seg=None, members=2)
+    assert len(out["epochs_run"]) == 2 and out["all"]["n"] == len(test.samples)
+
+
 def test_table_rows_per_recipe_and_tta():
     res = {"all": {"balanced": 0.5}, "tta": {"balanced": 0.7}}
     heat = {**res, "heat_in_lungs": {"mean": 0.61}}

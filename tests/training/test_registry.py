@@ -34,17 +34,19 @@ def test_paths_become_relative_and_back(tmp_path):
 def test_promotion_with_a_reason_moves_the_alias_and_keeps_the_reason(tmp_path, capsys):
     import shutil
 
-    from helpers import ROOT
+    from helpers import ROOT, register_again
     from mlflow import MlflowClient
 
     from training.registry import main, use_registry
 
     shutil.copytree(ROOT / "mlflow", tmp_path / "mlflow", ignore=shutil.ignore_patterns("*.sh"))
     use_registry(tmp_path / "mlflow")
-    assert main(["promote", "radio-cxr", "1", "--reason", "rollback drill"]) == 0
     client = MlflowClient()
+    other = register_again(tmp_path / "mlflow",
+                           client.get_model_version_by_alias("radio-cxr", "production").version)
+    assert main(["promote", "radio-cxr", other, "--reason", "rollback drill"]) == 0
     mv = client.get_model_version_by_alias("radio-cxr", "production")
-    assert str(mv.version) == "1" and mv.tags["promotion_reason"].endswith(": rollback drill")
-    assert "production -> version 1" in capsys.readouterr().out
+    assert str(mv.version) == other and mv.tags["promotion_reason"].endswith(": rollback drill")
+    assert f"production -> version {other}" in capsys.readouterr().out
     assert main(["promote", "radio-cxr", "99"]) == 1  # no such version: an error, no change
-    assert str(client.get_model_version_by_alias("radio-cxr", "production").version) == "1"
+    assert str(client.get_model_version_by_alias("radio-cxr", "production").version) == other

@@ -34,11 +34,13 @@ def _version_info(registry, name, alias):
 
 @pytest.mark.slow
 def test_identical_answers_move_the_alias_with_lineage(registry):
-    result = repackage.repackage(registry, images(), version="1")
+    _, before = _version_info(registry, "radio-cxr", "production")
+    old = str(before.version)
+    result = repackage.repackage(registry, images(), version=old)
     assert result["differences"] == [] and result["alias"] == "production"
     client, prod = _version_info(registry, "radio-cxr", "production")
-    assert str(prod.version) == result["version"] != "1"
-    assert prod.tags["parent_version"] == "1" and prod.tags["equivalence"] == "passed"
+    assert str(prod.version) == result["version"] != old
+    assert prod.tags["parent_version"] == old and prod.tags["equivalence"] == "passed"
     assert prod.tags["git_commit"] not in ("", "unknown")
     # the new version carries the serving package, not a copy of training
     code = repackage._artifact_dir(registry, "radio-cxr", result["version"]).parent / "code"
@@ -48,16 +50,17 @@ def test_identical_answers_move_the_alias_with_lineage(registry):
 @pytest.mark.slow
 def test_different_answers_leave_the_alias_where_it_was(registry, monkeypatch):
     _, before = _version_info(registry, "radio-cxr", "production")
+    old = str(before.version)
     real = repackage.answers_of
 
     def tampered(reg, name, version, x):
         out = real(reg, name, version, x)
-        if version != "1":
+        if version != old:
             out[0] = {**out[0], "label": "Normal" if out[0]["label"] != "Normal" else "COVID"}
         return out
 
     monkeypatch.setattr(repackage, "answers_of", tampered)
-    result = repackage.repackage(registry, images(3), version="1")
+    result = repackage.repackage(registry, images(3), version=old)
     assert result["alias"] == "" and result["differences"] == ["image 0: label"]
     client, after = _version_info(registry, "radio-cxr", "production")
     assert after.version == before.version
