@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lifecycle import events, operations
+from lifecycle import events, operations, prune
 from lifecycle import registry as reg
 from lifecycle.registry import LifecycleError
 from lifecycle.settings import Settings, load
@@ -55,11 +55,10 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-shipped", help="copy shipped versions the target lacks")
     imp.add_argument("--from", dest="shipped", type=Path, default=Path("mlflow"))
     imp.add_argument("--to", dest="target", required=True, help="the host's tracking URI")
-    from lifecycle.prune import DEFAULT_KEEP_LATEST
-
     pr = sub.add_parser("prune", help="remove versions no alias names, beyond the newest N")
-    pr.add_argument("--keep-latest", type=int, default=DEFAULT_KEEP_LATEST,
-                    help=f"newest versions kept besides the aliased ones ({DEFAULT_KEEP_LATEST})")
+    pr.add_argument("--keep-latest", type=int, default=prune.DEFAULT_KEEP_LATEST,
+                    help=f"newest versions kept besides the aliased ones "
+                    f"({prune.DEFAULT_KEEP_LATEST})")
     pr.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     from lifecycle import retrain
 
@@ -151,8 +150,6 @@ def run(args: argparse.Namespace, s: Settings) -> tuple[Any, int]:
         events.record(s.events_log, "imported_shipped", by=by, **result)
         return result, 0
     if args.cmd == "prune":
-        from lifecycle import prune
-
         cl = reg.client(s.tracking_uri)
         result = prune.prune(cl, s.model_name, s.registry_root, args.keep_latest, args.dry_run)
         if not args.dry_run:

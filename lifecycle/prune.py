@@ -88,20 +88,20 @@ def prune(cl, name: str, registry_root: Path, keep_latest: int = DEFAULT_KEEP_LA
     if dry_run:
         return {"kept": kept, "pruned": pruned, "dry_run": True}
     stamp = reg.today()
-    for version in pruned:
-        mv = cl.get_model_version(name, version)
+    doomed = [cl.get_model_version(name, v) for v in pruned]
+    # several versions may share one logged model (a re-registration): files a kept
+    # version still uses stay
+    in_use = {logged_model_id(cl.get_model_version(name, v)) for v in kept}
+    for mv in doomed:
         _record_on_run(cl, mv, stamp)
-        model_id = logged_model_id(mv)
-        location = cl.get_logged_model(model_id).artifact_location if model_id else None
-        cl.delete_model_version(name, version)
-        # several versions may share one logged model (a re-registration): its files go
-        # with the last of them
-        if model_id and not any(logged_model_id(other) == model_id for other in
-                                cl.search_model_versions(f"name='{name}'")):
-            cl.delete_logged_model(model_id)
-            if location:
-                with chdir(registry_root):
-                    _remove_files(location)
+        cl.delete_model_version(name, mv.version)
+    # versions first, files after: a kill in between leaves unused files, never a
+    # registered version without its files
+    for model_id in sorted({logged_model_id(mv) for mv in doomed} - in_use - {None}):
+        location = cl.get_logged_model(model_id).artifact_location
+        cl.delete_logged_model(model_id)
+        with chdir(registry_root):
+            _remove_files(location)
     return {"kept": kept, "pruned": pruned, "dry_run": False}
 
 

@@ -142,3 +142,14 @@ def test_long_tags_are_cut_but_stay_json():
     cut = json.loads(prune._tags_json(tags))
     assert cut == {"parent_version": "3", "gate_reasons": "x" * 1000, "note": "y" * 1000}
     assert prune._tags_json({"a": "b"}) == '{"a": "b"}'
+
+
+def test_two_pruned_versions_on_one_logged_model(registry):
+    cl = reg.client(registry.tracking_uri)
+    first = cl.get_model_version(NAME, "1")
+    with chdir(registry.registry_root):
+        again = cl.create_model_version(NAME, first.source, run_id=first.run_id).version
+    weights = _weights(registry, "1")
+    result = prune.prune(cl, NAME, registry.registry_root, keep_latest=0)
+    assert result["pruned"] == [str(again), "5", "3", "1"]
+    assert not weights.exists() and _weights(registry, "4").exists()
