@@ -11,7 +11,7 @@ from pathlib import Path
 
 from training.fit import HParams
 from training.registry import is_server
-from training.sources import missing, source_paths
+from training.sources import Source, missing, training_sources
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,8 +22,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where = t.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", nargs="+", type=Path, help="source folders")
     where.add_argument(
-        "--data-root", type=Path, help="folder holding every source of training.sources.SOURCES"
-    )
+        "--data-root", type=Path,
+        help="folder holding every source of training.sources.SOURCES (and, beside it, "
+        "../lung-masks for the train-only JSRT normals)")
     where.add_argument(
         "--reference", type=Path,
         help="a reference dataset version (python -m app.datasets reference): its source "
@@ -90,10 +91,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sources_of(args: argparse.Namespace) -> list[Path]:
-    """The source folders the arguments name."""
+def sources_of(args: argparse.Namespace) -> list[Source]:
+    """The sources the arguments name."""
     if args.data_root is not None:
-        return source_paths(args.data_root)
+        return training_sources(args.data_root)
     if args.reference is not None:
         if not args.reference.is_dir():
             return [args.reference]  # reported as not found

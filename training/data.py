@@ -3,7 +3,8 @@
 A source is a folder ``<source>/<split>/<class folder>/<image>``; sources merge by class
 name. Patient ids come from ``<source>/metadata.csv`` (columns ``file``, ``patient_id``)
 or from NIH-style file names (``00001280_004.png`` -> patient ``00001280``); images with
-neither are their own patient.
+neither are their own patient. A :class:`training.sources.CatalogueSource` (films of
+another data set picked by its metadata) is read the same way, as train images only.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import hashlib
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from serving.preprocessing import IMAGE_SIZE, ImageError, preprocess_path
+from training.sources import CatalogueSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +100,25 @@ def _patient_map(source_dir: Path) -> dict[str, str]:
         return {row["file"]: row["patient_id"] for row in csv.DictReader(fh) if row.get("file")}
 
 
-def list_samples(source_dirs: list[Path], split: str) -> list[Sample]:
+def _catalogue_samples(source: CatalogueSource, split: str) -> list[Sample]:
+    if split != "train":
+        return []
+    with (source.folder / "metadata.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get(source.column) == source.value]
+    return sorted(
+        (Sample(source.folder / r["file"], source.name, "train", source.label,
+                r.get("patient_id") or Path(r["file"]).stem) for r in rows),
+        key=lambda s: s.path,
+    )
+
+
+def list_samples(source_dirs: Sequence[Source], split: str) -> list[Sample]:
     """All image files of ``split`` in the given sources, sorted for reproducibility."""
     samples = []
     for source_dir in source_dirs:
+        if isinstance(source_dir, CatalogueSource):
+            samples += _catalogue_samples(source_dir, split)
+            continue
         source_dir = Path(source_dir)
         if not (source_dir / split).is_dir():
             raise FileNotFoundError(f"{source_dir} has no '{split}' folder")
@@ -125,7 +143,8 @@ def order_classes(labels: set[str]) -> list[str]:
 
 
 def load(
-    source_dirs: list[Path], split: str, classes: list[str] | None = None, size: int = IMAGE_SIZE
+    source_dirs: Sequence[Source], split: str, classes: list[str] | None = None,
+    size: int = IMAGE_SIZE,
 ) -> Dataset:
     """Decode every image of ``split``; unreadable files are reported by name and skipped."""
     candidates = list_samples(source_dirs, split)

@@ -39,7 +39,7 @@ from training import data, sampling
 from training.data import Dataset
 from training.fit import HParams
 from training.packaging import calibrate
-from training.sources import SOURCES, source_paths
+from training.sources import SOURCES, TRAIN_ONLY, training_sources
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def run(
     if epochs is not None:
         recipe = replace(recipe, hp=replace(recipe.hp, epochs=epochs))
     seg = LungSegmenter(str(lungs), threads=2) if lungs else None
-    paths = source_paths(data_root)
+    paths = training_sources(data_root)
     train_all = data.load(paths, "train", size=size)
     val_all = data.load(paths, "val", classes=train_all.classes, size=size)
     results = {}
@@ -183,13 +183,14 @@ def run(
         print(json.dumps({held: res}), flush=True)
     label = recipe_name if members == 1 else f"{recipe_name} x{members}"
     return {"recipe": label, "lungs": recipe.lungs, "hparams": asdict(recipe.hp),
-            "seed": seed, "members": members, "held_out": results}
+            "seed": seed, "members": members, "sources": [p.name for p in paths],
+            "held_out": results}
 
 
 def table(results: list[dict]) -> str:
     """Markdown: one row per recipe (and per recipe with TTA), one column per held-out
     source (balanced figure; heatmap share in the lungs), and their mean."""
-    sources = [s for s in SOURCES if any(s in r["held_out"] for r in results)]
+    sources = [s for s in SOURCES + TRAIN_ONLY if any(s in r["held_out"] for r in results)]
     head = "| recipe | " + " | ".join(sources) + " | mean |"
     lines = [head, "|" + "---|" * (len(sources) + 2)]
     for r in results:
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lungs", type=Path, default=None, help="segmenter ONNX (build/lungs)")
     p.add_argument("--out", type=Path, default=Path("build/loso"))
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--only", nargs="+", choices=SOURCES, default=None)
+    p.add_argument("--only", nargs="+", choices=SOURCES + TRAIN_ONLY, default=None,
+                   help="held-out sources (default: the evaluated ones, training.sources.SOURCES)")
     p.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     p.add_argument("--members", type=int, default=1,
                    help="networks per held-out source, seeds SEED, SEED+1... (mean logits)")

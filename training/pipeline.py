@@ -30,6 +30,7 @@ from training.gate import load_negatives
 from training.packaging import ARTIFACT_FILES, Packaged, load_served, package
 from training.prepare import RunData, prepare
 from training.registry import MODEL_NAME, open_registry
+from training.sources import Source
 from training.summary import format_summary
 from training.tracking import git_commit
 from training.validation import Evaluation, evaluate
@@ -42,7 +43,7 @@ __all__ = ["ARTIFACT_FILES", "TrainConfig", "git_commit", "load_served", "run"]
 class TrainConfig:
     """Everything a run depends on (logged as parameters)."""
 
-    sources: list[Path]
+    sources: list[Source]
     registry: Path | str  # a folder, or a tracking server's http(s) URL
     grid: list[HParams] = field(default_factory=lambda: [HParams()])
     folds: int = 5

@@ -7,6 +7,7 @@ Everything later (cross-validation, packaging, evaluation, tracking) reads a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from training import data, sampling
 from training.data import Dataset
+from training.sources import Source
 
 
 @dataclass
@@ -57,7 +59,7 @@ def fold_index(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray
 
 
 def prepare(
-    sources: list[Path],
+    sources: Sequence[Source],
     size: int,
     limit: int | None,
     balance: str,

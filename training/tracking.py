@@ -47,7 +47,7 @@ def git_commit() -> str:
 def run_params(cfg: TrainConfig, d: RunData) -> dict[str, object]:
     """The run's parameters: its configuration and the size of its data."""
     return {
-        "sources": ",".join(str(Path(s).name) for s in cfg.sources),
+        "sources": ",".join(getattr(s, "name", None) or Path(s).name for s in cfg.sources),
         "classes": ",".join(d.classes),
         "folds": cfg.folds,
         "seed": cfg.seed,
