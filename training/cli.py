@@ -11,7 +11,7 @@ from pathlib import Path
 
 from training.fit import HParams
 from training.registry import is_server
-from training.sources import Source, missing, training_sources
+from training.sources import EXTRA, Source, missing, training_sources
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,13 +23,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--data", nargs="+", type=Path, help="source folders")
     where.add_argument(
         "--data-root", type=Path,
-        help="folder holding every source of training.sources.SOURCES (and, beside it, "
-        "../lung-masks for the train-only JSRT normals)")
+        help="folder holding every source of training.sources.SOURCES")
     where.add_argument(
         "--reference", type=Path,
         help="a reference dataset version (python -m app.datasets reference): its source "
         "folders, each kept apart for per-source evaluation",
     )
+    t.add_argument(
+        "--extra-source", nargs="+", choices=sorted(EXTRA), default=[],
+        help="with --data-root: also train on these train-only sources (training.sources.EXTRA)")
     t.add_argument(
         "--registry", default="mlflow",
         help="registry folder, or the MLflow host's tracking server URL (through the SSH "
@@ -94,7 +96,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def sources_of(args: argparse.Namespace) -> list[Source]:
     """The sources the arguments name."""
     if args.data_root is not None:
-        return training_sources(args.data_root)
+        return training_sources(args.data_root, args.extra_source)
     if args.reference is not None:
         if not args.reference.is_dir():
             return [args.reference]  # reported as not found

@@ -39,7 +39,7 @@ from training import data, sampling
 from training.data import Dataset
 from training.fit import HParams
 from training.packaging import calibrate
-from training.sources import SOURCES, TRAIN_ONLY, training_sources
+from training.sources import EXTRA, SOURCES, training_sources
 
 
 @dataclass(frozen=True)
@@ -155,14 +155,15 @@ def one_source(
 def run(
     data_root: Path, recipe_name: str, lungs: Path | None, seed: int = 42,
     size: int = IMAGE_SIZE, only: list[str] | None = None, epochs: int | None = None,
-    members: int = 1,
+    members: int = 1, extra: tuple[str, ...] = (),
 ) -> dict:
-    """Every held-out source for one recipe; returns ``{source: figures}``."""
+    """Every held-out source for one recipe (``extra``: train-only sources added to every
+    training set, or held out with ``only``); returns ``{source: figures}``."""
     recipe = RECIPES[recipe_name]
     if epochs is not None:
         recipe = replace(recipe, hp=replace(recipe.hp, epochs=epochs))
     seg = LungSegmenter(str(lungs), threads=2) if lungs else None
-    paths = training_sources(data_root)
+    paths = training_sources(data_root, extra)
     train_all = data.load(paths, "train", size=size)
     val_all = data.load(paths, "val", classes=train_all.classes, size=size)
     results = {}
@@ -182,6 +183,7 @@ def run(
         results[held] = res
         print(json.dumps({held: res}), flush=True)
     label = recipe_name if members == 1 else f"{recipe_name} x{members}"
+    label += "".join(f" + {e}" for e in extra if e not in (only or ()))
     return {"recipe": label, "lungs": recipe.lungs, "hparams": asdict(recipe.hp),
             "seed": seed, "members": members, "sources": [p.name for p in paths],
             "held_out": results}
@@ -190,7 +192,7 @@ def run(
 def table(results: list[dict]) -> str:
     """Markdown: one row per recipe (and per recipe with TTA), one column per held-out
     source (balanced figure; heatmap share in the lungs), and their mean."""
-    sources = [s for s in SOURCES + TRAIN_ONLY if any(s in r["held_out"] for r in results)]
+    sources = [s for s in (*SOURCES, *EXTRA) if any(s in r["held_out"] for r in results)]
     head = "| recipe | " + " | ".join(sources) + " | mean |"
     lines = [head, "|" + "---|" * (len(sources) + 2)]
     for r in results:
@@ -250,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lungs", type=Path, default=None, help="segmenter ONNX (build/lungs)")
     p.add_argument("--out", type=Path, default=Path("build/loso"))
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--only", nargs="+", choices=SOURCES + TRAIN_ONLY, default=None,
+    p.add_argument("--only", nargs="+", choices=(*SOURCES, *EXTRA), default=None,
                    help="held-out sources (default: the evaluated ones, training.sources.SOURCES)")
+    p.add_argument("--extra-source", nargs="+", choices=sorted(EXTRA), default=[],
+                   help="train-only sources (training.sources.EXTRA) in every training set")
     p.add_argument("--epochs", type=int, default=None, help="override (smoke runs)")
     p.add_argument("--members", type=int, default=1,
                    help="networks per held-out source, seeds SEED, SEED+1... (mean logits)")
@@ -268,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error("this recipe crops the lungs: give --lungs")
     if args.members < 1:
         p.error("--members must be 1 or more")
+    extra = tuple(dict.fromkeys([*args.extra_source,
+                                 *(s for s in args.only or () if s in EXTRA)]))
     result = run(args.data_root, args.recipe, args.lungs, args.seed, only=args.only,
-                 epochs=args.epochs, members=args.members)
+                 epochs=args.epochs, members=args.members, extra=extra)
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.recipe if args.members == 1 else f"{args.recipe}-x{args.members}"
+    name += "".join(f"+{e}" for e in args.extra_source)
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
     if args.registry is not None:
         log_to_mlflow(result, args.registry)

@@ -52,11 +52,11 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
     from training.pipeline import ARTIFACT_FILES, git_commit
     from training.registry import ALIAS, load_model, open_registry
     from training.repackage import _artifact_dir, answers_of
-    from training.sources import source_paths, training_sources
+    from training.sources import source_paths
 
     registry = Path(registry).resolve()
     model = load_model(registry, NAME, version=version)
-    train = data.load(training_sources(data_root), "train", classes=model.classes)
+    train = data.load(source_paths(data_root), "train", classes=model.classes)
     negs = gate.load_negatives(negatives_root, "train")
     check = gate.fit_negative_check(
         gate.inputs_of(model, train.images), train.groups,

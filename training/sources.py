@@ -6,9 +6,10 @@ through this module, so adding a source is one line here. Two kinds:
 * :data:`SOURCES`: folders under ``../shared/data`` laid out ``<split>/<class>/<image>``,
   trained on their train split and **evaluated** on their val split, always per source
   (the model issue's figures are on the union of these val splits);
-* :data:`TRAIN_ONLY`: films picked from another public set by its own metadata
-  (:class:`CatalogueSource`), trained on, never part of the val figures. Leave-one-source-
-  out can still hold one out (``python -m training.loso --only``).
+* :data:`EXTRA`: films picked from another public set by its own metadata
+  (:class:`CatalogueSource`), trained on when asked (``--extra-source NAME``), never part
+  of the val figures. Leave-one-source-out can hold one out (``--only NAME``). None is in
+  ``make train``: the JSRT normals were measured and not kept (README's model card).
 """
 
 from __future__ import annotations
@@ -49,17 +50,18 @@ class CatalogueSource:
 def jsrt_normals(root: str | Path = DEFAULT_ROOT) -> CatalogueSource:
     """The 92 JSRT films without a nodule (adults, 14 Japanese institutions) as Normal.
 
-    Without them nearly every adult normal film in training comes from one hospital
-    (nih-adult-normal), and a hospital the model never saw had its normal adults called
-    COVID (leave-one-source-out, README's model card). The JSRT films with a nodule are not
-    used: a film with a nodule is not "Normal", and Radio has no class for it. They sit
-    beside the data, in ``../shared/lung-masks`` (the lung segmenter's training set).
+    A second adult-normal population beside nih-adult-normal (a hospital the model never
+    saw had its normal adults called COVID when nih-adult-normal was its only one). The
+    films with a nodule are not used: a film with a nodule is not "Normal", and Radio has
+    no class for it. They sit beside the data, in ``../shared/lung-masks`` (the lung
+    segmenter's training set).
     """
     return CatalogueSource("jsrt-adult-normal", Path(root).parent / "lung-masks" / "jsrt-scr",
                            "Normal", "nodule", "no")
 
 
-TRAIN_ONLY = (jsrt_normals().name,)
+# Train-only sources by name: each a function of the data root.
+EXTRA = {jsrt_normals().name: jsrt_normals}
 # What a training run, a data listing or a skip check accepts as one source.
 Source = Path | CatalogueSource
 
@@ -69,9 +71,9 @@ def source_paths(root: str | Path = DEFAULT_ROOT) -> list[Path]:
     return [Path(root) / name for name in SOURCES]
 
 
-def training_sources(root: str | Path = DEFAULT_ROOT) -> list[Source]:
-    """What a model is trained on: the evaluated sources, then the :data:`TRAIN_ONLY` ones."""
-    return [*source_paths(root), jsrt_normals(root)]
+def training_sources(root: str | Path = DEFAULT_ROOT, extra: Sequence[str] = ()) -> list[Source]:
+    """What a model is trained on: the evaluated sources, then the :data:`EXTRA` ones named."""
+    return [*source_paths(root), *(EXTRA[name](root) for name in extra)]
 
 
 def missing(paths: Sequence[Source]) -> list[str]:

@@ -10,7 +10,7 @@ import training.pipeline
 from serving.preprocessing import IMAGE_SIZE
 from training import cli
 from training.fit import HParams
-from training.sources import SOURCES, TRAIN_ONLY, jsrt_normals
+from training.sources import SOURCES, jsrt_normals
 
 
 @pytest.fixture
@@ -57,15 +57,26 @@ def test_data_root_means_every_known_source_under_it(tmp_path, runs, capsys):
     assert cli.main(["train", "--data-root", str(root)]) == 2  # none of them exists
     err = capsys.readouterr().err
     assert all(str(root / name) in err for name in SOURCES)
-    assert str(tmp_path / "lung-masks" / "jsrt-scr") in err  # the train-only source too
+    assert "jsrt-scr" not in err  # train-only sources only when asked for
     for name in SOURCES:
         (root / name).mkdir(parents=True)
-    assert cli.main(["train", "--data-root", str(root)]) == 2  # JSRT still missing
-    assert "jsrt-scr" in capsys.readouterr().err and runs == []
+    assert cli.main(["train", "--data-root", str(root)]) == 0
+    assert runs[0].sources == [root / name for name in SOURCES]
+
+
+def test_an_extra_source_is_added_after_the_evaluated_ones(tmp_path, runs, capsys):
+    root = tmp_path / "data"
+    for name in SOURCES:
+        (root / name).mkdir(parents=True)
+    argv = ["train", "--data-root", str(root), "--extra-source", "jsrt-adult-normal"]
+    assert cli.main(argv) == 2  # asked for, absent: named, nothing trained
+    assert str(tmp_path / "lung-masks" / "jsrt-scr") in capsys.readouterr().err and runs == []
     (tmp_path / "lung-masks" / "jsrt-scr").mkdir(parents=True)
     (tmp_path / "lung-masks" / "jsrt-scr" / "metadata.csv").write_text("file,nodule\n")
-    assert cli.main(["train", "--data-root", str(root)]) == 0
+    assert cli.main(argv) == 0
     assert runs[0].sources == [root / name for name in SOURCES] + [jsrt_normals(root)]
+    with pytest.raises(SystemExit):
+        cli.parse(["train", "--data-root", str(root), "--extra-source", "nowhere"])
 
 
 def test_defaults_give_one_setting_and_the_served_image_size(folders, runs):
@@ -119,7 +130,7 @@ def test_reference_version_gives_its_source_folders(tmp_path: Path):
 def test_data_and_data_root_name_their_folders(tmp_path: Path):
     assert cli.sources_of(cli.parse(["train", "--data", "a", "b"])) == [Path("a"), Path("b")]
     root = cli.sources_of(cli.parse(["train", "--data-root", str(tmp_path)]))
-    assert [p.name for p in root] == [*SOURCES, *TRAIN_ONLY]
+    assert [p.name for p in root] == list(SOURCES)
 
 
 def test_missing_reference_is_reported(tmp_path: Path, capsys):

@@ -61,3 +61,43 @@ def test_table_rows_per_recipe_and_tta():
     assert lines[0] == "| recipe | nih-adult-normal | hannover-covid | mean |"
     assert lines[2] == "| v1 | 0.500 | 0.500 (0.61) | 0.500 |"
     assert lines[3] == "| v1 + TTA | 0.700 | 0.700 | 0.700 |"
+
+
+def test_a_train_only_source_trains_everywhere_or_is_held_out(toy_sources, monkeypatch, tmp_path):
+    """``--extra-source``: in every training set (the recipe's label says so); ``--only``
+    with its name: the held-out source itself, every one of its films the test set."""
+    import csv
+
+    from PIL import Image
+
+    import training.loso as loso
+    from training.sources import CatalogueSource
+
+    folder = tmp_path / "set"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    with (folder / "metadata.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "patient_id", "nodule"])
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (48, 48), np.uint8)).save(
+                folder / "img" / f"n{i}.png")
+            w.writerow([f"img/n{i}.png", f"q{i}", "no"])
+    extra = CatalogueSource("set-normal", folder, "Normal", "nodule", "no")
+    monkeypatch.setattr(loso, "SOURCES", ("alpha", "beta"))
+    monkeypatch.setattr(loso, "training_sources",
+                        lambda root, names=(): [*toy_sources, *([extra] if names else [])])
+    monkeypatch.setattr(loso, "RECIPES", {"v1": replace(RECIPES["v1"], hp=replace(
+        RECIPES["v1"].hp, epochs=1, batch_size=4))})
+
+    trained = loso.run(tmp_path, "v1", None, seed=0, size=32, only=["alpha"],
+                       extra=("set-normal",))
+    assert trained["recipe"] == "v1 + set-normal"
+    assert trained["sources"] == ["alpha", "beta", "set-normal"]
+    assert list(trained["held_out"]) == ["alpha"]
+
+    held = loso.run(tmp_path, "v1", None, seed=0, size=32, only=["set-normal"],
+                    extra=("set-normal",))
+    assert held["recipe"] == "v1" and list(held["held_out"]) == ["set-normal"]
+    assert held["held_out"]["set-normal"]["all"]["n"] == 4  # every film, none in val
+    assert held["held_out"]["set-normal"]["all"]["covid_recall"] is None

@@ -12,8 +12,8 @@ from PIL import Image
 from tests import helpers
 from training.data import list_samples, load
 from training.sources import (
+    EXTRA,
     SOURCES,
-    TRAIN_ONLY,
     CatalogueSource,
     jsrt_normals,
     missing,
@@ -38,12 +38,13 @@ def _catalogue(tmp_path: Path) -> CatalogueSource:
     return CatalogueSource("set-normal", folder, "Normal", "nodule", "no")
 
 
-def test_training_adds_the_train_only_sources_after_the_evaluated_ones(tmp_path):
+def test_training_adds_the_named_train_only_sources_after_the_evaluated_ones(tmp_path):
     root = tmp_path / "data"
     assert [p.name for p in source_paths(root)] == list(SOURCES)
-    got = training_sources(root)
+    assert training_sources(root) == source_paths(root)  # none unless named
+    got = training_sources(root, list(EXTRA))
     assert got[: len(SOURCES)] == source_paths(root)
-    assert [s.name for s in got[len(SOURCES):]] == list(TRAIN_ONLY)
+    assert [s.name for s in got[len(SOURCES):]] == list(EXTRA)
     assert jsrt_normals(root).folder == tmp_path / "lung-masks" / "jsrt-scr"
 
 
