@@ -225,7 +225,9 @@ def log_to_mlflow(result: dict, registry: Path) -> str:
             mlflow.create_experiment("radio-loso", artifact_location=str(root / "artifacts"))
         mlflow.set_experiment("radio-loso")
         with mlflow.start_run(run_name=f"loso {result['recipe']}") as run:
-            mlflow.set_tags({"git_commit": git_commit(), "recipe": result["recipe"]})
+            mlflow.set_tags({"git_commit": git_commit(), "recipe": result["recipe"],
+                             # what trained (older results predate the key)
+                             "sources": ",".join(result.get("sources", SOURCES))})
             mlflow.log_params({"lungs": result["lungs"], "seed": result["seed"],
                                **{f"hp_{k}": v for k, v in result["hparams"].items()}})
             for src, res in result["held_out"].items():

@@ -101,3 +101,33 @@ def test_a_train_only_source_trains_everywhere_or_is_held_out(toy_sources, monke
     assert held["recipe"] == "v1" and list(held["held_out"]) == ["set-normal"]
     assert held["held_out"]["set-normal"]["all"]["n"] == 4  # every film, none in val
     assert held["held_out"]["set-normal"]["all"]["covid_recall"] is None
+
+
+def test_a_result_is_logged_as_one_run_of_radio_loso(tmp_path):
+    """``--registry``: the held-out figures as metrics, what trained as a tag, the JSON."""
+    import json
+
+    import mlflow
+
+    from tests import helpers
+    from training.loso import log_to_mlflow
+
+    res = {"all": {"n": 9, "balanced": 0.5, "covid_recall": None}, "tta": {"balanced": 0.7},
+           "heat_in_lungs": {"mean": 0.4}}
+    result = {"recipe": "v1 + jsrt-adult-normal", "lungs": False, "seed": 1,
+              "hparams": {"epochs": 2}, "sources": ["nih-adult-normal", "jsrt-adult-normal"],
+              "held_out": {"nih-adult-normal": res}}
+    registry = tmp_path / "reg"
+    with helpers.mlflow_target():
+        run_id = log_to_mlflow(result, registry)
+        with helpers.mlflow_target(f"sqlite:///{registry / 'mlflow.db'}"):
+            run = mlflow.get_run(run_id)
+    (found,) = registry.rglob(f"{run_id}/**/loso.json")  # inside the registry folder
+    logged = json.loads(found.read_text())
+    assert run.data.tags["sources"] == "nih-adult-normal,jsrt-adult-normal"
+    assert run.data.tags["recipe"] == "v1 + jsrt-adult-normal"
+    assert run.data.metrics["nih-adult-normal.all.balanced"] == 0.5
+    assert run.data.metrics["nih-adult-normal.tta.balanced"] == 0.7
+    assert run.data.metrics["nih-adult-normal.heat_in_lungs"] == 0.4
+    assert "nih-adult-normal.all.covid_recall" not in run.data.metrics  # None: not a metric
+    assert logged == result
