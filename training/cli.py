@@ -22,8 +22,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where = t.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", nargs="+", type=Path, help="source folders")
     where.add_argument(
-        "--data-root", type=Path,
-        help="folder holding every source of training.sources.SOURCES")
+        "--data-root", type=Path, help="folder holding every source of training.sources.SOURCES"
+    )
     where.add_argument(
         "--reference", type=Path,
         help="a reference dataset version (python -m app.datasets reference): its source "

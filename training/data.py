@@ -101,6 +101,7 @@ def _patient_map(source_dir: Path) -> dict[str, str]:
 
 
 def _catalogue_samples(source: CatalogueSource, split: str) -> list[Sample]:
+    """The rows of the set's metadata that ``source`` picks, as train samples (no val)."""
     if split != "train":
         return []
     with (source.folder / "metadata.csv").open(newline="") as fh:

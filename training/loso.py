@@ -157,13 +157,15 @@ def run(
     size: int = IMAGE_SIZE, only: list[str] | None = None, epochs: int | None = None,
     members: int = 1, extra: tuple[str, ...] = (),
 ) -> dict:
-    """Every held-out source for one recipe (``extra``: train-only sources added to every
-    training set, or held out with ``only``); returns ``{source: figures}``."""
+    """Every held-out source for one recipe; returns ``{source: figures}``. ``extra``:
+    train-only sources (``training.sources.EXTRA``) added to every training set; one named
+    in ``only`` is loaded to be held out."""
     recipe = RECIPES[recipe_name]
     if epochs is not None:
         recipe = replace(recipe, hp=replace(recipe.hp, epochs=epochs))
     seg = LungSegmenter(str(lungs), threads=2) if lungs else None
-    paths = training_sources(data_root, extra)
+    held_extra = [s for s in only or () if s in EXTRA]
+    paths = training_sources(data_root, tuple(dict.fromkeys([*extra, *held_extra])))
     train_all = data.load(paths, "train", size=size)
     val_all = data.load(paths, "val", classes=train_all.classes, size=size)
     results = {}
@@ -183,7 +185,7 @@ def run(
         results[held] = res
         print(json.dumps({held: res}), flush=True)
     label = recipe_name if members == 1 else f"{recipe_name} x{members}"
-    label += "".join(f" + {e}" for e in extra if e not in (only or ()))
+    label += "".join(f" + {e}" for e in extra)
     return {"recipe": label, "lungs": recipe.lungs, "hparams": asdict(recipe.hp),
             "seed": seed, "members": members, "sources": [p.name for p in paths],
             "held_out": results}
@@ -274,13 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("this recipe crops the lungs: give --lungs")
     if args.members < 1:
         p.error("--members must be 1 or more")
-    extra = tuple(dict.fromkeys([*args.extra_source,
-                                 *(s for s in args.only or () if s in EXTRA)]))
     result = run(args.data_root, args.recipe, args.lungs, args.seed, only=args.only,
-                 epochs=args.epochs, members=args.members, extra=extra)
+                 epochs=args.epochs, members=args.members, extra=tuple(args.extra_source))
     args.out.mkdir(parents=True, exist_ok=True)
-    name = args.recipe if args.members == 1 else f"{args.recipe}-x{args.members}"
-    name += "".join(f"+{e}" for e in args.extra_source)
+    # the file is named after the label: "v1 x3 + jsrt-adult-normal" -> v1-x3+jsrt-adult-normal
+    name = result["recipe"].replace(" x", "-x").replace(" + ", "+")
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
     if args.registry is not None:
         log_to_mlflow(result, args.registry)

@@ -85,6 +85,7 @@ def test_a_train_only_source_trains_everywhere_or_is_held_out(toy_sources, monke
             w.writerow([f"img/n{i}.png", f"q{i}", "no"])
     extra = CatalogueSource("set-normal", folder, "Normal", "nodule", "no")
     monkeypatch.setattr(loso, "SOURCES", ("alpha", "beta"))
+    monkeypatch.setattr(loso, "EXTRA", {"set-normal": lambda root: extra})
     monkeypatch.setattr(loso, "training_sources",
                         lambda root, names=(): [*toy_sources, *([extra] if names else [])])
     monkeypatch.setattr(loso, "RECIPES", {"v1": replace(RECIPES["v1"], hp=replace(
@@ -96,8 +97,7 @@ def test_a_train_only_source_trains_everywhere_or_is_held_out(toy_sources, monke
     assert trained["sources"] == ["alpha", "beta", "set-normal"]
     assert list(trained["held_out"]) == ["alpha"]
 
-    held = loso.run(tmp_path, "v1", None, seed=0, size=32, only=["set-normal"],
-                    extra=("set-normal",))
+    held = loso.run(tmp_path, "v1", None, seed=0, size=32, only=["set-normal"])
     assert held["recipe"] == "v1" and list(held["held_out"]) == ["set-normal"]
     assert held["held_out"]["set-normal"]["all"]["n"] == 4  # every film, none in val
     assert held["held_out"]["set-normal"]["all"]["covid_recall"] is None
@@ -131,3 +131,26 @@ def test_a_result_is_logged_as_one_run_of_radio_loso(tmp_path):
     assert run.data.metrics["nih-adult-normal.heat_in_lungs"] == 0.4
     assert "nih-adult-normal.all.covid_recall" not in run.data.metrics  # None: not a metric
     assert logged == result
+
+
+def test_the_command_names_its_file_after_the_recipe_and_what_trained(monkeypatch, tmp_path):
+    import json
+
+    import training.loso as loso
+
+    calls = []
+
+    def fake_run(data_root, recipe, lungs, seed, only=None, epochs=None, members=1, extra=()):
+        calls.append((only, members, extra))
+        label = f"{recipe} x{members}" + "".join(f" + {e}" for e in extra)
+        return {"recipe": label, "held_out": {}}
+
+    monkeypatch.setattr(loso, "run", fake_run)
+    argv = ["--recipe", "v1", "--members", "3", "--extra-source", "jsrt-adult-normal",
+            "--only", "nih-adult-normal", "--out", str(tmp_path)]
+    assert loso.main(argv) == 0
+    assert calls == [(["nih-adult-normal"], 3, ("jsrt-adult-normal",))]
+    written = tmp_path / "v1-x3+jsrt-adult-normal.json"
+    assert json.loads(written.read_text())["recipe"] == "v1 x3 + jsrt-adult-normal"
+    with pytest.raises(SystemExit):  # not a train-only source
+        loso.main(["--recipe", "v1", "--extra-source", "nih-adult-normal"])
