@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session, selectinload
 from app import audit, metrics
 from app.db.models import VERDICTS, Prediction, Review, User
 
-# The classes of the shipped model; a corrected label must be one of these.
-KNOWN_CLASSES = ("COVID", "Normal", "Viral Pneumonia")
+# Every answer Radio knows; a corrected label must be one of these. "Other Abnormal" (an
+# abnormal film that is neither COVID nor viral pneumonia) came with the four-class models;
+# a three-class version's records keep their answers.
+KNOWN_CLASSES = ("COVID", "Normal", "Viral Pneumonia", "Other Abnormal")
 STATES = ("unreviewed", "agreed", "unknown", "disagreement")
 
 

@@ -34,9 +34,12 @@ CLASS_ALIASES = {
     "normal": "Normal",
     "viral pneumonia": "Viral Pneumonia",
     "viral_pneumonia": "Viral Pneumonia",
+    "other abnormal": "Other Abnormal",
+    "other_abnormal": "Other Abnormal",
 }
 # The order of the model's outputs when these classes are present.
-PREFERRED_ORDER = ["COVID", "Normal", "Viral Pneumonia"]
+# "Other Abnormal" comes last so that a three-class model's outputs keep their indices.
+PREFERRED_ORDER = ["COVID", "Normal", "Viral Pneumonia", "Other Abnormal"]
 _NIH_PATIENT = re.compile(r"^(\d{8})_\d+")
 
 

@@ -20,7 +20,11 @@ from pathlib import Path
 
 # Corrected on 2026-11-25 (see ../shared/data/README.md): ieee8023-adult brings adult
 # normals and non-COVID adult pneumonia from the collection the COVID films come from.
-SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid", "ieee8023-adult")
+# Added on 2026-12-07: nih-adult-abnormal, adult films with findings that cannot be COVID
+# (1992-2015), the fourth answer "Other Abnormal" (without it every abnormal adult film in
+# training was COVID or viral pneumonia, and the model learnt "abnormal adult = COVID").
+SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid", "ieee8023-adult",
+           "nih-adult-abnormal")
 DEFAULT_ROOT = Path("../shared/data")
 
 
