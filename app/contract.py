@@ -47,6 +47,9 @@ def parse_prediction(item: Any) -> dict[str, Any]:
         "probabilities": None,
         "confidence": None,
         "needs_review": item["needs_review"],
+        # Model servers before the four-class versions send neither: a flag without reasons.
+        "review_reasons": list(item.get("review_reasons") or []),
+        "covid_threshold": item.get("covid_threshold"),
         "heatmap": None,
         "ood_reason": item["ood"]["reason"],
         "ood_score": item["ood"].get("score"),

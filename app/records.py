@@ -43,6 +43,8 @@ def record(
         probabilities=result.get("probabilities"),
         confidence=result.get("confidence"),
         needs_review=bool(result.get("needs_review", False)),
+        review_reasons=result.get("review_reasons") or None,
+        covid_threshold=result.get("covid_threshold"),
         ood_reason=result.get("ood_reason"),
         ood_score=result.get("ood_score"),
         heatmap=result.get("heatmap"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from serving.familiarity import REASON as UNFAMILIAR
+
 COVID = "COVID"
 
 
@@ -44,3 +46,18 @@ def needs_review(confidence: float, review_threshold: float | None) -> bool:
     """True when a diagnosis is too uncertain to stand without a radiologist's look."""
     limit = DEFAULT_REVIEW_THRESHOLD if review_threshold is None else review_threshold
     return bool(confidence < limit)
+
+
+def review_reasons(confidence: float, review_threshold: float | None,
+                   unfamiliar: bool = False) -> list[str]:
+    """Why a diagnosis needs a radiologist's look, in words (empty: it may stand alone).
+
+    The clinician reads these: a flag without its reason is not actionable."""
+    why = []
+    if needs_review(confidence, review_threshold):
+        limit = DEFAULT_REVIEW_THRESHOLD if review_threshold is None else review_threshold
+        why.append(f"Low confidence: {confidence:.0%} for this answer, below the "
+                   f"{limit:.0%} below which Radio asks a radiologist.")
+    if unfamiliar:
+        why.append(UNFAMILIAR)
+    return why

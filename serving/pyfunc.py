@@ -23,7 +23,8 @@ import os
 import mlflow.pyfunc
 import numpy as np
 
-from serving.decision import decide, needs_review, softmax
+from serving.decision import decide, review_reasons, softmax
+from serving.familiarity import Familiarity
 from serving.heatmap import heatmaps
 from serving.lungs import LungSegmenter, uncrop
 from serving.ood import OODDetector
@@ -55,6 +56,13 @@ class RadioModel(mlflow.pyfunc.PythonModel):
             context.artifacts["onnx"], opts, providers=["CPUExecutionProvider"]
         )
         self.ood = OODDetector.load(context.artifacts["ood"])
+        # Optional (four-class models and later): the "unfamiliar film" review flag.
+        familiar = context.artifacts.get("familiarity")
+        self.familiarity = Familiarity.load(familiar) if familiar else None
+        # A network may also output its whole pooled backbone features ("embedding"), which
+        # the familiarity check reads; otherwise it reads the OOD features.
+        self.outputs = ["logits", "cam", "features"] + (
+            ["embedding"] if "embedding" in {o.name for o in self.session.get_outputs()} else [])
         lungs = context.artifacts.get("lungs")
         # One thread: the segmenter is a fraction of the classifier's work.
         self.lungs = LungSegmenter(lungs, threads=1) if lungs else None
@@ -75,8 +83,7 @@ class RadioModel(mlflow.pyfunc.PythonModel):
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Raw network outputs for uint8 ``(N, H, W)`` network inputs (:meth:`view`)."""
         x = np.asarray(images, dtype=np.float32)[..., None]
-        logits, cam, features = self.session.run(["logits", "cam", "features"], {"image": x})
-        return {"logits": logits, "cam": cam, "features": features}
+        return dict(zip(self.outputs, self.session.run(self.outputs, {"image": x}), strict=True))
 
     def predict(self, context, model_input, params=None) -> list[dict]:
         """Base64 uint8 images (column ``image``) -> one prediction dict per image."""
@@ -96,9 +103,13 @@ class RadioModel(mlflow.pyfunc.PythonModel):
             maps = np.stack([uncrop(m, b) for m, b in zip(maps, boxes, strict=True)])
         checks = self.ood.check(images, out["features"])
         review_below = self.meta.get("review_threshold")
+        threshold = self.meta.get("covid_threshold")
+        unfamiliar = (self.familiarity.unfamiliar(out.get("embedding", out["features"]))
+                      if self.familiarity is not None else np.zeros(len(images), bool))
         results = []
         for i, (score, reason) in enumerate(checks):
             confidence = float(probs[i, pred[i]])
+            why = [] if reason else review_reasons(confidence, review_below, bool(unfamiliar[i]))
             results.append(
                 {
                     "status": "not_xray" if reason else "ok",
@@ -107,7 +118,9 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                         c: round(float(p), 6) for c, p in zip(self.classes, probs[i], strict=True)
                     },
                     "confidence": round(confidence, 6),
-                    "needs_review": reason is None and needs_review(confidence, review_below),
+                    "needs_review": bool(why),
+                    "review_reasons": why,
+                    "covid_threshold": threshold if "COVID" in self.classes else None,
                     "ood": {
                         "score": round(score, 3),
                         "threshold": self.ood.threshold,

@@ -49,6 +49,14 @@ _SHARED: dict[str, dict[str, Any]] = {
                    "description": "probability of the label"},
     "needs_review": {"type": "boolean",
                      "description": "too uncertain to stand without a radiologist's look"},
+    "review_reasons": {"type": "array", "maxItems": 8,
+                       "items": {"type": "string", "minLength": 1},
+                       "description": "why needs_review is set, in words for the clinician "
+                                      "(empty when it is not)"},
+    "covid_threshold": {**_UNIT, "type": ["number", "null"],
+                        "description": "the COVID decision rule: COVID is the answer whenever "
+                                       "its probability reaches this, even when another "
+                                       "class is more probable (null: plain most probable)"},
     "heatmap": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_HEATMAP_SIDE,
                 "items": {"type": "array", "minItems": 1, "maxItems": MAX_HEATMAP_SIDE,
                           "items": _UNIT},

@@ -90,6 +90,9 @@ class Prediction(Base):
     probabilities: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     confidence: Mapped[float | None] = mapped_column(Float, default=None)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why needs_review is set, in words; the COVID threshold of the answer's decision rule.
+    review_reasons: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    covid_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     ood_reason: Mapped[str | None] = mapped_column(Text, default=None)
     ood_score: Mapped[float | None] = mapped_column(Float, default=None)  # above 1: refused
     # Statistics of the model input (serving.image_stats) for data drift; older rows: None.
