@@ -69,6 +69,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--lungs", type=Path, default=None,
         help="lung segmenter ONNX (python -m training.lungs): classify the lung region",
     )
+    t.add_argument(
+        "--backbone", choices=["scratch", "lite0-frozen"], default="scratch",
+        help="lite0-frozen: ImageNet EfficientNet-Lite0 features + a cross-validated linear "
+        "head, with the unfamiliar-film flag (training.frozen)")
+    t.add_argument("--feature-cache", type=Path, default=None,
+                   help="folder keeping the frozen backbone's features between runs")
     t.add_argument("--balance", choices=["weights", "downsample"], default="weights")
     t.add_argument(
         "--limit",
@@ -136,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             size=args.image_size or IMAGE_SIZE,
             negatives=args.negatives,
             lungs=args.lungs,
+            backbone=args.backbone,
+            feature_cache=args.feature_cache,
         )
     )
     return 0

@@ -9,6 +9,17 @@ import tensorflow as tf
 import tf2onnx
 
 OUTPUTS = ("logits", "cam", "features")
+# Optional: the pooled backbone features, read by the unfamiliar-film flag
+# (serving.familiarity); networks on a pretrained backbone have it.
+OPTIONAL = ("embedding",)
+
+
+def output_names(ensemble) -> tuple[str, ...]:
+    """The ensemble's outputs in order: :data:`OUTPUTS`, then any of :data:`OPTIONAL`."""
+    names = tuple(ensemble.output_names)
+    if names[:3] != OUTPUTS or set(names[3:]) - set(OPTIONAL):
+        raise RuntimeError(f"unexpected outputs {names}, expected {OUTPUTS} (+ {OPTIONAL})")
+    return names
 
 
 def to_onnx(ensemble, path: Path, size: int) -> Path:
@@ -16,7 +27,7 @@ def to_onnx(ensemble, path: Path, size: int) -> Path:
     spec = (tf.TensorSpec((None, size, size, 1), tf.float32, name="image"),)
     model_proto, _ = tf2onnx.convert.from_keras(ensemble, input_signature=spec, opset=17)
     names = [o.name for o in model_proto.graph.output]
-    if sorted(names) != sorted(OUTPUTS):
+    if sorted(names) != sorted(output_names(ensemble)):
         raise RuntimeError(f"unexpected ONNX outputs {names}, expected {OUTPUTS}")
     path.write_bytes(model_proto.SerializeToString())
     return path
@@ -24,21 +35,28 @@ def to_onnx(ensemble, path: Path, size: int) -> Path:
 
 def keras_outputs(ensemble, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
     """The Keras ensemble's outputs for uint8 images (compiled call, no progress bar)."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUTS}
+    names = output_names(ensemble)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size, ..., None].astype(np.float32)
-        for k, v in zip(OUTPUTS, ensemble(x, training=False), strict=True):
+        for k, v in zip(names, ensemble(x, training=False), strict=True):
             parts[k].append(np.asarray(v))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def onnx_outputs(path: Path, images: np.ndarray) -> dict[str, np.ndarray]:
-    """The ONNX copy's outputs for uint8 images."""
+def onnx_outputs(path: Path, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """The ONNX copy's outputs for uint8 images (in batches: a pretrained backbone's
+    activations for a whole train split would take gigabytes at once)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = images[..., None].astype(np.float32)
-    return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), {"image": x}), strict=True))
+    names = [o.name for o in sess.get_outputs()]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for i in range(0, max(len(images), 1), batch_size):
+        x = images[i : i + batch_size, ..., None].astype(np.float32)
+        for k, v in zip(names, sess.run(names, {"image": x}), strict=True):
+            parts[k].append(v)
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def max_difference(ensemble, path: Path, images: np.ndarray) -> dict[str, float]:

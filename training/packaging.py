@@ -31,12 +31,15 @@ ARTIFACT_FILES = {
 }
 # Optional: the lung segmenter of a model that classifies the lung region (serving.lungs).
 LUNGS_FILE = "lungs.onnx"
+# Optional: the unfamiliar-film flag of a network with an "embedding" output.
+FAMILIARITY_FILE = "familiarity.npz"
 
 
 def artifact_files(model_dir: Path) -> dict[str, str]:
     """The artefacts of the model folder ``model_dir``: :data:`ARTIFACT_FILES`, plus
     ``lungs`` when the model crops the lung fields."""
-    extra = {"lungs": LUNGS_FILE} if (Path(model_dir) / LUNGS_FILE).is_file() else {}
+    optional = {"lungs": LUNGS_FILE, "familiarity": FAMILIARITY_FILE}
+    extra = {k: f for k, f in optional.items() if (Path(model_dir) / f).is_file()}
     return {**ARTIFACT_FILES, **extra}
 
 
@@ -86,6 +89,7 @@ def package(
     negatives: Negatives | None = None,
     train_groups: np.ndarray | None = None,
     lungs: Path | None = None,
+    ensemble=None,
 ) -> Packaged:
     """Write the model folder; ``check_images`` compare the ONNX copy with Keras.
 
@@ -95,13 +99,17 @@ def package(
     patient ``train_groups``, the gate also gets check 4 (:mod:`training.gate`). With
     ``lungs`` (the segmenter's ONNX file) the model crops the lung region before the network:
     ``train_images`` and ``negatives`` must then be crops already (as the network saw them).
+    ``ensemble``: the served graph when it is not the mean of ``members`` (the frozen
+    backbone's, :mod:`training.frozen`); with an ``embedding`` output the model also gets
+    the unfamiliar-film flag, fitted out of fold on the served features.
     """
-    from training import export
+    from training import export, familiarity
     from training.model import build_ensemble
 
     temperature, threshold = calibrate(oof_logits, y, classes)
     model_dir.mkdir(parents=True)
-    ensemble = build_ensemble(members, size)
+    if ensemble is None:
+        ensemble = build_ensemble(members, size)
     ensemble.save(model_dir / ARTIFACT_FILES["keras"])
     onnx_path = export.to_onnx(ensemble, model_dir / ARTIFACT_FILES["onnx"], size)
     onnx_diff = export.max_difference(ensemble, onnx_path, check_images)
@@ -124,6 +132,11 @@ def package(
             "oof_negatives_caught": check.oof_negatives_caught,
         }
     detector.save(model_dir / ARTIFACT_FILES["ood"])
+    fam_meta = None
+    if "embedding" in train_out:
+        fam = familiarity.fit_out_of_fold(train_out["embedding"], folds)
+        fam.save(model_dir / FAMILIARITY_FILE)
+        fam_meta = {"k": fam.k, "threshold": fam.threshold, "target": familiarity.TARGET}
     meta = {
         "name": name,
         "classes": classes,
@@ -132,8 +145,9 @@ def package(
         "covid_threshold": threshold,
         "review_threshold": review_threshold,
         "dataset_version": dataset_version,
-        "members": len(members),
+        "members": len(members) or len(folds),
         **({"gate": gate_meta} if gate_meta else {}),
+        **({"familiarity": fam_meta} if fam_meta else {}),
     }
     if lungs is not None:
         shutil.copy2(lungs, model_dir / LUNGS_FILE)

@@ -67,6 +67,12 @@ class TrainConfig:
     # The lung segmenter (ONNX, ``python -m training.lungs``): with it the network is
     # trained and served on the lung region (serving.lungs) and ships the segmenter.
     lungs: Path | None = None
+    # "scratch": version 1's CNN trained from scratch (grid search over ``grid``);
+    # "lite0-frozen": ImageNet EfficientNet-Lite0 features + a cross-validated linear head
+    # (training.frozen), with the unfamiliar-film flag.
+    backbone: str = "scratch"
+    # Where the frozen backbone's features are kept between runs (None: recomputed).
+    feature_cache: Path | None = None
 
 
 def lung_crops_of(images: np.ndarray, lungs: Path) -> np.ndarray:
@@ -133,18 +139,30 @@ def run(cfg: TrainConfig) -> dict:
     ):
         out = Path(tmp)
         tracking.log_inputs(cfg, d, out)
-        best, _ = grid_search(
-            fit_on,
-            d.weights,
-            d.folds,
-            cfg.grid,
-            cfg.seed,
-            cfg.size,
-            on_epoch=on_epoch,
-            on_setting=tracking.log_setting,
-            init_members=cfg.init_members,
-        )
-        tracking.log_best(best, out)
+        graph, lineage = None, dict(cfg.lineage)
+        if cfg.backbone == "lite0-frozen":
+            from training import frozen, pretrained
+
+            report({"stage": "cross-validation", "setting": 1, "settings": 1})
+            best, graph, head_cv = frozen.train(fit_on, d.weights, d.folds, cfg.size,
+                                                cfg.feature_cache)
+            frozen.log_head(head_cv)
+            # Origin, licence and checksum of the weights, with the registered version.
+            lineage |= pretrained.provenance()
+            tracking.mlflow_tags(pretrained.provenance())
+        else:
+            best, _ = grid_search(
+                fit_on,
+                d.weights,
+                d.folds,
+                cfg.grid,
+                cfg.seed,
+                cfg.size,
+                on_epoch=on_epoch,
+                on_setting=tracking.log_setting,
+                init_members=cfg.init_members,
+            )
+            tracking.log_best(best, out)
         report({"stage": "packaging"})
         pkg = package(
             best.members,
@@ -162,6 +180,7 @@ def run(cfg: TrainConfig) -> dict:
             negatives=negatives,
             train_groups=d.train.groups,
             lungs=cfg.lungs,
+            ensemble=graph,
         )
         report({"stage": "evaluation"})
         ev = evaluate(load_served(pkg.model_dir), d, best.oof_logits, pkg.temperature, out)
@@ -169,6 +188,6 @@ def run(cfg: TrainConfig) -> dict:
         summary = summarize(active.info.run_id, d, best, pkg, ev, time.time() - t0)
         tracking.log_summary(summary)
         report({"stage": "registering"})
-        summary["model"] = tracking.register(pkg, cfg.model_name, cfg.promote, cfg.lineage)
+        summary["model"] = tracking.register(pkg, cfg.model_name, cfg.promote, lineage)
         print(format_summary(summary), flush=True)
     return summary

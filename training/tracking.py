@@ -72,6 +72,13 @@ def log_inputs(cfg: TrainConfig, d: RunData, out: Path) -> None:
     mlflow.log_artifact(str(metadata), "data")
 
 
+def mlflow_tags(tags: dict[str, str]) -> None:
+    """Tags of the active run (what the run was made from)."""
+    import mlflow
+
+    mlflow.set_tags(tags)
+
+
 def log_epoch(setting: int, fold: int, epoch: int, logs: dict) -> None:
     """One epoch of one fold member of grid setting ``setting`` (live curves in MLflow)."""
     import mlflow
