@@ -41,8 +41,9 @@ def classifier():
 
 @pytest.fixture(scope="module")
 def photos() -> np.ndarray:
-    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (photographs)")
-    return np.stack([centre_crop(skimage_data.chelsea()), centre_crop(skimage_data.coffee())])
+    from skimage import data  # the dev extra: a missing one fails, it is not skipped
+
+    return np.stack([centre_crop(data.chelsea()), centre_crop(data.coffee())])
 
 
 def test_names_a_cat_and_a_coffee_as_imagenet_does(classifier, photos):
