@@ -49,7 +49,10 @@ def test_answers_are_calibrated_probabilities_with_review_flag(shipped_model, va
         assert p["model"]["name"] == "radio-cxr"
         if p["status"] == "ok":
             assert p["confidence"] == p["probabilities"][p["label"]]
-            assert p["needs_review"] == (p["confidence"] < below)
+            low = any(r.startswith("Low confidence") for r in p["review_reasons"])
+            assert low == (p["confidence"] < below)
+            # the flag is raised exactly when there is a reason to give the clinician
+            assert p["needs_review"] == bool(p["review_reasons"])
     assert any(p["needs_review"] for p in preds) or min(p["confidence"] for p in preds) >= below
 
 
