@@ -134,7 +134,7 @@ def package(
     detector.save(model_dir / ARTIFACT_FILES["ood"])
     fam_meta = None
     if "embedding" in train_out:
-        fam = familiarity.fit_out_of_fold(train_out["embedding"], folds)
+        fam = familiarity.fit_leave_patient_out(train_out["embedding"], train_groups)
         fam.save(model_dir / FAMILIARITY_FILE)
         fam_meta = {"k": fam.k, "threshold": fam.threshold, "target": familiarity.TARGET}
     meta = {

@@ -43,8 +43,8 @@ def test_a_class_missing_from_a_fold_is_never_answered():
 
 def test_cross_validation_scores_every_strength_out_of_fold():
     x, y = _blobs()
-    folds = [(np.flatnonzero(np.arange(len(y)) % 3 != k), np.flatnonzero(np.arange(len(y)) % 3 == k))
-             for k in range(3)]
+    fold_of = np.arange(len(y)) % 3
+    folds = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(3)]
     cv = cross_validate(x, y, np.ones(len(y)), folds, 3, grid=(1e-4, 1.0))
     assert set(cv.losses) == {1e-4, 1.0}
     # Separable blobs: a nearly unregularised head is far more confident, so less loss.
