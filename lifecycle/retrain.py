@@ -139,11 +139,16 @@ def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[
     use_registry(registry)
     with chdir(Path(registry).resolve().parent):
         folder = model_path(name, version) / "artifacts"
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("backbone", "scratch") != "scratch":
+        # A frozen pretrained backbone has nothing to fine-tune: its child refits the head
+        # on the new data with the same outputs (no networks to start from).
+        return [], meta["classes"], None
     ensemble = keras.models.load_model(folder / "ensemble.keras",
                                        custom_objects={"Standardize": Standardize},
                                        compile=False)
     members = [layer for layer in ensemble.layers if isinstance(layer, keras.Model)]
-    classes = json.loads((folder / "meta.json").read_text())["classes"]
+    classes = meta["classes"]
     lungs = folder / "lungs.onnx"
     return members, classes, (lungs if lungs.is_file() else None)
 
@@ -180,6 +185,9 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
         lineage = {"mode": mode, "parent_version": "none",
                    "dataset_manifest_hash": manifest_hash(datasets)}
         init, classes, lungs = None, None, None
+        # The production recipe (README's model card); RADIO_TRAIN_BACKBONE=scratch retrains
+        # version 1's CNN.
+        backbone = os.environ.get("RADIO_TRAIN_BACKBONE", "lite0-frozen")
         if mode == "finetune":
             from training.registry import tracking_uri
 
@@ -188,6 +196,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
             if parent is None:
                 raise reg.LifecycleError("fine-tuning needs a production version to start from")
             init, classes, lungs = parent_members(registry, s.model_name, parent)
+            backbone = "scratch" if init else "lite0-frozen"
             lineage["parent_version"] = parent
             hp = HParams(hp.epochs, hp.batch_size, FINETUNE_LR, hp.dropout, hp.patience,
                          hp.schedule)
@@ -197,6 +206,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
                                   seed=seed, limit=limit, model_name=s.model_name,
                                   promote=False, classes=classes, init_members=init,
                                   lineage=lineage, progress=report, lungs=lungs,
+                                  backbone=backbone,
                                   negatives=NEGATIVES if NEGATIVES.is_dir() else None))
     result = {"version": summary["model"]["version"], "mode": mode, "lineage": lineage,
               "dataset_version": summary["dataset_version"], "val": summary["val"],

@@ -90,6 +90,7 @@ def package(
     train_groups: np.ndarray | None = None,
     lungs: Path | None = None,
     ensemble=None,
+    backbone: str = "scratch",
 ) -> Packaged:
     """Write the model folder; ``check_images`` compare the ONNX copy with Keras.
 
@@ -146,6 +147,7 @@ def package(
         "review_threshold": review_threshold,
         "dataset_version": dataset_version,
         "members": len(members) or len(folds),
+        "backbone": backbone,  # the recipe retraining follows (lifecycle.retrain)
         **({"gate": gate_meta} if gate_meta else {}),
         **({"familiarity": fam_meta} if fam_meta else {}),
     }

@@ -181,6 +181,7 @@ def run(cfg: TrainConfig) -> dict:
             train_groups=d.train.groups,
             lungs=cfg.lungs,
             ensemble=graph,
+            backbone=cfg.backbone,
         )
         report({"stage": "evaluation"})
         ev = evaluate(load_served(pkg.model_dir), d, best.oof_logits, pkg.temperature, out)

@@ -37,6 +37,9 @@ def trained(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for key, value in env.items():
         mp.setenv(key, value)
+    # Version 1's CNN (one epoch): these tests are about modes, lineage and progress; the
+    # frozen-backbone recipe's own run is tested in tests/training/test_pipeline.py.
+    mp.setenv("RADIO_TRAIN_BACKBONE", "scratch")
     try:
         common = {"registry": work / "mlflow", "epochs": 1, "folds": 2, "seed": 1}
         scratch = retrain.retrain(s, "scratch", "ds", reference=ref,

