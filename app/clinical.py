@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app import images, reviews
+from app import images, review_queue, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction, User
@@ -53,6 +53,9 @@ def history() -> ResponseReturnValue:
     if label:
         query = query.where(Prediction.label == label)
     start, end = _date(request.args.get("from")), _date(request.args.get("to"), end=True)
+    error = ""
+    if start and end and start >= end:
+        error, end = "'From' is after 'To': showing everything from 'From' on.", None
     if start:
         query = query.where(Prediction.created_at >= start)
     if end:
@@ -65,7 +68,7 @@ def history() -> ResponseReturnValue:
     return render_template(
         "history.html", items=items[:PAGE_SIZE], total=len(items), label=label,
         state=wanted_state, start=request.args.get("from", ""), end=request.args.get("to", ""),
-        classes=reviews.KNOWN_CLASSES, states=reviews.STATES,
+        classes=reviews.KNOWN_CLASSES, states=reviews.STATES, error=error,
     )
 
 
@@ -75,11 +78,16 @@ def detail(pred_id: str) -> ResponseReturnValue:
     """One prediction: image, heatmap, answer, reviews, and the review form."""
     user = current_user()
     assert user is not None
-    pred = _visible(dbweb.session().get(Prediction, pred_id), user)
-    classes = sorted(pred.probabilities or {}) or list(reviews.KNOWN_CLASSES)
+    session = dbweb.session()
+    pred = _visible(session.get(Prediction, pred_id), user)
+    # After "Save and next case": which case was just reviewed (a radiologist's own).
+    saved_id = request.args.get("saved", "")
+    saved = session.get(Prediction, saved_id) if saved_id and user.can("radiologist") else None
     return render_template("detail.html", pred=pred, state=reviews.state(pred),
-                           final=reviews.final_label(pred), classes=classes,
-                           error=request.args.get("error", ""))
+                           review_text=reviews.describe(pred),
+                           verdict_words=reviews.VERDICT_WORDS,
+                           classes=reviews.classes_of(pred), saved=saved,
+                           queued=bool(saved), error=request.args.get("error", ""))
 
 
 @bp.get("/predictions/<pred_id>/image")
@@ -123,7 +131,10 @@ def review(pred_id: str) -> ResponseReturnValue:
         return redirect(url_for("clinical.detail", pred_id=pred_id, error=str(exc)))
     session.commit()
     if request.form.get("then") == "queue":
-        return redirect(url_for("clinical.queue"))
+        nxt = review_queue.next_case(session, user)
+        if nxt is None:
+            return redirect(url_for("clinical.queue", saved=pred_id))
+        return redirect(url_for("clinical.detail", pred_id=nxt.id, saved=pred_id))
     return redirect(url_for("clinical.detail", pred_id=pred_id))
 
 
@@ -133,4 +144,9 @@ def queue() -> ResponseReturnValue:
     """Images waiting for this radiologist: disagreements and needs-review first."""
     user = current_user()
     assert user is not None
-    return render_template("queue.html", items=reviews.queue(dbweb.session(), user))
+    session = dbweb.session()
+    number = request.args.get("page", "1")
+    queued = review_queue.page(session, user, int(number) if number.isdigit() else 1)
+    saved_id = request.args.get("saved", "")
+    return render_template("queue.html", queue=queued, reasons=review_queue.REASONS,
+                           saved=session.get(Prediction, saved_id) if saved_id else None)

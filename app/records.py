@@ -46,6 +46,7 @@ def record(
         ood_reason=result.get("ood_reason"),
         ood_score=result.get("ood_score"),
         heatmap=result.get("heatmap"),
+        decision=result.get("decision"),
         latency_ms=result.get("latency_ms"),
         error=error,
         image_stats=image_stats,

@@ -115,6 +115,8 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                     },
                     "heatmap": None if maps is None else np.round(maps[i], 3).tolist(),
                     "model": self.model,
+                    "decision": {"covid_threshold": self.meta.get("covid_threshold"),
+                                 "review_threshold": review_below},
                 }
             )
         return results

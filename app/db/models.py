@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("clinician", "radiologist", "admin")
 # What a role may do is cumulative: a radiologist can do all a clinician can, and so on.
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-VERDICTS = ("validated", "corrected", "unknown")
+VERDICTS = ("validated", "corrected", "unknown", "discarded")
 
 
 def utcnow() -> datetime:
@@ -95,6 +95,9 @@ class Prediction(Base):
     # Statistics of the model input (serving.image_stats) for data drift; older rows: None.
     image_stats: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     heatmap: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # The thresholds of the rule that named the label (serving/decision.py); None for rows
+    # of models that did not report them.
+    decision: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
 

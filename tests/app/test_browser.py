@@ -8,6 +8,8 @@ from helpers import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "test-output"
+# Every class a Radio model may name (models before version 8 have the first three).
+CLASSES = ("COVID", "Viral Pneumonia", "Normal", "Other Abnormal")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -96,11 +98,17 @@ def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, clinician, x
     page.get_by_role("button", name="Analyse").click()
     page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
     assert page.locator("#message").inner_text() == ""
-    if page.locator("#not-xray").is_visible():
+    headline = page.locator("#result-headline").inner_text()
+    if headline == "Not a chest X-ray":
         pytest.fail("the model called a real chest X-ray 'not a chest X-ray'")
-    label = page.locator("#result-label").inner_text()
-    assert label in ("COVID", "Normal", "Viral Pneumonia")
-    assert page.locator("#bars .bar").count() == 3
+    label, shown = headline.split(" \u2014 ")
+    assert label in CLASSES and shown.endswith("%")
+    # One bar per class of the answer, the named class highlighted with the headline's value.
+    assert page.locator("#bars .bar").count() >= 3
+    best = page.locator("#bars .bar.best")
+    assert best.locator(".bar-name").inner_text() == label
+    assert best.locator(".bar-value").inner_text() == shown
+    assert label in page.locator("#result-why").inner_text()
     assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
     assert "ms" in page.locator("#result-time").inner_text()
     canvas = page.locator("#heatmap")
@@ -118,6 +126,66 @@ def test_upload_shows_label_bars_and_heatmap(browser, gunicorn_app, clinician, x
     assert canvas.evaluate("c => c.style.opacity") == "0.8"
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "browser-result.png"), full_page=True)
+    page.context.close()
+
+
+def _jpeg_and_dicom(xray_path, folder):
+    """The same real X-ray as a JPEG and as a 16-bit MONOCHROME1 DICOM (white is air)."""
+    import numpy as np
+    from dicom_files import make
+    from PIL import Image
+
+    grey = Image.open(xray_path).convert("L")
+    grey.thumbnail((768, 768))
+    jpeg = folder / "film.jpg"
+    grey.save(jpeg, quality=92)
+    pixels = np.asarray(grey, dtype=np.uint16) * 257  # the full 16-bit range
+    dcm = folder / "film.dcm"
+    dcm.write_bytes(make((65535 - pixels).astype(np.uint16), photometric="MONOCHROME1"))
+    return jpeg, dcm
+
+
+def _analyse(page, path) -> str:
+    """Upload ``path`` on the Analyse page; wait for the answer, its image and its heatmap;
+    the prediction id."""
+    page.get_by_label("Chest X-ray image").set_input_files(str(path))
+    page.get_by_role("button", name="Analyse").click()
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    assert page.locator("#message").inner_text() == ""
+    assert page.locator("#result").is_visible()
+    # The image: the browser's own preview, or the server's rendering of a DICOM.
+    wait_for(page, "() => document.getElementById('preview').naturalWidth > 0")
+    assert page.locator("#preview-pending").is_hidden()
+    wait_for(page, "() => document.getElementById('heatmap').width > 0")
+    assert page.locator("#heatmap").is_visible()
+    assert page.locator("#bars .bar").count() >= 3
+    return page.locator("#result-id").inner_text().strip()
+
+
+def test_png_jpeg_and_16bit_monochrome1_dicom_show_image_answer_heatmap(
+        browser, gunicorn_app, clinician, xray_path, tmp_path):
+    jpeg, dcm = _jpeg_and_dicom(xray_path, tmp_path)
+    page = _page(browser, gunicorn_app["url"], clinician)
+    for path in (xray_path, jpeg, dcm):
+        pred_id = _analyse(page, path)
+        assert page.locator("#result-headline").inner_text().strip()
+    # The DICOM is shown as the server renders it, not as a broken browser preview.
+    src = page.locator("#preview").get_attribute("src")
+    assert src == f"/predictions/{pred_id}/image"
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    shown = page.request.get(gunicorn_app["url"] + src)
+    assert shown.ok and shown.headers["content-type"] == "image/png"
+    size = (64, 64)
+    served = np.asarray(Image.open(io.BytesIO(shown.body())).convert("L").resize(size), float)
+    original = np.asarray(Image.open(jpeg).convert("L").resize(size), float)
+    # MONOCHROME1 turned back: the picture the clinician sees is the film, not its negative.
+    assert np.corrcoef(served.ravel(), original.ravel())[0, 1] > 0.9
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "browser-dicom.png"), full_page=True)
     page.context.close()
 
 
@@ -156,9 +224,10 @@ def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, clinician
     SHOTS.mkdir(exist_ok=True)
     page.get_by_label("Chest X-ray image").set_input_files(str(document))
     page.get_by_role("button", name="Analyse").click()
-    page.locator("#not-xray").wait_for(state="visible")
-    assert page.locator("#not-xray").inner_text() == "Not a chest X-ray"
-    assert page.locator("#not-xray-reason").inner_text().strip()  # the model's reason
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    assert page.locator("#result-headline").inner_text() == "Not a chest X-ray"
+    # The model's reason, then that no diagnosis is given.
+    assert page.locator("#result-why").inner_text().endswith("No diagnosis is given for it.")
     assert page.locator("#diagnosis").is_hidden() and page.locator("#bars .bar").count() == 0
     assert page.locator("#heatmap").is_hidden()
     assert page.locator("#result-model").inner_text().startswith("radio-cxr version ")
@@ -180,7 +249,7 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     page.get_by_role("button", name="Analyse").click()
     page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
     pred_id = page.locator("#result-id").inner_text().strip()
-    model_label = page.locator("#result-label").inner_text().strip()
+    model_label = page.locator("#result-headline").inner_text().split(" \u2014 ")[0]
     page.get_by_role("link", name="History").click()
     assert page.locator(f'a[href="/predictions/{pred_id}"]').count() == 1
     page.context.close()

@@ -1,0 +1,50 @@
+"""How the pages show values: human dates and ages (never a Unix timestamp), percents, and
+the answer in words (``app.answer``), as Jinja filters and globals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from app import answer
+
+
+def _aware(value: datetime | float | int) -> datetime:
+    """A datetime in UTC from a datetime (naive ones are UTC, as SQLite returns them) or a
+    Unix timestamp."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def when(value: datetime | float | int | None) -> str:
+    """``7 Dec 2026, 16:20 UTC``."""
+    if value is None or value == "":
+        return ""
+    moment = _aware(value)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def age(value: datetime | float | int | None, now: datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: ``just now``, ``5 min ago``, ``3 h ago``,
+    ``2 days ago``."""
+    if value is None or value == "":
+        return ""
+    seconds = ((now or datetime.now(UTC)) - _aware(value)).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    return f"{days} day{'' if days == 1 else 's'} ago"
+
+
+def install(app: Flask) -> None:
+    """Register the filters and globals on ``app``'s Jinja environment."""
+    app.add_template_filter(when, "when")
+    app.add_template_filter(age, "age")
+    app.add_template_filter(answer.percent, "pct")
+    app.add_template_global(answer.of_record, "explain")
