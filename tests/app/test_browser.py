@@ -235,17 +235,40 @@ def test_not_xray_answer_replaces_the_diagnosis(browser, gunicorn_app, clinician
     page.context.close()
 
 
-def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician, xray_path):
+@pytest.fixture(scope="module")
+def radiologist(browser, gunicorn_app) -> tuple[str, str]:
+    return first_login(browser, gunicorn_app["url"], gunicorn_app["env"], "browser-rad",
+                       "radiologist")
+
+
+@pytest.fixture(scope="module")
+def admin(browser, gunicorn_app) -> tuple[str, str]:
+    return first_login(browser, gunicorn_app["url"], gunicorn_app["env"], "browser-admin",
+                       "admin")
+
+
+def _variant(xray_path, folder, n: int):
+    """The real X-ray with one pixel changed: another image by content (its own case in the
+    queue, where copies of one image are merged)."""
+    from PIL import Image
+
+    img = Image.open(xray_path).convert("L")
+    img.putpixel((0, 0), (img.getpixel((0, 0)) + n) % 256)
+    path = folder / f"variant-{n}.png"
+    img.save(path)
+    return path
+
+
+def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician, radiologist,
+                                               admin, xray_path, tmp_path):
     """A clinician uploads, a radiologist corrects, an admin snapshots production: the
     image is in the new version with its source and the radiologist's label."""
     import csv
 
     url = gunicorn_app["url"]
-    radiologist = first_login(browser, url, gunicorn_app["env"], "browser-rad", "radiologist")
-    admin = first_login(browser, url, gunicorn_app["env"], "browser-admin", "admin")
-
+    upload = _variant(xray_path, tmp_path, 1)
     page = _page(browser, url, clinician)
-    page.get_by_label("Chest X-ray image").set_input_files(str(xray_path))
+    page.get_by_label("Chest X-ray image").set_input_files(str(upload))
     page.get_by_role("button", name="Analyse").click()
     page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
     pred_id = page.locator("#result-id").inner_text().strip()
@@ -256,7 +279,7 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
 
     page = _page(browser, url, radiologist, width=390, height=844)  # on a phone
     page.get_by_role("link", name="Review queue").click()
-    page.locator(f'a[href="/predictions/{pred_id}"]').click()
+    page.locator(f'a.queue-answer[href="/predictions/{pred_id}"]').click()
     # The stored image and its stored heatmap are shown again.
     wait_for(page, "() => document.getElementById('heatmap').width > 0")
     # The image loads on its own request, possibly after the heatmap is drawn: wait for it
@@ -266,9 +289,11 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     page.get_by_label("Correct to").check()
     page.get_by_label("Correct label").select_option(new_label)
     page.get_by_label("Comment").fill("reviewed in the browser test")
-    page.get_by_role("button", name="Save review").click()
-    assert page.locator("#review-state").inner_text() == f"agreed: {new_label}"
-    assert f"corrected to {new_label}" in page.locator("#reviews").inner_text()
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert page.locator("#review-state").inner_text() == (
+        f"Corrected by a radiologist to {new_label} (Radio said {model_label})")
+    assert f"correction to {new_label}" in page.locator("#reviews").inner_text()
+    assert page.locator(".flag").count() == 0  # the red banner is gone once reviewed
     page.screenshot(path=str(SHOTS / "browser-review.png"), full_page=True)
     page.context.close()
 
@@ -284,4 +309,127 @@ def test_clinical_loop_upload_correct_snapshot(browser, gunicorn_app, clinician,
     row = rows[pred_id]
     assert row["label"] == new_label and row["source"] == "Test Hospital"
     assert row["validated_by"] == "browser-rad"
-    assert (folder / row["file"]).read_bytes() == xray_path.read_bytes()
+    assert (folder / row["file"]).read_bytes() == upload.read_bytes()
+
+
+def _db_url(gunicorn_app) -> str:
+    from app.db import default_url
+
+    return gunicorn_app["env"].get("DATABASE_URL") or default_url(gunicorn_app["data_dir"])
+
+
+def _stored_case(gunicorn_app, username: str, xray_path, **fields) -> str:
+    """A prediction of ``username`` written straight into the app's database (the answer of
+    a model version that is not the one served); its id."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from app import db, images
+    from app.db.models import Prediction, User
+
+    data = xray_path.read_bytes()
+    sha = images.store(gunicorn_app["data_dir"] / "images", data, "PNG")
+    pred_id = uuid.uuid4().hex
+    with db.session_scope(_db_url(gunicorn_app)) as s:
+        user = s.scalars(select(User).where(User.username == username)).one()
+        s.add(Prediction(id=pred_id, user_id=user.id, image_sha256=sha, image_format="PNG",
+                         image_bytes=len(data), model_name="radio-cxr", model_version="8",
+                         **fields))
+    return pred_id
+
+
+def test_covid_above_its_threshold_but_under_half_is_the_headline_with_why(
+        browser, gunicorn_app, clinician, xray_path):
+    pred_id = _stored_case(
+        gunicorn_app, clinician[0], xray_path, status="ok", label="COVID", confidence=0.3,
+        needs_review=True, heatmap=[[0.1, 0.9], [0.4, 0.2]],
+        probabilities={"COVID": 0.3, "Viral Pneumonia": 0.1, "Other Abnormal": 0.05,
+                       "Normal": 0.55},
+        decision={"covid_threshold": 0.24, "review_threshold": 0.6})
+    url = gunicorn_app["url"]
+    page = _page(browser, url, clinician)
+    page.goto(f"{url}/predictions/{pred_id}")
+    assert page.locator("#result-headline").inner_text() == "COVID \u2014 30.0%"
+    why = page.locator("#result-why").inner_text()
+    assert why.startswith("The COVID probability, 30.0%, is above the COVID threshold of 24%.")
+    assert "even when another class is more probable" in why
+    assert page.locator("#review-flag").inner_text().startswith(
+        "Needs radiologist review: the model's probability for its answer, 30.0%, is below 60%")
+    # Four bars, in the model's order; the named class is the highlighted one.
+    assert page.locator("#bars .bar-name").all_inner_texts() == [
+        "COVID", "Viral Pneumonia", "Other Abnormal", "Normal"]
+    assert page.locator("#bars .bar.best .bar-name").inner_text() == "COVID"
+    wait_for(page, "() => document.querySelector('.bar.best .bar-fill').style.width === '30%'")
+    page.get_by_role("link", name="History").click()
+    assert page.locator(f'a[href="/predictions/{pred_id}"]').count() == 1
+    assert "COVID \u2014 30.0%" in page.locator("table.list").inner_text()
+    page.context.close()
+
+
+def test_404_and_another_users_case_are_html_pages(browser, gunicorn_app, clinician,
+                                                   xray_path):
+    url = gunicorn_app["url"]
+    other = first_login(browser, url, gunicorn_app["env"], "browser-clin2", "clinician")
+    pred_id = _stored_case(gunicorn_app, other[0], xray_path, status="ok", label="Normal",
+                           confidence=0.9, probabilities={"COVID": 0.1, "Normal": 0.9})
+    page = _page(browser, url, clinician)
+    resp = page.goto(f"{url}/predictions/{pred_id}")
+    assert resp.status == 403 and resp.headers["content-type"].startswith("text/html")
+    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    assert page.get_by_role("link", name="History", exact=True).is_visible()  # the site
+    resp = page.goto(f"{url}/no/such/page")
+    assert resp.status == 404 and page.get_by_role("heading", name="Page not found").is_visible()
+    page.context.close()
+
+
+def test_review_from_the_queue_lands_on_the_next_case(browser, gunicorn_app, clinician,
+                                                      radiologist, xray_path, tmp_path):
+    url = gunicorn_app["url"]
+    page = _page(browser, url, clinician)
+    for n in (2, 3):
+        _analyse(page, _variant(xray_path, tmp_path, n))
+    page.context.close()
+    page = _page(browser, url, radiologist)
+    page.get_by_role("link", name="Review queue").click()
+    counts = page.locator("#queue-counts").inner_text()
+    assert int(counts.split()[0]) >= 2 and "images to review" in counts
+    first = page.locator(".queue-item a.queue-answer").first.get_attribute("href")
+    assert page.locator(".queue-item img.thumb").count() >= 2
+    page.locator(".queue-item a.queue-answer").first.click()
+    page.get_by_label("Don't know").check()
+    page.get_by_role("button", name="Save and next case").click()
+    saved = page.locator("#saved")
+    saved.wait_for(state="visible")
+    assert saved.inner_text().startswith("Review saved for the case of")
+    assert page.url.split("?")[0] != url + first and "/predictions/" in page.url
+    page.goto(url + first)
+    assert page.locator("#review-state").inner_text() == (
+        "Reviewed: the radiologist could not tell")
+    page.goto(url + "/queue")
+    assert page.locator(f'.queue-item a[href="{first}"]').count() == 0
+    page.context.close()
+
+
+def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path):
+    url = gunicorn_app["url"]
+    pred_id = _stored_case(gunicorn_app, admin[0], xray_path, status="ok", label="Normal",
+                           confidence=0.9, probabilities={"COVID": 0.1, "Normal": 0.9})
+    page = _page(browser, url, admin, width=390, height=844)
+    wide = {}
+    for path in ("/", "/history", "/queue", "/contribute", "/datasets", "/admin/models",
+                 "/admin/monitoring", "/admin/users", "/account/tokens", "/docs",
+                 f"/predictions/{pred_id}", "/no/such/page"):
+        page.goto(url + path)
+        page.wait_for_load_state("load")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            # Name the culprits: the innermost elements that end past the screen's edge.
+            wide[path] = (width, page.evaluate("""() => Array.from(
+                document.querySelectorAll('body *')).filter(e =>
+                e.getBoundingClientRect().right > 391 && !Array.from(e.children).some(
+                    c => c.getBoundingClientRect().right > 391)).slice(0, 5).map(e =>
+                e.tagName + '.' + e.className + ' ' + Math.round(
+                    e.getBoundingClientRect().right))"""))
+    assert wide == {}
+    page.context.close()

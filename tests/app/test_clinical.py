@@ -130,3 +130,17 @@ def test_queue_merges_copies_then_saving_lands_on_the_next_case(site):
     html = rad.get(f"/predictions/{'c' * 32}").get_data(as_text=True)
     assert 'class="flag"' not in html and "Validated by a radiologist: COVID" in html
     assert "above the COVID threshold of 24%" in html
+
+
+def test_another_users_case_is_an_html_403_for_a_browser_json_for_a_script(site):
+    app, _ = site
+    accounts.add_user(app, "clin2", "clinician")
+    other = _logged_in(app, "clin2")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    resp = other.get(f"/predictions/{'a' * 32}", headers=browser)
+    assert resp.status_code == 403 and resp.mimetype == "text/html"
+    assert "Not allowed" in resp.get_data(as_text=True)
+    resp = other.get(f"/predictions/{'a' * 32}", headers={"Accept": "application/json"})
+    assert resp.status_code == 403 and resp.is_json
+    resp = other.get(f"/predictions/{'9' * 32}", headers=browser)
+    assert resp.status_code == 404 and "Page not found" in resp.get_data(as_text=True)
