@@ -39,8 +39,10 @@ def _covid_rule(label: str, probs: dict[str, float], threshold: float | None) ->
             where = "reaches the COVID decision threshold of this model version"
         else:
             where = f"is above the COVID threshold of {threshold_percent(threshold)}"
-        most = " and COVID is the most probable class" if top == COVID else ""
-        return f"The COVID probability, {percent(p_covid)}, {where}{most}. {meaning}"
+        if top == COVID:
+            return (f"COVID is the most probable class, and its probability, "
+                    f"{percent(p_covid)}, {where}. {meaning}")
+        return f"The COVID probability, {percent(p_covid)}, {where}. {meaning}"
     quoted = ("the COVID threshold" if threshold is None
               else f"the COVID threshold of {threshold_percent(threshold)}")
     if top == COVID:

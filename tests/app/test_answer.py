@@ -12,8 +12,8 @@ def test_covid_above_its_threshold_though_not_the_most_probable_is_explained():
                           {"covid_threshold": 0.24, "review_threshold": 0.6})
     assert said["headline"] == "COVID \u2014 44.9%"
     assert said["why"] == (
-        "The COVID probability, 44.9%, is above the COVID threshold of 24% and COVID is the "
-        "most probable class. Radio names COVID as soon as its probability reaches this "
+        "COVID is the most probable class, and its probability, 44.9%, is above the COVID "
+        "threshold of 24%. Radio names COVID as soon as its probability reaches this "
         "threshold, even when another class is more probable, so that fewer COVID cases "
         "are missed.")
     assert said["review"] == (
