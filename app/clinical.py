@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app import images, review_queue, reviews
@@ -19,7 +19,7 @@ from app.db import web as dbweb
 from app.db.models import Prediction, User
 
 bp = Blueprint("clinical", __name__)
-PAGE_SIZE = 200
+PAGE_SIZE = 50
 
 
 def _visible(pred: Prediction | None, user: User) -> Prediction:
@@ -42,32 +42,42 @@ def _date(value: str | None, end: bool = False) -> datetime | None:
 @bp.get("/history")
 @requires("clinician")
 def history() -> ResponseReturnValue:
-    """Past predictions, newest first; filters: label, review state, date range."""
+    """Past predictions, newest first, by pages; filters: label, review state, date range
+    (all in SQL)."""
     user = current_user()
     assert user is not None
-    query = select(Prediction).options(selectinload(Prediction.reviews),
-                                       selectinload(Prediction.user))
+    where = []
     if not user.can("radiologist"):
-        query = query.where(Prediction.user_id == user.id)
+        where.append(Prediction.user_id == user.id)
     label = request.args.get("label", "")
     if label:
-        query = query.where(Prediction.label == label)
+        where.append(Prediction.label == label)
     start, end = _date(request.args.get("from")), _date(request.args.get("to"), end=True)
     error = ""
     if start and end and start >= end:
         error, end = "'From' is after 'To': showing everything from 'From' on.", None
     if start:
-        query = query.where(Prediction.created_at >= start)
+        where.append(Prediction.created_at >= start)
     if end:
-        query = query.where(Prediction.created_at < end)
-    rows = dbweb.session().scalars(query.order_by(Prediction.created_at.desc())).all()
+        where.append(Prediction.created_at < end)
     wanted_state = request.args.get("state", "")
-    items = [(p, reviews.state(p)) for p in rows]
     if wanted_state in reviews.STATES:
-        items = [(p, st) for p, st in items if st == wanted_state]
+        where.append(reviews.where_state(wanted_state))
+    session = dbweb.session()
+    total = session.scalar(select(func.count(Prediction.id)).where(*where)) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = request.args.get("page", "1")
+    page = min(max(1, int(number) if number.isdigit() else 1), pages)
+    rows = session.scalars(
+        select(Prediction).where(*where)
+        .options(selectinload(Prediction.reviews), selectinload(Prediction.user))
+        .order_by(Prediction.created_at.desc(), Prediction.id)
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
-        "history.html", items=items[:PAGE_SIZE], total=len(items), label=label,
-        state=wanted_state, start=request.args.get("from", ""), end=request.args.get("to", ""),
+        "history.html", items=[(p, reviews.state(p)) for p in rows], total=total,
+        page=page, pages=pages, args=args, label=label, state=wanted_state,
+        start=request.args.get("from", ""), end=request.args.get("to", ""),
         classes=reviews.KNOWN_CLASSES, states=reviews.STATES, error=error,
     )
 

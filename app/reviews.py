@@ -15,6 +15,7 @@ Only ``agreed`` images may enter a dataset.
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app import audit, metrics
@@ -58,6 +59,32 @@ def final_label(pred: Prediction) -> str | None:
     if state(pred) != "agreed":
         return None
     return counting(pred)[0].label
+
+
+def where_state(wanted: str) -> ColumnElement[bool]:
+    """A SQL condition on predictions: their :func:`state` is ``wanted`` (one of
+    :data:`STATES`), computed in the database from each reviewer's latest review."""
+    if wanted == "unreviewed":
+        return ~Prediction.reviews.any()
+    ranked = select(
+        Review.prediction_id, Review.verdict, Review.label,
+        func.row_number().over(partition_by=(Review.prediction_id, Review.reviewer_id),
+                               order_by=(Review.created_at.desc(), Review.id.desc()))
+        .label("nth"),
+    ).subquery()
+    latest = select(ranked).where(ranked.c.nth == 1).subquery()
+    unknown = func.sum(case((latest.c.verdict == "unknown", 1), else_=0))
+    discarded = func.sum(case((latest.c.verdict == "discarded", 1), else_=0))
+    labels = func.count(distinct(latest.c.label))  # unknown and discarded name none
+    having = {
+        "agreed": (unknown == 0) & (discarded == 0) & (labels == 1),
+        "unknown": (unknown > 0) & (discarded == 0) & (labels == 0),
+        "discarded": (discarded > 0) & (unknown == 0) & (labels == 0),
+        "disagreement": ((labels > 1) | ((unknown + discarded > 0) & (labels > 0))
+                         | ((unknown > 0) & (discarded > 0))),
+    }[wanted]
+    return Prediction.id.in_(
+        select(latest.c.prediction_id).group_by(latest.c.prediction_id).having(having))
 
 
 def classes_of(pred: Prediction) -> list[str]:

@@ -144,3 +144,26 @@ def test_another_users_case_is_an_html_403_for_a_browser_json_for_a_script(site)
     assert resp.status_code == 403 and resp.is_json
     resp = other.get(f"/predictions/{'9' * 32}", headers=browser)
     assert resp.status_code == 404 and "Page not found" in resp.get_data(as_text=True)
+
+
+def test_history_pages_and_says_when_filters_match_nothing(site):
+    app, _ = site
+    with app.app_context():
+        s = dbweb.session()
+        for i in range(55):
+            s.add(Prediction(id=f"{i:032d}", image_sha256="e" * 64, image_format="PNG",
+                             image_bytes=1, status="ok", label="Normal", confidence=0.9,
+                             probabilities={"COVID": 0.1, "Normal": 0.9},
+                             created_at=utcnow() - timedelta(days=10, minutes=i)))
+        s.commit()
+    rad = _logged_in(app, "rad")
+    html = rad.get("/history?label=Normal").get_data(as_text=True)
+    assert "56 predictions, page 1 of 2." in html  # 55 + the fixture's "a"
+    assert f"{0:032d}" in html and f"{54:032d}" not in html
+    html = rad.get("/history?label=Normal&page=2").get_data(as_text=True)
+    assert f"{54:032d}" in html and f"{0:032d}" not in html
+    assert 'href="/history?page=1&amp;label=Normal"' in html
+    html = rad.get("/history?label=Viral+Pneumonia").get_data(as_text=True)
+    assert "No prediction matches these filters." in html
+    html = rad.get("/history?from=2026-12-07&to=2026-12-01").get_data(as_text=True)
+    assert "&#39;From&#39; is after &#39;To&#39;" in html

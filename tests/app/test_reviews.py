@@ -86,3 +86,27 @@ def test_discard_and_the_words_for_each_state(s):
     assert reviews.describe(other) == "Corrected by a radiologist to COVID (Radio said Normal)"
     reviews.add(s, third, r1, "validated", None, "")
     assert reviews.describe(third) == "Validated by a radiologist: Normal"
+
+
+def test_each_state_is_found_by_sql_as_state_computes_it(s):
+    r1 = users.create_user(s, "r1", "radiologist")
+    r2 = users.create_user(s, "r2", "radiologist")
+    preds = {name: _pred(s, name * 32) for name in "abcdefg"}
+    s.flush()
+    reviews.add(s, preds["b"], r1, "validated", None, "")  # agreed
+    reviews.add(s, preds["c"], r1, "corrected", "COVID", "")  # disagreement
+    reviews.add(s, preds["c"], r2, "validated", None, "")
+    reviews.add(s, preds["d"], r1, "unknown", None, "")  # unknown
+    reviews.add(s, preds["e"], r1, "discarded", None, "")  # discarded
+    reviews.add(s, preds["f"], r1, "unknown", None, "")  # unknown, then r1 changed mind
+    reviews.add(s, preds["f"], r1, "corrected", "COVID", "")
+    preds["f"].reviews[-1].created_at = preds["f"].reviews[0].created_at + timedelta(seconds=1)
+    reviews.add(s, preds["g"], r1, "discarded", None, "")  # discard against don't know
+    reviews.add(s, preds["g"], r2, "unknown", None, "")
+    s.flush()
+    expected = {"a": "unreviewed", "b": "agreed", "c": "disagreement", "d": "unknown",
+                "e": "discarded", "f": "agreed", "g": "disagreement"}
+    assert {n: reviews.state(p) for n, p in preds.items()} == expected
+    for wanted in reviews.STATES:
+        found = set(s.scalars(select(Prediction.id).where(reviews.where_state(wanted))))
+        assert found == {n * 32 for n, st in expected.items() if st == wanted}, wanted
