@@ -433,3 +433,37 @@ def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path):
                     e.getBoundingClientRect().right))"""))
     assert wide == {}
     page.context.close()
+
+
+def test_destructive_actions_ask_first(browser, gunicorn_app, admin):
+    url = gunicorn_app["url"]
+    first_login(browser, url, gunicorn_app["env"], "browser-victim", "clinician")
+    page = _page(browser, url, admin)
+    page.goto(url + "/admin/users")
+    row = page.locator("tr", has_text="browser-victim")
+    asked, posted = [], []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+
+    def answer(dialog, accept: bool):
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    row.get_by_role("button", name="Reset password").click()
+    assert asked == ["Reset the password of browser-victim? Their current password stops "
+                     "working."]
+    # Dismissed: nothing was sent (the dialog is answered before click() returns, and a
+    # form submission would issue its POST at once).
+    assert posted == [] and page.locator("#one-time-password").count() == 0
+    page.once("dialog", lambda d: answer(d, True))
+    row.get_by_role("button", name="Reset password").click()
+    page.locator("#one-time-password").wait_for()
+    assert len(asked) == 2 and len(posted) == 1
+    page.goto(url + "/admin/models")
+    for name in ("Force deploy", "Roll back"):
+        page.once("dialog", lambda d: answer(d, False))
+        page.get_by_role("button", name=name).click()
+    assert asked[2:] == ["Force this version into production without the quality gate?",
+                         "Roll production back to the previous version?"]
+    assert len(posted) == 1  # neither was sent
+    page.context.close()
