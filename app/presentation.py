@@ -10,23 +10,28 @@ from flask import Flask
 from app import answer
 
 
-def _aware(value: datetime | float | int) -> datetime:
-    """A datetime in UTC from a datetime (naive ones are UTC, as SQLite returns them) or a
-    Unix timestamp."""
+def _aware(value: datetime | float | int | str) -> datetime:
+    """A datetime in UTC from a datetime (naive ones are UTC, as SQLite returns them), an
+    ISO 8601 text (the JSON files' ``created_utc``) or a Unix timestamp."""
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def when(value: datetime | float | int | None) -> str:
-    """``7 Dec 2026, 16:20 UTC``."""
+def when(value: datetime | float | int | str | None) -> str:
+    """``7 Dec 2026, 16:20 UTC``; a text that is no date is shown as it is."""
     if value is None or value == "":
         return ""
-    moment = _aware(value)
+    try:
+        moment = _aware(value)
+    except ValueError:
+        return str(value)
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
-def age(value: datetime | float | int | None, now: datetime | None = None) -> str:
+def age(value: datetime | float | int | str | None, now: datetime | None = None) -> str:
     """How long ago, in the largest whole unit: ``just now``, ``5 min ago``, ``3 h ago``,
     ``2 days ago``."""
     if value is None or value == "":

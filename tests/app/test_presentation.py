@@ -9,6 +9,9 @@ def test_when_reads_datetimes_naive_or_aware_and_timestamps():
     assert when(datetime(2026, 12, 7, 16, 5, tzinfo=UTC)) == "7 Dec 2026, 16:05 UTC"
     assert when(datetime(2026, 3, 1, 9, 0)) == "1 Mar 2026, 09:00 UTC"  # SQLite: naive UTC
     assert when(1796601600) == "7 Dec 2026, 00:00 UTC"
+    assert when("2026-12-07T16:05:09.123+00:00") == "7 Dec 2026, 16:05 UTC"
+    assert when("2026-12-07T17:05:00+01:00") == "7 Dec 2026, 16:05 UTC"
+    assert when("yesterday") == "yesterday"
     assert when(None) == ""
 
 
