@@ -1,5 +1,6 @@
-"""How the pages show values: human dates and ages (never a Unix timestamp), percents, and
-the answer in words (``app.answer``), as Jinja filters and globals."""
+"""How the pages show values: human dates and ages (never a Unix timestamp), percents, the
+answer and its review state in words (``app.answer``, ``app.reviews``), as Jinja filters and
+globals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from app import answer
+from app import answer, reviews
 
 
 def _aware(value: datetime | float | int | str) -> datetime:
@@ -53,3 +54,4 @@ def install(app: Flask) -> None:
     app.add_template_filter(age, "age")
     app.add_template_filter(answer.percent, "pct")
     app.add_template_global(answer.of_record, "explain")
+    app.add_template_global(reviews.describe, "review_words")

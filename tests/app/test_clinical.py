@@ -70,6 +70,7 @@ def test_radiologist_corrects_and_everyone_sees_it(site, db_url):
     assert clin.get(f"/predictions/{'a' * 32}/image").data == png
     html = clin.get("/history?state=agreed").get_data(as_text=True)
     assert "a" * 32 in html
+    assert "Corrected by a radiologist to COVID (Radio said Normal)" in html
     with db.session_scope(db_url) as s:
         review = s.scalars(select(Review)).one()
         audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "review")).one()
