@@ -23,6 +23,27 @@
                              Math.max(1, Math.round(img.naturalHeight * scale)));
     applyOpacity();
   }
+  // Window/level and zoom for reading the film: CSS filters on the image only (the heatmap
+  // keeps its colours), and a wider box scrolled inside the stage.
+  var level = document.getElementById("level");
+  var windowWidth = document.getElementById("window");
+  var zoomLevel = document.getElementById("zoom-level");
+  var zoomBox = document.getElementById("zoom");
+  function applyView() {
+    if (!level) { return; }
+    img.style.filter = "brightness(" + level.value / 100 + ") contrast(" +
+      windowWidth.value / 100 + ")";
+    zoomBox.style.width = zoomLevel.value + "%";
+  }
+  [level, windowWidth, zoomLevel].forEach(function (el) {
+    if (el) { el.addEventListener("input", applyView); }
+  });
+  var reset = document.getElementById("view-reset");
+  if (reset) {
+    reset.addEventListener("click", function () {
+      level.value = 100; windowWidth.value = 100; zoomLevel.value = 100; applyView();
+    });
+  }
   if (toggle) { toggle.addEventListener("change", applyOpacity); }
   if (opacity) { opacity.addEventListener("input", applyOpacity); }
   if (img.complete) { paint(); } else { img.addEventListener("load", paint); }

@@ -38,6 +38,24 @@ def test_covid_above_its_threshold_but_under_half_is_the_headline_with_why(
         "COVID", "Viral Pneumonia", "Other Abnormal", "Normal"]
     assert page.locator("#bars .bar.best .bar-name").inner_text() == "COVID"
     wait_for(page, "() => document.querySelector('.bar.best .bar-fill').style.width === '30%'")
+    # Reading the film: zoom doubles the image inside its scrolling box, the heatmap stays
+    # on it; brightness and contrast change the image, not the heatmap.
+    wait_for(page, "() => document.getElementById('preview').naturalWidth > 0")
+    page.get_by_label("Zoom").fill("200")
+    page.get_by_label("Brightness").fill("150")
+    sizes = page.evaluate("""() => {
+        const box = (id) => document.getElementById(id).getBoundingClientRect();
+        const stage = document.getElementById('stage');
+        return {stage: stage.clientWidth, scroll: stage.scrollWidth, img: box('preview').width,
+                canvas: box('heatmap').width,
+                filter: document.getElementById('preview').style.filter,
+                heat: document.getElementById('heatmap').style.filter};
+    }""")
+    assert abs(sizes["img"] - 2 * sizes["stage"]) <= 2 and sizes["scroll"] > sizes["stage"]
+    assert abs(sizes["canvas"] - sizes["img"]) <= 1
+    assert sizes["filter"] == "brightness(1.5) contrast(1)" and sizes["heat"] == ""
+    page.get_by_role("button", name="Reset view").click()
+    assert page.evaluate("document.getElementById('zoom').style.width") == "100%"
     page.get_by_role("link", name="History").click()
     assert page.locator(f'a[href="/predictions/{pred_id}"]').count() == 1
     assert "COVID \u2014 30.0%" in page.locator("table.list").inner_text()
