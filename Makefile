@@ -37,7 +37,7 @@ $(VENV_ALL): pyproject.toml
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
 	@touch $(VENV_ML)
 
-.PHONY: help venv airflow-venv run test train lungs loso loso-frozen bench bench-model bench-ood bench-decode bench-load bench-scale lint
+.PHONY: help venv airflow-venv run test train lungs loso loso-frozen bench bench-model bench-ood bench-decode bench-load bench-scale screenshots lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -105,5 +105,8 @@ bench-scale: $(VENV_ML)  ## scale-out tier on loopback: req/s with 1 vs 2 model 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray
 
+screenshots: $(VENV_ALL)  ## every page, desktop and 390 px phone, in Chromium (build/screenshots/, not committed)
+	$(PY) -m tools.screenshots
+
 lint: $(VENV_ALL)  ## ruff on the Python code
-	$(VENV)/bin/ruff check app serving training bench deploy lifecycle dags tests
+	$(VENV)/bin/ruff check app serving training bench deploy lifecycle dags tests tools

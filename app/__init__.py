@@ -38,6 +38,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         monitoring,
         openapi,
         predict,
+        presentation,
         state,
         timeouts,
         web,
@@ -60,6 +61,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     for module in (auth, clinical, admin, contribute, model_admin, monitoring):
         app.register_blueprint(module.bp)
     errors.register(app)
+    presentation.install(app)
     headers.register(app)
     state.install(app, cfg)
     dbweb.init_app(app)

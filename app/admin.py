@@ -67,7 +67,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 def _users_page(message: str = "", shown: str = "", status: int = 200) -> ResponseReturnValue:
     everyone = dbweb.session().scalars(select(User).order_by(User.username)).all()
     return render_template("users.html", users=everyone, roles=ROLES, message=message,
-                           shown=shown), status
+                           shown=shown, failed=status >= 400), status
 
 
 @bp.get("/admin/users")

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app import images, reviews
+from app import images, review_queue, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction, User
 
 bp = Blueprint("clinical", __name__)
-PAGE_SIZE = 200
+PAGE_SIZE = 50
 
 
 def _visible(pred: Prediction | None, user: User) -> Prediction:
@@ -42,30 +42,43 @@ def _date(value: str | None, end: bool = False) -> datetime | None:
 @bp.get("/history")
 @requires("clinician")
 def history() -> ResponseReturnValue:
-    """Past predictions, newest first; filters: label, review state, date range."""
+    """Past predictions, newest first, by pages; filters: label, review state, date range
+    (all in SQL)."""
     user = current_user()
     assert user is not None
-    query = select(Prediction).options(selectinload(Prediction.reviews),
-                                       selectinload(Prediction.user))
+    where = []
     if not user.can("radiologist"):
-        query = query.where(Prediction.user_id == user.id)
+        where.append(Prediction.user_id == user.id)
     label = request.args.get("label", "")
     if label:
-        query = query.where(Prediction.label == label)
+        where.append(Prediction.label == label)
     start, end = _date(request.args.get("from")), _date(request.args.get("to"), end=True)
+    error = ""
+    if start and end and start >= end:
+        error, end = "'From' is after 'To': showing everything from 'From' on.", None
     if start:
-        query = query.where(Prediction.created_at >= start)
+        where.append(Prediction.created_at >= start)
     if end:
-        query = query.where(Prediction.created_at < end)
-    rows = dbweb.session().scalars(query.order_by(Prediction.created_at.desc())).all()
+        where.append(Prediction.created_at < end)
     wanted_state = request.args.get("state", "")
-    items = [(p, reviews.state(p)) for p in rows]
     if wanted_state in reviews.STATES:
-        items = [(p, st) for p, st in items if st == wanted_state]
+        where.append(reviews.where_state(wanted_state))
+    session = dbweb.session()
+    total = session.scalar(select(func.count(Prediction.id)).where(*where)) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = request.args.get("page", "1")
+    page = min(max(1, int(number) if number.isdigit() else 1), pages)
+    rows = session.scalars(
+        select(Prediction).where(*where)
+        .options(selectinload(Prediction.reviews), selectinload(Prediction.user))
+        .order_by(Prediction.created_at.desc(), Prediction.id)
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
-        "history.html", items=items[:PAGE_SIZE], total=len(items), label=label,
-        state=wanted_state, start=request.args.get("from", ""), end=request.args.get("to", ""),
-        classes=reviews.KNOWN_CLASSES, states=reviews.STATES,
+        "history.html", items=[(p, reviews.state(p)) for p in rows], total=total,
+        page=page, pages=pages, args=args, label=label, state=wanted_state,
+        start=request.args.get("from", ""), end=request.args.get("to", ""),
+        classes=reviews.KNOWN_CLASSES, states=reviews.STATES, error=error,
     )
 
 
@@ -75,11 +88,16 @@ def detail(pred_id: str) -> ResponseReturnValue:
     """One prediction: image, heatmap, answer, reviews, and the review form."""
     user = current_user()
     assert user is not None
-    pred = _visible(dbweb.session().get(Prediction, pred_id), user)
-    classes = sorted(pred.probabilities or {}) or list(reviews.KNOWN_CLASSES)
+    session = dbweb.session()
+    pred = _visible(session.get(Prediction, pred_id), user)
+    # After "Save and next case": which case was just reviewed (a radiologist's own).
+    saved_id = request.args.get("saved", "")
+    saved = session.get(Prediction, saved_id) if saved_id and user.can("radiologist") else None
     return render_template("detail.html", pred=pred, state=reviews.state(pred),
-                           final=reviews.final_label(pred), classes=classes,
-                           error=request.args.get("error", ""))
+                           review_text=reviews.describe(pred),
+                           verdict_words=reviews.VERDICT_WORDS,
+                           classes=reviews.classes_of(pred), saved=saved,
+                           queued=bool(saved), error=request.args.get("error", ""))
 
 
 @bp.get("/predictions/<pred_id>/image")
@@ -123,7 +141,10 @@ def review(pred_id: str) -> ResponseReturnValue:
         return redirect(url_for("clinical.detail", pred_id=pred_id, error=str(exc)))
     session.commit()
     if request.form.get("then") == "queue":
-        return redirect(url_for("clinical.queue"))
+        nxt = review_queue.next_case(session, user)
+        if nxt is None:
+            return redirect(url_for("clinical.queue", saved=pred_id))
+        return redirect(url_for("clinical.detail", pred_id=nxt.id, saved=pred_id))
     return redirect(url_for("clinical.detail", pred_id=pred_id))
 
 
@@ -133,4 +154,9 @@ def queue() -> ResponseReturnValue:
     """Images waiting for this radiologist: disagreements and needs-review first."""
     user = current_user()
     assert user is not None
-    return render_template("queue.html", items=reviews.queue(dbweb.session(), user))
+    session = dbweb.session()
+    number = request.args.get("page", "1")
+    queued = review_queue.page(session, user, int(number) if number.isdigit() else 1)
+    saved_id = request.args.get("saved", "")
+    return render_template("queue.html", queue=queued, reasons=review_queue.REASONS,
+                           saved=session.get(Prediction, saved_id) if saved_id else None)

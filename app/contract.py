@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app import answer
 from app.model_client import ModelServerError
 from serving import schema
 
@@ -49,15 +50,15 @@ def parse_prediction(item: Any) -> dict[str, Any]:
         "needs_review": item["needs_review"],
         # Model servers before the four-class versions send neither: a flag without reasons.
         "review_reasons": list(item.get("review_reasons") or []),
-        "covid_threshold": item.get("covid_threshold"),
         "heatmap": None,
         "ood_reason": item["ood"]["reason"],
         "ood_score": item["ood"].get("score"),
         "model": {"name": item["model"]["name"], "version": str(item["model"]["version"])},
+        "decision": _decision(item.get("decision")),
     }
     if item["status"] == "not_xray":
         # A diagnosis of something that is not a chest X-ray would be noise: drop it.
-        return parsed
+        return _explained(parsed)
     _semantics(item)
     probs = {str(k): float(v) for k, v in item["probabilities"].items()}
     confidence = item.get("confidence")
@@ -67,6 +68,22 @@ def parse_prediction(item: Any) -> dict[str, Any]:
         confidence=probs[item["label"]] if confidence is None else float(confidence),
         heatmap=item.get("heatmap"),
     )
+    return _explained(parsed)
+
+
+def _decision(decision: dict[str, Any] | None) -> dict[str, float | None]:
+    """The decision thresholds the model reported; None for each one it did not."""
+    decision = decision or {}
+    return {key: None if decision.get(key) is None else float(decision[key])
+            for key in ("covid_threshold", "review_threshold")}
+
+
+def _explained(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The parsed answer with its statement in words (``app.answer``)."""
+    parsed["explanation"] = answer.explain(
+        parsed["status"], parsed["label"], parsed["probabilities"], parsed["confidence"],
+        parsed["needs_review"], parsed["ood_reason"], parsed["decision"],
+        parsed["review_reasons"])
     return parsed
 
 

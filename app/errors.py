@@ -1,15 +1,16 @@
-"""JSON errors for the API: a clinician's browser gets a sentence, never a stack trace.
+"""Errors: a sentence, never a stack trace; JSON for API clients, a page for browsers.
 
-Every status the app can answer is JSON ``{"error": ..., "id": ...}``; the errors gunicorn
-answers itself before the app runs (bad request line, headers too large) are JSON too
-(``app/gunicorn_worker.py``).
+API clients (the API paths, or an Accept that does not prefer HTML, as ``fetch`` sends)
+get JSON ``{"error": ..., "id": ...}``; a browser opening a page gets the same sentence
+on an HTML page with the site's navigation. The errors gunicorn answers itself before the
+app runs (bad request line, headers too large) are JSON (``app/gunicorn_worker.py``).
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
 log = logging.getLogger("radio.errors")
@@ -22,6 +23,7 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 # Sentences for the statuses Werkzeug raises; others use its own short description.
 MESSAGES = {
     400: "The request is malformed.",
+    403: "You may not open this page: it belongs to another user, or needs another role.",
     404: "There is no such page or API endpoint.",
     408: "The request took too long to arrive.",
     411: "The request needs a Content-Length.",
@@ -49,6 +51,33 @@ def json_error_body(status: int, message: str | None = None) -> bytes:
 
     text = message or MESSAGES.get(status, "The request could not be handled.")
     return json.dumps({"error": text}).encode()
+
+
+# Paths that always answer JSON, whatever the Accept header says.
+_API_PATHS = ("/predict", "/health", "/version", "/openapi.json", "/metrics")
+_API_PREFIXES = ("/api/", "/admin/models/tasks/", "/static/")
+TITLES = {403: "Not allowed", 404: "Page not found", 500: "Something went wrong"}
+
+
+def wants_html() -> bool:
+    """True for a browser opening a page: not an API path, and HTML preferred to JSON."""
+    if request.path in _API_PATHS or request.path.startswith(_API_PREFIXES):
+        return False
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", "text/html"]) == "text/html" and (
+        accept["text/html"] > accept["application/json"])
+
+
+def page_response(status: int, message: str) -> Response | None:
+    """The error as an HTML page, or None when it cannot be drawn (the database down)."""
+    try:
+        html = render_template("error.html", status=status, message=message,
+                               title=TITLES.get(status, "Error"))
+    except Exception:  # the page needs the user; a broken database must not hide the error
+        log.exception("could not draw the %d page", status)
+        return None
+    resp = current_app.make_response((html, status))
+    return resp
 
 
 def error_response(status: int, message: str, request_id: str | None = None) -> Response:
@@ -108,7 +137,8 @@ def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
     message = f"{request.method} is not allowed here." if code == 405 else MESSAGES.get(
         code, exc.description or exc.name)
-    resp = error_response(code, message)
+    page = page_response(code, message) if code in (403, 404, 500) and wants_html() else None
+    resp = page or error_response(code, message)
     if exc.code == 405 and exc.valid_methods:
         resp.headers["Allow"] = ", ".join(exc.valid_methods)
     return resp
@@ -127,7 +157,8 @@ def _api_error(exc: APIError) -> Response:
 def _unexpected(exc: Exception) -> Response:
     # The traceback goes to the server log only; it never contains the upload's name.
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, MESSAGES[500])
+    return (page_response(500, MESSAGES[500]) if wants_html() else None) or error_response(
+        500, MESSAGES[500])
 
 
 def register(app: Flask) -> None:

@@ -31,7 +31,7 @@ def _page(message: str = "", status: int = 200, task_id: str = "") -> ResponseRe
         versions, error = [], str(exc)
     return render_template("models.html", versions=versions, error=error, message=message,
                            tasks=lifecycle.recent_tasks(cfg), modes=MODES,
-                           task_id=task_id), status
+                           task_id=task_id, failed=status >= 400), status
 
 
 @bp.get("/admin/models")

@@ -56,7 +56,7 @@ def spec() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
                     "schema": {"type": "object", "required": ["file"], "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": f"PNG or JPEG, at most {limit:g} MB"}}}}}},
+                                 "description": f"PNG, JPEG or DICOM, at most {limit:g} MB"}}}}}},
                 "responses": {
                     "200": _json("Prediction", "The model's answer"),
                     "400": _json("Error", "Empty, damaged, too small or oversized image"),

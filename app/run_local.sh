@@ -45,10 +45,13 @@ stop() {
 trap stop EXIT
 trap 'echo; echo "stopping Radio..." >&2; exit 130' INT TERM
 
+# Free means nothing listens there. SO_REUSEADDR, as both servers set it: connections of a
+# run stopped a moment ago linger in TIME-WAIT for a minute and must not count as "in use".
 port_free() {
   python - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -103,7 +103,6 @@ class RadioModel(mlflow.pyfunc.PythonModel):
             maps = np.stack([uncrop(m, b) for m, b in zip(maps, boxes, strict=True)])
         checks = self.ood.check(images, out["features"])
         review_below = self.meta.get("review_threshold")
-        threshold = self.meta.get("covid_threshold")
         unfamiliar = (self.familiarity.unfamiliar(out.get("embedding", out["features"]))
                       if self.familiarity is not None else np.zeros(len(images), bool))
         results = []
@@ -120,7 +119,6 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                     "confidence": round(confidence, 6),
                     "needs_review": bool(why),
                     "review_reasons": why,
-                    "covid_threshold": threshold if "COVID" in self.classes else None,
                     "ood": {
                         "score": round(score, 3),
                         "threshold": self.ood.threshold,
@@ -128,6 +126,8 @@ class RadioModel(mlflow.pyfunc.PythonModel):
                     },
                     "heatmap": None if maps is None else np.round(maps[i], 3).tolist(),
                     "model": self.model,
+                    "decision": {"covid_threshold": self.meta.get("covid_threshold"),
+                                 "review_threshold": review_below},
                 }
             )
         return results

@@ -53,10 +53,6 @@ _SHARED: dict[str, dict[str, Any]] = {
                        "items": {"type": "string", "minLength": 1},
                        "description": "why needs_review is set, in words for the clinician "
                                       "(empty when it is not)"},
-    "covid_threshold": {**_UNIT, "type": ["number", "null"],
-                        "description": "the COVID decision rule: COVID is the answer whenever "
-                                       "its probability reaches this, even when another "
-                                       "class is more probable (null: plain most probable)"},
     "heatmap": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_HEATMAP_SIDE,
                 "items": {"type": "array", "minItems": 1, "maxItems": MAX_HEATMAP_SIDE,
                           "items": _UNIT},
@@ -64,11 +60,25 @@ _SHARED: dict[str, dict[str, Any]] = {
     "model": MODEL,
 }
 
+# Optional (models packaged before it omit it): the rule that turned probabilities into the
+# label (serving/decision.py), so that every page can say why in words.
+DECISION = {
+    "type": "object",
+    "properties": {
+        "covid_threshold": {**_UNIT, "type": ["number", "null"],
+                            "description": "COVID is named when its probability reaches "
+                                           "this, even if another class is more probable"},
+        "review_threshold": {**_UNIT, "type": ["number", "null"],
+                             "description": "an answer less probable than this needs review"},
+    },
+}
+
 PREDICTION: dict[str, Any] = {
     "type": "object",
     "required": ["status", "label", "probabilities", "needs_review", "ood", "model"],
     "properties": {
         **_SHARED,
+        "decision": DECISION,
         "ood": {
             "type": "object",
             "required": ["reason"],
@@ -101,6 +111,17 @@ def app_prediction() -> dict[str, Any]:
             "ood_score": {"type": ["number", "null"],
                           "description": "not-a-chest-X-ray score; above 1 is refused"},
             "latency_ms": {"type": "number", "description": "time spent answering"},
+            "decision": copy.deepcopy(DECISION),
+            "explanation": {
+                "type": "object",
+                "description": "the answer in words, as Radio's pages state it",
+                "properties": {
+                    "headline": {"type": "string", "description": "the decision"},
+                    "why": {"type": "string", "description": "why, thresholds included"},
+                    "review": {"type": ["string", "null"],
+                               "description": "why it needs a radiologist; null if not"},
+                },
+            },
         },
     }
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("clinician", "radiologist", "admin")
 # What a role may do is cumulative: a radiologist can do all a clinician can, and so on.
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-VERDICTS = ("validated", "corrected", "unknown")
+VERDICTS = ("validated", "corrected", "unknown", "discarded")
 
 
 def utcnow() -> datetime:
@@ -90,14 +90,16 @@ class Prediction(Base):
     probabilities: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     confidence: Mapped[float | None] = mapped_column(Float, default=None)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Why needs_review is set, in words; the COVID threshold of the answer's decision rule.
+    # Why needs_review is set, in words (low confidence, unfamiliar film); None before 0006.
     review_reasons: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
-    covid_threshold: Mapped[float | None] = mapped_column(Float, default=None)
     ood_reason: Mapped[str | None] = mapped_column(Text, default=None)
     ood_score: Mapped[float | None] = mapped_column(Float, default=None)  # above 1: refused
     # Statistics of the model input (serving.image_stats) for data drift; older rows: None.
     image_stats: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     heatmap: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # The thresholds of the rule that named the label (serving/decision.py); None for rows
+    # of models that did not report them.
+    decision: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
 

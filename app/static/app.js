@@ -18,6 +18,10 @@
   var maxBytes = parseInt(form.dataset.maxBytes, 10);
   var previewUrl = null;
   var lastHeatmap = null;
+  // True when this browser cannot show the chosen file (a DICOM): the server's rendering of
+  // the stored image is shown once the answer names it.
+  var previewFailed = false;
+  var placeholder = document.getElementById("preview-pending");
 
   function setMessage(text, kind) {
     message.textContent = text;
@@ -25,10 +29,22 @@
     message.setAttribute("role", kind === "error" ? "alert" : "status");
   }
 
+  function isDicom(file) {
+    return file.type === "application/dicom" || /\.(dcm|dicom)$/i.test(file.name);
+  }
+
   function showPreview(file) {
-    if (previewUrl) { URL.revokeObjectURL(previewUrl); }
+    if (previewUrl) { URL.revokeObjectURL(previewUrl); previewUrl = null; }
+    previewFailed = isDicom(file);
+    placeholder.hidden = !previewFailed;
+    if (previewFailed) { preview.removeAttribute("src"); return; }
     previewUrl = URL.createObjectURL(file);
     preview.src = previewUrl;
+  }
+
+  // The image as the server stored it (a DICOM rendered as the greyscale the model saw).
+  function showStoredImage(id) {
+    preview.src = form.dataset.imageUrl.replace("__ID__", encodeURIComponent(id));
   }
 
   function chosen() {
@@ -113,25 +129,29 @@
   }
   opacity.addEventListener("input", applyOpacity);
   preview.addEventListener("load", drawHeatmap);
-  // A file the browser cannot show is not shown; the server explains what is wrong with it.
+  preview.addEventListener("load", function () { placeholder.hidden = true; });
+  // A file this browser cannot decode (a DICOM without its extension, say): a placeholder
+  // until the answer arrives, then the server's rendering of the stored image.
   preview.addEventListener("error", function () {
-    if (answer.hidden) { result.hidden = true; }
+    if (!preview.getAttribute("src") || previewFailed) { return; }
+    previewFailed = true;
+    placeholder.hidden = false;
   });
 
   function render(data, clientMs) {
     var notXray = data.status === "not_xray";
-    document.getElementById("not-xray").hidden = !notXray;
-    var reason = document.getElementById("not-xray-reason");
-    reason.hidden = !(notXray && data.ood_reason);
-    reason.textContent = data.ood_reason || "";
+    // The statement in words comes from the server (app/answer.py): the same sentences as
+    // the case page and the history.
+    var said = data.explanation || {};
+    var headline = document.getElementById("result-headline");
+    headline.textContent = said.headline || (notXray ? "Not a chest X-ray" : data.label);
+    headline.className = "headline" + (notXray ? " not-xray" : "");
+    document.getElementById("result-why").textContent = said.why || data.ood_reason || "";
+    var flag = document.getElementById("review-flag");
+    flag.hidden = !data.needs_review;
+    flag.textContent = said.review || "Needs radiologist review";
     document.getElementById("diagnosis").hidden = notXray;
-    document.getElementById("review-flag").hidden = !data.needs_review;
-    if (!notXray) {
-      document.getElementById("result-label").textContent = data.label;
-      document.getElementById("result-confidence").textContent =
-        data.confidence === null ? "" : "(" + percent(data.confidence) + ")";
-      renderBars(data.probabilities, data.label);
-    }
+    if (!notXray) { renderBars(data.probabilities, data.label); }
     document.getElementById("result-model").textContent =
       data.model.name + " version " + data.model.version;
     document.getElementById("result-time").textContent =
@@ -142,6 +162,8 @@
     canvas.hidden = !lastHeatmap;
     if (lastHeatmap) { drawHeatmap(); applyOpacity(); } else { window.RadioHeatmap.clear(canvas); }
     answer.hidden = false;
+    result.hidden = false;
+    if (previewFailed || !preview.naturalWidth) { showStoredImage(data.id); }
     document.getElementById("result-heading").focus();
   }
 

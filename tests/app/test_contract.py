@@ -70,3 +70,18 @@ def test_malformed_answers_are_502(body):
         parse_response(body)
     assert info.value.status == 502
     assert "cannot use" in info.value.message
+
+
+def test_decision_thresholds_pass_through_and_the_answer_is_stated_in_words():
+    parsed = parse_response(_answer(label="COVID", probabilities={
+        "COVID": 0.3, "Viral Pneumonia": 0.1, "Other Abnormal": 0.1, "Normal": 0.5},
+        confidence=0.3, decision={"covid_threshold": 0.24, "review_threshold": 0.6}))
+    assert parsed["decision"] == {"covid_threshold": 0.24, "review_threshold": 0.6}
+    assert parsed["explanation"]["headline"] == "COVID \u2014 30.0%"
+    assert "above the COVID threshold of 24%" in parsed["explanation"]["why"]
+    # A model packaged before the field: the thresholds are unknown, the answer still stated.
+    parsed = parse_response(_answer())
+    assert parsed["decision"] == {"covid_threshold": None, "review_threshold": None}
+    assert parsed["explanation"]["headline"] == "COVID \u2014 90.0%"
+    with pytest.raises(ModelServerError):
+        parse_response(_answer(decision={"covid_threshold": 1.5}))

@@ -62,6 +62,6 @@ def test_acknowledged_work_survives_sigkill(model_server, db_url, tmp_path):
             assert sorted(s.scalars(select(Review.prediction_id))) == sorted(reviewed)
         for pid in acked:
             page = requests.get(f"{url}/predictions/{pid}", headers=rad, timeout=30)
-            assert page.status_code == 200 and "corrected to Normal" in page.text
+            assert page.status_code == 200 and "correction to Normal" in page.text
     finally:
         helpers.stop(proc)

@@ -69,20 +69,44 @@ def test_bad_verdicts_are_refused(s):
     assert reviews.final_label(refused) == "Viral Pneumonia"
 
 
-def test_queue_order_and_what_leaves_it(s):
+def test_discard_and_the_words_for_each_state(s):
     r1 = users.create_user(s, "r1", "radiologist")
     r2 = users.create_user(s, "r2", "radiologist")
-    plain = _pred(s, "1" * 32, age_min=50)
-    flagged = _pred(s, "2" * 32, needs_review=True, age_min=10)
-    disputed = _pred(s, "3" * 32, age_min=5)
-    done = _pred(s, "4" * 32, age_min=40)
-    _pred(s, "5" * 32, status="error", label=None)
+    pred, other, third = _pred(s, "a" * 32), _pred(s, "b" * 32), _pred(s, "c" * 32)
     s.flush()
-    reviews.add(s, disputed, r1, "validated", None, "")
-    reviews.add(s, disputed, r2, "corrected", "COVID", "")
-    reviews.add(s, done, r1, "validated", None, "")
+    assert reviews.describe(pred) == "Not reviewed yet"
+    reviews.add(s, pred, r1, "discarded", "Normal", "a knee")
+    assert reviews.state(pred) == "discarded" and reviews.final_label(pred) is None
+    assert pred.reviews[0].label is None  # a discard names no class
+    assert reviews.describe(pred) == "Discarded by a radiologist: not a chest X-ray or unusable"
+    reviews.add(s, pred, r2, "validated", None, "")
+    assert reviews.state(pred) == "disagreement"
+    # One correction is a correction, not an agreement with the model.
+    reviews.add(s, other, r1, "corrected", "COVID", "")
+    assert reviews.describe(other) == "Corrected by a radiologist to COVID (Radio said Normal)"
+    reviews.add(s, third, r1, "validated", None, "")
+    assert reviews.describe(third) == "Validated by a radiologist: Normal"
+
+
+def test_each_state_is_found_by_sql_as_state_computes_it(s):
+    r1 = users.create_user(s, "r1", "radiologist")
+    r2 = users.create_user(s, "r2", "radiologist")
+    preds = {name: _pred(s, name * 32) for name in "abcdefg"}
     s.flush()
-    r3 = users.create_user(s, "r3", "radiologist")
-    assert [p.id for p in reviews.queue(s, r3)] == [disputed.id, flagged.id, plain.id]
-    # Nobody is asked again about what they already reviewed.
-    assert [p.id for p in reviews.queue(s, r1)] == [flagged.id, plain.id]
+    reviews.add(s, preds["b"], r1, "validated", None, "")  # agreed
+    reviews.add(s, preds["c"], r1, "corrected", "COVID", "")  # disagreement
+    reviews.add(s, preds["c"], r2, "validated", None, "")
+    reviews.add(s, preds["d"], r1, "unknown", None, "")  # unknown
+    reviews.add(s, preds["e"], r1, "discarded", None, "")  # discarded
+    reviews.add(s, preds["f"], r1, "unknown", None, "")  # unknown, then r1 changed mind
+    reviews.add(s, preds["f"], r1, "corrected", "COVID", "")
+    preds["f"].reviews[-1].created_at = preds["f"].reviews[0].created_at + timedelta(seconds=1)
+    reviews.add(s, preds["g"], r1, "discarded", None, "")  # discard against don't know
+    reviews.add(s, preds["g"], r2, "unknown", None, "")
+    s.flush()
+    expected = {"a": "unreviewed", "b": "agreed", "c": "disagreement", "d": "unknown",
+                "e": "discarded", "f": "agreed", "g": "disagreement"}
+    assert {n: reviews.state(p) for n, p in preds.items()} == expected
+    for wanted in reviews.STATES:
+        found = set(s.scalars(select(Prediction.id).where(reviews.where_state(wanted))))
+        assert found == {n * 32 for n, st in expected.items() if st == wanted}, wanted

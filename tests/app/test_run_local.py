@@ -36,6 +36,42 @@ def test_refuses_a_busy_port():
     assert f"port {port} on 127.0.0.1 is already in use" in out.stderr
 
 
+def _time_wait_port() -> int:
+    """A port nothing listens on, with a connection of a stopped server in TIME-WAIT on it
+    (the side that closes first keeps TIME-WAIT: here the server's side, as after Ctrl-C).
+    The server sets SO_REUSEADDR as gunicorn and uvicorn do: Linux lets a new socket bind
+    over a TIME-WAIT one only when both have it."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()
+        client.recv(1)  # the FIN has arrived: the server side is in FIN-WAIT-2
+        client.close()  # ... then TIME-WAIT
+    out = subprocess.run(["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True)
+    assert "TIME-WAIT" in out.stdout, out.stdout
+    return port
+
+
+def test_a_port_in_time_wait_is_free():
+    """`make run` again within a minute of Ctrl-C: the model port's old connections are in
+    TIME-WAIT; the check passes it and stops only at the web port, which really listens."""
+    lingering = _time_wait_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        out = subprocess.run(["bash", str(SCRIPT)], env=_env(PORT=str(port),
+                             MODEL_SERVER_PORT=str(lingering)),
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in out.stderr
+    assert f"port {lingering}" not in out.stderr
+
+
 @pytest.mark.slow
 def test_starts_both_then_stops_both_on_ctrl_c(tmp_path):
     app_port, model_port = helpers.free_port(), helpers.free_port()

@@ -45,6 +45,9 @@ def test_answers_are_calibrated_probabilities_with_review_flag(shipped_model, va
     preds = shipped_model.predict_arrays(val_set.images)
     below = shipped_model.meta["review_threshold"]
     for p in preds:
+        # The rule that named the label travels with it, for the pages to say why.
+        assert p["decision"] == {"covid_threshold": shipped_model.meta["covid_threshold"],
+                                 "review_threshold": below}
         assert abs(sum(p["probabilities"].values()) - 1.0) < 1e-4
         assert p["model"]["name"] == "radio-cxr"
         if p["status"] == "ok":

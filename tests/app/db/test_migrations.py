@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from app import db
 from app.db.models import AuditEntry, Base, Prediction, User
 
-HEAD = "0005"  # the newest migration
+HEAD = "0006"  # the newest migration
 
 
 def _tables(url: str) -> set[str]:
@@ -112,6 +112,42 @@ def test_alembic_command_line_from_the_project_root(db_url, tmp_path):
     run("upgrade", "head")
     assert db.current_revision(db_url) == HEAD
     run("downgrade", "-1")
-    assert db.current_revision(db_url) == "0004"  # the one before HEAD
+    assert db.current_revision(db_url) == "0005"  # the one before HEAD
     run("upgrade", "head")
     assert f"{HEAD} (head)" in run("current")
+
+
+def test_0005_keeps_old_rows_and_allows_the_discard_verdict(db_url):
+    """Rows written before 0005 have no decision; a discard is accepted after it, refused by
+    the database before it (and removed on the way down)."""
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    db.migrate(db_url, revision="0004")
+    engine = db.get_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, username, role, active, "
+                          "must_change_password, session_nonce, created_at) VALUES "
+                          "(1, 'r', 'radiologist', true, false, 'n', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO predictions (id, created_at, site, image_sha256, "
+                          "image_format, image_bytes, status, needs_review) VALUES "
+                          "('p', CURRENT_TIMESTAMP, '', 'h', 'PNG', 1, 'ok', false)"))
+    discard = text("INSERT INTO reviews (prediction_id, reviewer_id, verdict, comment, "
+                   "created_at) VALUES ('p', 1, 'discarded', '', CURRENT_TIMESTAMP)")
+    try:
+        with engine.begin() as conn:
+            conn.execute(discard)
+        raise AssertionError("0004 accepted a discard")
+    except IntegrityError:
+        pass
+    db.dispose_all()
+    db.migrate(db_url)
+    engine = db.get_engine(db_url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT decision FROM predictions")).scalar() is None
+        conn.execute(discard)
+    db.dispose_all()
+    command.downgrade(db.alembic_config(db_url), "0004")
+    with db.get_engine(db_url).begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reviews")).scalar() == 0
