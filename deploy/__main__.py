@@ -33,7 +33,7 @@ def _addresses(args: argparse.Namespace) -> int:
     hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
     print(f"FrontEnd Application: {hosts.app_url}")
     if hosts.model_asg_name:
-        count = len(hosts.mlflow_public_ips)
+        count = len(args.model_host)  # the group's servers (the MLflow host is not one)
         print(f"Mlflow app address: {hosts.mlflow_url} (internal load balancer, {count} servers)")
     else:
         print(f"Mlflow app address: http://{hosts.mlflow_public_ip}:{hosts.mlflow_port}")
