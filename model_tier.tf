@@ -8,6 +8,8 @@ locals {
   # releases/ prefix; private, encrypted, versioned: mlflow_backends.tf).
   boot_release_key = "releases/radio-src.tar.gz"
   boot_vars_key    = "releases/model-server-vars.json"
+  # The registry's port on the MLflow host (roles/radio_model: radio_model_registry_port).
+  registry_port = 5000
 }
 
 resource "aws_security_group" "model_lb" {
@@ -49,6 +51,20 @@ resource "aws_vpc_security_group_ingress_rule" "mlflow_from_lb" {
   from_port                    = var.mlflow_port
   to_port                      = var.mlflow_port
   referenced_security_group_id = aws_security_group.model_lb[0].id
+}
+
+# The model servers follow production in the MLflow host's registry (basic auth; it
+# listens on the private network with several servers): its port admits their security
+# group only, which the MLflow host shares.
+resource "aws_vpc_security_group_ingress_rule" "registry_from_model_servers" {
+  count = local.scale_out ? 1 : 0
+
+  security_group_id            = aws_security_group.mlflow.id
+  description                  = "Registry on the MLflow host from the model servers only"
+  ip_protocol                  = "tcp"
+  from_port                    = local.registry_port
+  to_port                      = local.registry_port
+  referenced_security_group_id = aws_security_group.mlflow.id
 }
 
 # Internal: the load balancer has no public address; only the frontend calls it.

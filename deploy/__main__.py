@@ -91,14 +91,14 @@ def _backup(args: argparse.Namespace) -> int:
 def _publish_boot(args: argparse.Namespace) -> int:
     """With several model servers: the release and their variables, for their user data."""
     from deploy.aws import AwsError, publish_release
-    from deploy.inventory import host_vars
+    from deploy.inventory import boot_vars
 
     outputs = load_outputs(args.outputs)
     where = (outputs.get("model_server_release") or {}).get("value")
     if not where:
         return 0  # one model server: ./deploy.sh configures it over SSH
     hosts = parse_outputs(outputs, args.model_host)
-    variables = host_vars(hosts, args.release)
+    variables = boot_vars(hosts, args.release)
     # The registry's admin password and the like (deploy.sh's .deploy/registry.json).
     variables.update(json.loads(args.secrets.read_text()))
     try:

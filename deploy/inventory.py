@@ -12,6 +12,8 @@ from typing import Any
 
 REQUIRED_OUTPUTS = ("frontend_public_ip", "ssh_user")
 SINGLE_MODEL_OUTPUTS = ("mlflow_public_ip", "mlflow_private_ip")
+# The registry's port on the MLflow host (roles/radio_model, model_tier.tf).
+REGISTRY_PORT = 5000
 
 
 class InventoryError(Exception):
@@ -38,6 +40,8 @@ class Hosts:
     # The registry's managed backend (registry_backend = "managed"), for the MLflow host.
     registry_backend_uri: str | None = None
     registry_artifacts: str | None = None
+    # With several model servers: the MLflow host's registry, which they follow.
+    registry_url: str | None = None
 
     @property
     def mlflow_public_ip(self) -> str:
@@ -80,7 +84,7 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
     values = {name: _required(outputs, name) for name in REQUIRED_OUTPUTS}
     port = _value(outputs, "mlflow_port")
     asg = _value(outputs, "model_asg_name")
-    private_ip = None
+    private_ip = registry_url = None
     if asg:
         if not model_hosts:
             raise InventoryError(
@@ -93,6 +97,8 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
         registry_ip = _value(outputs, "mlflow_public_ip")
         if registry_ip:
             public_ips = (_ip("mlflow_public_ip", registry_ip), *public_ips)
+            private = _ip("mlflow_private_ip", _required(outputs, "mlflow_private_ip"))
+            registry_url = f"http://{private}:{REGISTRY_PORT}"
     else:
         for name in SINGLE_MODEL_OUTPUTS:
             values[name] = _required(outputs, name)
@@ -116,6 +122,7 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
         metrics_ports={k: int(v) for k, v in (_value(outputs, "metrics_ports") or {}).items()},
         registry_backend_uri=_value(outputs, "registry_backend_uri") or None,
         registry_artifacts=_value(outputs, "registry_artifacts") or None,
+        registry_url=registry_url,
     )
 
 
@@ -140,6 +147,15 @@ def host_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
         out["radio_model_registry_artifacts"] = hosts.registry_artifacts
     if release:
         out["radio_release"] = release
+    return out
+
+
+def boot_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
+    """What an Auto Scaling model server applies at boot: every host's variables and the
+    MLflow host's registry to follow."""
+    out = host_vars(hosts, release)
+    if hosts.registry_url:
+        out["radio_registry_url"] = hosts.registry_url
     return out
 
 
@@ -169,10 +185,19 @@ def render_inventory(
         extra = f" radio_data_volume_id={shlex.quote(volume)}" if volume else ""
         return f"{name} ansible_host={address}{extra}"
 
-    # The MLflow host's data volume is attached to the first (the MLflow host) only.
+    # The MLflow host's data volume is attached to the first (the MLflow host) only. With
+    # its registry beside an Auto Scaling group, the registry listens on the private
+    # network and the group's servers follow it.
+    def registry_vars(first: bool) -> str:
+        if not hosts.registry_url:
+            return ""
+        if first:
+            return " radio_registry_listen=0.0.0.0"
+        return f" radio_registry_url={shlex.quote(hosts.registry_url)}"
+
     model_lines = [
         host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip,
-                  "mlflow" if i == 0 else None)
+                  "mlflow" if i == 0 else None) + registry_vars(i == 0)
         for i, ip in enumerate(hosts.mlflow_public_ips)
     ]
     lines = [

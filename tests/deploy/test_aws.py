@@ -195,8 +195,10 @@ with mock_aws():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OBJECTS 0" in result.stdout
     variables = json.loads(result.stdout.split("VARS ", 1)[1])
+    # The servers follow the MLflow host's registry (its private address, port 5000).
     assert variables == {
         "radio_mlflow_port": "8000", "radio_mlflow_url": "http://172.31.20.5:8000",
         "radio_public_hostname": "198-51-100-10.sslip.io",
         "radio_node_exporter_port": "9100", "radio_mlflow_metrics_port": "9102",
-        "radio_release": "0123456789ab", "radio_registry_admin_password": "pw"}
+        "radio_release": "0123456789ab", "radio_registry_admin_password": "pw",
+        "radio_registry_url": "http://172.31.20.5:5000"}

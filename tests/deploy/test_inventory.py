@@ -79,11 +79,14 @@ def test_scaled_out_inventory_keeps_the_mlflow_host_and_its_volume(tmp_path: Pat
         outputs[name]["value"] = value
     hosts = parse_outputs(outputs, ["198.51.100.31", "198.51.100.30"])
     text = render_inventory(hosts, key_file=tmp_path / "k", known_hosts=tmp_path / "kh")
+    # The registry on the MLflow host's private network; the group's servers follow it.
     assert text.split("[mlflow]\n", 1)[1].split("\n\n", 1)[0].splitlines() == [
-        "radio-mlflow ansible_host=198.51.100.20 radio_data_volume_id=vol-0f00000000000000b",
-        "radio-mlflow-2 ansible_host=198.51.100.31",
-        "radio-mlflow-3 ansible_host=198.51.100.30",
+        "radio-mlflow ansible_host=198.51.100.20 radio_data_volume_id=vol-0f00000000000000b"
+        " radio_registry_listen=0.0.0.0",
+        "radio-mlflow-2 ansible_host=198.51.100.31 radio_registry_url=http://172.31.20.5:5000",
+        "radio-mlflow-3 ansible_host=198.51.100.30 radio_registry_url=http://172.31.20.5:5000",
     ]
+    assert "radio_registry_url" not in text.split("[all:vars]", 1)[1]
     assert ("radio_model_registry_backend_uri="
             "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow\n") in text
     assert "radio_model_registry_artifacts=s3://radio-mlflow-abc/artifacts\n" in text

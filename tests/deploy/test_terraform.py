@@ -313,6 +313,11 @@ def test_admin_cidr_has_no_default_and_refuses_the_internet(variables) -> None:
 def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables) -> None:
     rules = ingress_rules(main, "mlflow")
     rules.pop("mlflow_metrics_from_frontend")  # Prometheus's ports: the test below
+    # The registry's port, from the model servers' own group only (several servers).
+    registry = rules.pop("registry_from_model_servers")
+    assert registry["referenced_security_group_id"] == "${aws_security_group.mlflow.id}"
+    assert registry["from_port"] == registry["to_port"] == "${local.registry_port}"
+    assert "cidr_ipv4" not in registry
     model_port = "${var.mlflow_port}"
     assert variables["mlflow_port"]["default"] == 8000
     by_port = {}

@@ -276,6 +276,11 @@ run "three_model_servers_behind_an_internal_load_balancer" {
   }
 
   assert {
+    condition     = aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].referenced_security_group_id == aws_security_group.mlflow.id && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].from_port == 5000 && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].cidr_ipv4 == null
+    error_message = "The MLflow host's registry admits the model servers' group only."
+  }
+
+  assert {
     condition     = length(aws_db_instance.mlflow) == 0 && output.registry_backend == "sqlite" && output.registry_backend_uri == null
     error_message = "SQLite on the MLflow host stays the registry's default."
   }
