@@ -33,17 +33,34 @@ endef
 $(VENV_ML): pyproject.toml
 	$(call venv_install,ml)
 
-$(VENV_ALL): pyproject.toml
+# CI and `make test` install the hash-pinned lock of these extras (deploy/locks/dev.txt,
+# Python 3.11 on Linux x86_64; `make lock` regenerates it), the project on top without
+# dependencies. LOCKED=0 on another platform resolves from pyproject.toml instead.
+LOCK_DEV := deploy/locks/dev.txt
+LOCKED ?= 1
+
+$(VENV_ALL): pyproject.toml $(LOCK_DEV)
+ifeq ($(LOCKED),1)
+	@test -x $(PY) || { $(PYTHON) -m venv $(VENV) && \
+	  $(PY) -m pip install --disable-pip-version-check -q --upgrade pip; }
+	$(PY) -m pip install --disable-pip-version-check -q --require-hashes -r $(LOCK_DEV)
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e '.[ml,deploy,dev]'
+	@touch $@
+else
 	$(call venv_install,ml$(comma)deploy$(comma)dev)
+endif
 	@touch $(VENV_ML)
 
-.PHONY: help venv airflow-venv run test train lungs loso loso-frozen bench bench-model bench-ood bench-decode bench-load bench-scale screenshots lint
+.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-ood bench-decode bench-load bench-scale screenshots lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV_ALL)  ## create/update .venv with every extra
+
+lock:  ## regenerate the hash-pinned locks of every set of extras (deploy/locks/; needs PyPI)
+	$(PYTHON) -m deploy.locks
 
 # Airflow 3 in a venv of its own (its pins are not the project's); the DAG tests use it.
 AIRFLOW_VENV ?= .venv-airflow

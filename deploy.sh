@@ -279,6 +279,15 @@ run_playbooks() {
   done
 }
 
+# With several model servers: the release and the model hosts' variables go to the private
+# bucket, where a new or replacement server's user data fetches them at boot.
+publish_boot() {
+  registry_secrets
+  pydeploy publish-boot "$OUTPUTS" --archive "$ARCHIVE" --release "$RELEASE" \
+    --secrets "$REGISTRY_SECRETS" --file "$CREDENTIALS" --profile "$PROFILE" --region "$REGION" \
+    ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"}
+}
+
 smoke_test() {
   info "Smoke test: $1"
   pydeploy smoke "$@"
@@ -300,6 +309,7 @@ cmd_deploy() {
   info "terraform apply (a first deploy takes about 15 minutes: 3 for the hosts, 10 for packages; a re-run about 2)"
   tf apply -input=false -auto-approve -var-file="$TFVARS" >&2
   write_inventory
+  publish_boot
   read -r -a hosts <<<"$(pydeploy hosts "$OUTPUTS" ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"})"
   wait_for_ssh "${hosts[@]}"
   run_playbooks "$@"

@@ -48,15 +48,24 @@ locals {
   # Load balancer and database subnets: one per usable zone (at least two).
   model_subnet_ids = local.subnet_ids
 
-  # S3 artefacts need credentials on the model servers: the Learner Lab's own
-  # profile (creating IAM roles is not allowed there).
-  instance_profile = var.mlflow_artifacts_s3 ? var.instance_profile_name : null
+  # The registry's backend (one variable): SQLite and artefacts on the MLflow host's data
+  # volume, or the managed PostgreSQL + S3 bucket below (mlflow_backends.tf).
+  managed_registry = var.registry_backend == "managed"
+  # The bucket holds the managed registry's artefacts and, with several model servers, the
+  # release their user data installs at boot (./deploy.sh publishes it there).
+  bucket = local.managed_registry || local.scale_out
 
-  # Data volumes (GiB) by role; the scale-out model servers keep no state.
-  data_volumes = merge(
-    { frontend = var.frontend_data_volume_gb },
-    local.scale_out ? {} : { mlflow = var.mlflow_data_volume_gb },
-  )
+  # S3 needs credentials on the model servers: the Learner Lab's own profile (creating IAM
+  # roles is not allowed there).
+  instance_profile = local.bucket ? var.instance_profile_name : null
+
+  # Data volumes (GiB) by role. The MLflow host (the registry) exists with any number of
+  # model servers, and so does its volume: scaling out never destroys registry data; the
+  # Auto Scaling model servers keep no state.
+  data_volumes = {
+    frontend = var.frontend_data_volume_gb
+    mlflow   = var.mlflow_data_volume_gb
+  }
 
   # Model servers' ports that only the frontend's Prometheus may reach.
   metrics_ports = {
@@ -267,8 +276,10 @@ moved {
   to   = aws_instance.mlflow[0]
 }
 
+# The MLflow host: the registry (and the model server with one server). Always one; the
+# index stays for the states made when it was absent with several model servers.
 resource "aws_instance" "mlflow" {
-  count = local.scale_out ? 0 : 1
+  count = 1
 
   ami                         = data.aws_ami.ubuntu.id
   instance_type               = var.mlflow_instance_type

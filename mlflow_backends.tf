@@ -1,17 +1,19 @@
-# Radio on AWS: optional MLflow backends, RDS PostgreSQL and an S3 artefact bucket.
+# Radio on AWS: the managed registry backend (registry_backend = "managed"): RDS
+# PostgreSQL and an S3 artefact bucket; the bucket also carries the release the Auto
+# Scaling model servers install at boot.
 # (Split from main.tf by concern; variables in variables.tf, outputs in outputs.tf.)
 
-# --- Optional MLflow backends: RDS PostgreSQL and S3 -------------------------------
+# --- Managed MLflow backend: RDS PostgreSQL and S3 ----------------------------------
 
 resource "aws_s3_bucket" "artifacts" {
-  count = var.mlflow_artifacts_s3 ? 1 : 0
+  count = local.bucket ? 1 : 0
 
   bucket_prefix = "${var.project_name}-mlflow-"
   force_destroy = false
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {
-  count = var.mlflow_artifacts_s3 ? 1 : 0
+  count = local.bucket ? 1 : 0
 
   bucket                  = aws_s3_bucket.artifacts[0].id
   block_public_acls       = true
@@ -21,7 +23,7 @@ resource "aws_s3_bucket_public_access_block" "artifacts" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
-  count = var.mlflow_artifacts_s3 ? 1 : 0
+  count = local.bucket ? 1 : 0
 
   bucket = aws_s3_bucket.artifacts[0].id
 
@@ -33,7 +35,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
 }
 
 resource "aws_s3_bucket_versioning" "artifacts" {
-  count = var.mlflow_artifacts_s3 ? 1 : 0
+  count = local.bucket ? 1 : 0
 
   bucket = aws_s3_bucket.artifacts[0].id
 
@@ -43,7 +45,7 @@ resource "aws_s3_bucket_versioning" "artifacts" {
 }
 
 resource "aws_security_group" "rds" {
-  count = var.mlflow_backend_rds ? 1 : 0
+  count = local.managed_registry ? 1 : 0
 
   name        = "${var.project_name}-mlflow-db"
   description = "Radio MLflow tracking database: PostgreSQL from the model servers only"
@@ -51,7 +53,7 @@ resource "aws_security_group" "rds" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "rds_from_mlflow" {
-  count = var.mlflow_backend_rds ? 1 : 0
+  count = local.managed_registry ? 1 : 0
 
   security_group_id            = aws_security_group.rds[0].id
   description                  = "PostgreSQL from the model servers"
@@ -62,14 +64,14 @@ resource "aws_vpc_security_group_ingress_rule" "rds_from_mlflow" {
 }
 
 resource "aws_db_subnet_group" "mlflow" {
-  count = var.mlflow_backend_rds ? 1 : 0
+  count = local.managed_registry ? 1 : 0
 
   name       = "${var.project_name}-mlflow"
   subnet_ids = local.model_subnet_ids
 }
 
 resource "aws_db_instance" "mlflow" {
-  count = var.mlflow_backend_rds ? 1 : 0
+  count = local.managed_registry ? 1 : 0
 
   identifier             = "${var.project_name}-mlflow"
   engine                 = "postgres"

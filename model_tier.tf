@@ -3,6 +3,15 @@
 
 # --- Scale-out model tier (model_server_count > 1) -------------------------------
 
+locals {
+  # Where ./deploy.sh publishes the release the servers install at boot (the bucket's
+  # releases/ prefix; private, encrypted, versioned: mlflow_backends.tf).
+  boot_release_key = "releases/radio-src.tar.gz"
+  boot_vars_key    = "releases/model-server-vars.json"
+  # The registry's port on the MLflow host (roles/radio_model: radio_model_registry_port).
+  registry_port = 5000
+}
+
 resource "aws_security_group" "model_lb" {
   count = local.scale_out ? 1 : 0
 
@@ -42,6 +51,20 @@ resource "aws_vpc_security_group_ingress_rule" "mlflow_from_lb" {
   from_port                    = var.mlflow_port
   to_port                      = var.mlflow_port
   referenced_security_group_id = aws_security_group.model_lb[0].id
+}
+
+# The model servers follow production in the MLflow host's registry (basic auth; it
+# listens on the private network with several servers): its port admits their security
+# group only, which the MLflow host shares.
+resource "aws_vpc_security_group_ingress_rule" "registry_from_model_servers" {
+  count = local.scale_out ? 1 : 0
+
+  security_group_id            = aws_security_group.mlflow.id
+  description                  = "Registry on the MLflow host from the model servers only"
+  ip_protocol                  = "tcp"
+  from_port                    = local.registry_port
+  to_port                      = local.registry_port
+  referenced_security_group_id = aws_security_group.mlflow.id
 }
 
 # Internal: the load balancer has no public address; only the frontend calls it.
@@ -122,6 +145,15 @@ resource "aws_launch_template" "model" {
     http_endpoint = "enabled"
   }
 
+  # A new or replacement instance configures itself from the release ./deploy.sh last
+  # published to the bucket (deploy/model-server-boot.sh.tftpl): no operator needed.
+  user_data = base64encode(templatefile("${path.module}/deploy/model-server-boot.sh.tftpl", {
+    bucket      = aws_s3_bucket.artifacts[0].bucket
+    region      = var.region
+    release_key = local.boot_release_key
+    vars_key    = local.boot_vars_key
+  }))
+
   dynamic "iam_instance_profile" {
     for_each = local.instance_profile != null ? [local.instance_profile] : []
     content {
@@ -145,17 +177,19 @@ resource "aws_launch_template" "model" {
 resource "aws_autoscaling_group" "model" {
   count = local.scale_out ? 1 : 0
 
-  name                      = "${var.project_name}-model"
-  min_size                  = var.model_server_count
-  max_size                  = var.model_server_count
-  desired_capacity          = var.model_server_count
-  vpc_zone_identifier       = local.model_subnet_ids
-  target_group_arns         = [aws_lb_target_group.model[0].arn]
-  health_check_type         = "ELB"
-  health_check_grace_period = 900 # first install and model load (see the README)
-  # A new server is configured by the next ./deploy.sh; the load balancer
-  # routes around it until its /ping answers.
-  wait_for_capacity_timeout = "10m"
+  name                = "${var.project_name}-model"
+  min_size            = var.model_server_count
+  max_size            = var.model_server_count
+  desired_capacity    = var.model_server_count
+  vpc_zone_identifier = local.model_subnet_ids
+  target_group_arns   = [aws_lb_target_group.model[0].arn]
+  health_check_type   = "ELB"
+  # The user data's install and the first model load: the load balancer's failing /ping
+  # must not get a booting server replaced before it can answer.
+  health_check_grace_period = var.model_server_boot_grace_s
+  # Terraform does not wait for the servers: their boot needs the release that
+  # ./deploy.sh publishes after this apply.
+  wait_for_capacity_timeout = "0"
 
   launch_template {
     id      = aws_launch_template.model[0].id

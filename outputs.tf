@@ -29,13 +29,13 @@ output "model_asg_name" {
 }
 
 output "mlflow_public_ip" {
-  description = "Public IPv4 address of the single model host (SSH for Ansible; port 8000 is closed to the internet unless mlflow_public_ingress_cidrs opens it). Null when model_server_count > 1."
-  value       = local.scale_out ? null : aws_instance.mlflow[0].public_ip
+  description = "Public IPv4 address of the MLflow host, the registry (SSH for Ansible; port 8000 is closed to the internet unless mlflow_public_ingress_cidrs opens it). It exists with any number of model servers."
+  value       = aws_instance.mlflow[0].public_ip
 }
 
 output "mlflow_private_ip" {
-  description = "Private IPv4 address of the single model host (null when model_server_count > 1)."
-  value       = local.scale_out ? null : aws_instance.mlflow[0].private_ip
+  description = "Private IPv4 address of the MLflow host (the registry)."
+  value       = aws_instance.mlflow[0].private_ip
 }
 
 output "mlflow_url" {
@@ -54,18 +54,42 @@ output "data_volume_ids" {
 }
 
 output "mlflow_artifacts_bucket" {
-  description = "S3 bucket for MLflow's artefacts (null unless mlflow_artifacts_s3)."
-  value       = var.mlflow_artifacts_s3 ? aws_s3_bucket.artifacts[0].bucket : null
+  description = "S3 bucket of the managed registry's artefacts and of the release the Auto Scaling model servers install at boot (null with registry_backend = \"sqlite\" and one model server)."
+  value       = local.bucket ? aws_s3_bucket.artifacts[0].bucket : null
 }
 
 output "mlflow_database_endpoint" {
-  description = "host:port of the MLflow tracking database (null unless mlflow_backend_rds); the password is in the Secrets Manager secret of mlflow_database_secret_arn."
-  value       = var.mlflow_backend_rds ? aws_db_instance.mlflow[0].endpoint : null
+  description = "host:port of the MLflow tracking database (null unless registry_backend = \"managed\"); the password is in the Secrets Manager secret of mlflow_database_secret_arn."
+  value       = local.managed_registry ? aws_db_instance.mlflow[0].endpoint : null
 }
 
 output "mlflow_database_secret_arn" {
-  description = "ARN of the Secrets Manager secret RDS keeps the database password in (null unless mlflow_backend_rds)."
-  value       = var.mlflow_backend_rds ? aws_db_instance.mlflow[0].master_user_secret[0].secret_arn : null
+  description = "ARN of the Secrets Manager secret RDS keeps the database password in (null unless registry_backend = \"managed\")."
+  value       = local.managed_registry ? aws_db_instance.mlflow[0].master_user_secret[0].secret_arn : null
+}
+
+output "registry_backend" {
+  description = "The registry's backend: sqlite (on the MLflow host's data volume) or managed (RDS PostgreSQL + S3)."
+  value       = var.registry_backend
+}
+
+output "registry_backend_uri" {
+  description = "MLflow backend store of the registry on the MLflow host (radio_model_registry_backend_uri), without its password (RDS keeps it: mlflow_database_secret_arn); null with SQLite on the data volume."
+  value       = local.managed_registry ? "postgresql://mlflow@${aws_db_instance.mlflow[0].endpoint}/mlflow" : null
+}
+
+output "registry_artifacts" {
+  description = "MLflow artefact root of the registry (radio_model_registry_artifacts); null with artefacts on the data volume."
+  value       = local.managed_registry ? "s3://${aws_s3_bucket.artifacts[0].bucket}/artifacts" : null
+}
+
+output "model_server_release" {
+  description = "Where ./deploy.sh publishes the release and the Ansible variables the Auto Scaling model servers install at boot (null with one model server)."
+  value = local.scale_out ? {
+    bucket      = aws_s3_bucket.artifacts[0].bucket
+    release_key = local.boot_release_key
+    vars_key    = local.boot_vars_key
+  } : null
 }
 
 output "ssh_user" {

@@ -244,20 +244,30 @@ variable "model_server_count" {
   }
 }
 
-variable "mlflow_backend_rds" {
-  description = "Create an RDS PostgreSQL database (encrypted, private, password kept by RDS in Secrets Manager) for MLflow's tracking backend."
-  type        = bool
-  default     = false
+variable "registry_backend" {
+  description = "Where the one registry every model server follows keeps its data: \"sqlite\" (SQLite and artefacts on the MLflow host's encrypted data volume) or \"managed\" (an RDS PostgreSQL database, encrypted, private, password kept by RDS in Secrets Manager, and a private, encrypted, versioned S3 bucket for the artefacts)."
+  type        = string
+  default     = "sqlite"
+
+  validation {
+    condition     = contains(["sqlite", "managed"], var.registry_backend)
+    error_message = "registry_backend must be \"sqlite\" or \"managed\"."
+  }
 }
 
-variable "mlflow_artifacts_s3" {
-  description = "Create a private, encrypted, versioned S3 bucket for MLflow's artefacts; the model servers get the instance_profile_name profile to reach it."
-  type        = bool
-  default     = false
+variable "model_server_boot_grace_s" {
+  description = "Seconds the Auto Scaling group waits before the load balancer's health check may replace a new model server: its user data installs the release and loads the model first (model_server_count > 1)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.model_server_boot_grace_s >= 300 && var.model_server_boot_grace_s <= 3600
+    error_message = "model_server_boot_grace_s must be between 300 and 3600: a boot installs packages and loads the model."
+  }
 }
 
 variable "instance_profile_name" {
-  description = "Existing instance profile for the model servers when mlflow_artifacts_s3 is on. The Learner Lab's LabInstanceProfile: no IAM role or profile is ever created here."
+  description = "Existing instance profile for the model servers when they use the bucket (registry_backend = \"managed\", or model_server_count > 1). The Learner Lab's LabInstanceProfile: no IAM role or profile is ever created here."
   type        = string
   default     = "LabInstanceProfile"
 }

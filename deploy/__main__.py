@@ -33,7 +33,7 @@ def _addresses(args: argparse.Namespace) -> int:
     hosts = parse_outputs(load_outputs(args.outputs), args.model_host)
     print(f"FrontEnd Application: {hosts.app_url}")
     if hosts.model_asg_name:
-        count = len(hosts.mlflow_public_ips)
+        count = len(args.model_host)  # the group's servers (the MLflow host is not one)
         print(f"Mlflow app address: {hosts.mlflow_url} (internal load balancer, {count} servers)")
     else:
         print(f"Mlflow app address: http://{hosts.mlflow_public_ip}:{hosts.mlflow_port}")
@@ -85,6 +85,30 @@ def _backup(args: argparse.Namespace) -> int:
         return 1
     for role, snapshot in taken.items():
         print(f"{role}: {hosts.data_volumes[role]} -> {snapshot}")
+    return 0
+
+
+def _publish_boot(args: argparse.Namespace) -> int:
+    """With several model servers: the release and their variables, for their user data."""
+    from deploy.aws import AwsError, publish_release
+    from deploy.inventory import boot_vars
+
+    outputs = load_outputs(args.outputs)
+    where = (outputs.get("model_server_release") or {}).get("value")
+    if not where:
+        return 0  # one model server: ./deploy.sh configures it over SSH
+    hosts = parse_outputs(outputs, args.model_host)
+    variables = boot_vars(hosts, args.release)
+    # The registry's admin password and the like (deploy.sh's .deploy/registry.json).
+    variables.update(json.loads(args.secrets.read_text()))
+    try:
+        publish_release(_aws_session(args), where["bucket"], where["release_key"],
+                        where["vars_key"], args.archive, variables)
+    except AwsError as exc:
+        print(f"deploy.sh: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"release {args.release} published to s3://{where['bucket']}/{where['release_key']}",
+          file=sys.stderr)
     return 0
 
 
@@ -156,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--model-host", action="append", default=[], help=argparse.SUPPRESS)
         cmd.add_argument("--project", default="radio", help="Project tag of the snapshots")
         cmd.set_defaults(func=func)
+
+    pub = sub.add_parser("publish-boot", help="publish the release the Auto Scaling model "
+                         "servers install at boot (nothing with one model server)")
+    pub.add_argument("outputs", type=Path, help="saved `terraform output -json`")
+    pub.add_argument("--archive", type=Path, required=True, help="git archive of the release")
+    pub.add_argument("--release", required=True, help="its commit id (radio_release)")
+    pub.add_argument("--secrets", type=Path, required=True,
+                     help="JSON of the registry's secrets (.deploy/registry.json)")
+    pub.add_argument("--file", type=Path, required=True, help="shared credentials file")
+    pub.add_argument("--profile", required=True)
+    pub.add_argument("--region", default="us-east-1")
+    pub.add_argument("--model-host", action="append", default=[], help="scaled-out server IP")
+    pub.set_defaults(func=_publish_boot)
 
     cred = sub.add_parser("credentials", help="check the AWS profile with STS")
     cred.add_argument("--file", type=Path, required=True, help="shared credentials file")

@@ -1,13 +1,16 @@
-"""The few EC2 calls deploy.sh needs beyond Terraform: the scaled-out model servers
-(their addresses are the Auto Scaling group's, not Terraform's) and on-demand
-snapshots of the data volumes (./deploy.sh backup)."""
+"""The few AWS calls deploy.sh needs beyond Terraform: the scaled-out model servers
+(their addresses are the Auto Scaling group's, not Terraform's), the release they install
+at boot (S3), and on-demand snapshots of the data volumes (./deploy.sh backup)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 
@@ -83,3 +86,21 @@ def snapshot_volumes(
             raise AwsError(f"cannot snapshot the {role} volume {volume_id}: {exc}") from None
         taken[role] = snap["SnapshotId"]
     return taken
+
+
+def publish_release(session: Any, bucket: str, release_key: str, vars_key: str,
+                    archive: Path, variables: Mapping[str, str]) -> None:
+    """Put the release archive and the model hosts' Ansible variables where the Auto Scaling
+    model servers' user data fetches them at boot (deploy/model-server-boot.sh.tftpl).
+
+    The bucket is private and versioned; each object is also encrypted at rest (the
+    variables hold the registry's password).
+    """
+    s3 = session.client("s3")
+    try:
+        s3.upload_file(str(archive), bucket, release_key,
+                       ExtraArgs={"ServerSideEncryption": "AES256"})
+        s3.put_object(Bucket=bucket, Key=vars_key, Body=json.dumps(dict(variables)).encode(),
+                      ServerSideEncryption="AES256", ContentType="application/json")
+    except (BotoCoreError, ClientError, S3UploadFailedError, OSError) as exc:
+        raise AwsError(f"cannot publish the release to s3://{bucket}: {exc}") from None

@@ -12,6 +12,8 @@ from typing import Any
 
 REQUIRED_OUTPUTS = ("frontend_public_ip", "ssh_user")
 SINGLE_MODEL_OUTPUTS = ("mlflow_public_ip", "mlflow_private_ip")
+# The registry's port on the MLflow host (roles/radio_model, model_tier.tf).
+REGISTRY_PORT = 5000
 
 
 class InventoryError(Exception):
@@ -35,6 +37,11 @@ class Hosts:
     model_asg_name: str | None = None
     # Model servers' ports the frontend's Prometheus scrapes (node_exporter, model_metrics).
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # The registry's managed backend (registry_backend = "managed"), for the MLflow host.
+    registry_backend_uri: str | None = None
+    registry_artifacts: str | None = None
+    # With several model servers: the MLflow host's registry, which they follow.
+    registry_url: str | None = None
 
     @property
     def mlflow_public_ip(self) -> str:
@@ -77,7 +84,7 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
     values = {name: _required(outputs, name) for name in REQUIRED_OUTPUTS}
     port = _value(outputs, "mlflow_port")
     asg = _value(outputs, "model_asg_name")
-    private_ip = None
+    private_ip = registry_url = None
     if asg:
         if not model_hosts:
             raise InventoryError(
@@ -85,6 +92,13 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
                 "wait a minute and re-run ./deploy.sh"
             )
         public_ips = tuple(_ip("model server", host) for host in model_hosts)
+        # The MLflow host (the registry, with its data volume) stays beside the group; a
+        # state made before it did has no address for it.
+        registry_ip = _value(outputs, "mlflow_public_ip")
+        if registry_ip:
+            public_ips = (_ip("mlflow_public_ip", registry_ip), *public_ips)
+            private = _ip("mlflow_private_ip", _required(outputs, "mlflow_private_ip"))
+            registry_url = f"http://{private}:{REGISTRY_PORT}"
     else:
         for name in SINGLE_MODEL_OUTPUTS:
             values[name] = _required(outputs, name)
@@ -106,7 +120,43 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
         data_volumes=dict(_value(outputs, "data_volume_ids") or {}),
         model_asg_name=asg or None,
         metrics_ports={k: int(v) for k, v in (_value(outputs, "metrics_ports") or {}).items()},
+        registry_backend_uri=_value(outputs, "registry_backend_uri") or None,
+        registry_artifacts=_value(outputs, "registry_artifacts") or None,
+        registry_url=registry_url,
     )
+
+
+def host_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
+    """The playbooks' variables every host gets (no SSH settings): the inventory's
+    [all:vars], and what an Auto Scaling model server applies at boot."""
+    out = {"radio_mlflow_port": str(hosts.mlflow_port)}
+    if hosts.mlflow_private_ip:
+        out["radio_mlflow_private_ip"] = hosts.mlflow_private_ip
+    if hosts.mlflow_url:
+        out["radio_mlflow_url"] = hosts.mlflow_url
+    if hosts.frontend_hostname:
+        out["radio_public_hostname"] = hosts.frontend_hostname
+    # The ports Terraform opened to the frontend are the ones the roles listen on and scrape.
+    for output, var in (("node_exporter", "radio_node_exporter_port"),
+                        ("model_metrics", "radio_mlflow_metrics_port")):
+        if output in hosts.metrics_ports:
+            out[var] = str(hosts.metrics_ports[output])
+    if hosts.registry_backend_uri:
+        out["radio_model_registry_backend_uri"] = hosts.registry_backend_uri
+    if hosts.registry_artifacts:
+        out["radio_model_registry_artifacts"] = hosts.registry_artifacts
+    if release:
+        out["radio_release"] = release
+    return out
+
+
+def boot_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
+    """What an Auto Scaling model server applies at boot: every host's variables and the
+    MLflow host's registry to follow."""
+    out = host_vars(hosts, release)
+    if hosts.registry_url:
+        out["radio_registry_url"] = hosts.registry_url
+    return out
 
 
 def render_inventory(
@@ -125,31 +175,29 @@ def render_inventory(
         "ansible_ssh_private_key_file": str(key_file),
         "ansible_ssh_common_args": ssh_args,
         "ansible_python_interpreter": "/usr/bin/python3",
-        "radio_mlflow_port": str(hosts.mlflow_port),
+        **host_vars(hosts, release),
     }
-    if hosts.mlflow_private_ip:
-        all_vars["radio_mlflow_private_ip"] = hosts.mlflow_private_ip
-    if hosts.mlflow_url:
-        all_vars["radio_mlflow_url"] = hosts.mlflow_url
-    if hosts.frontend_hostname:
-        all_vars["radio_public_hostname"] = hosts.frontend_hostname
-    # The ports Terraform opened to the frontend are the ones the roles listen on and scrape.
-    for output, var in (("node_exporter", "radio_node_exporter_port"),
-                        ("model_metrics", "radio_mlflow_metrics_port")):
-        if output in hosts.metrics_ports:
-            all_vars[var] = str(hosts.metrics_ports[output])
-    if release:
-        all_vars["radio_release"] = release
     if src_archive:
         all_vars["radio_src_archive"] = str(src_archive)
 
-    def host_line(name: str, address: str, role: str) -> str:
-        volume = hosts.data_volumes.get(role)
+    def host_line(name: str, address: str, role: str | None) -> str:
+        volume = hosts.data_volumes.get(role) if role else None
         extra = f" radio_data_volume_id={shlex.quote(volume)}" if volume else ""
         return f"{name} ansible_host={address}{extra}"
 
+    # The MLflow host's data volume is attached to the first (the MLflow host) only. With
+    # its registry beside an Auto Scaling group, the registry listens on the private
+    # network and the group's servers follow it.
+    def registry_vars(first: bool) -> str:
+        if not hosts.registry_url:
+            return ""
+        if first:
+            return " radio_registry_listen=0.0.0.0"
+        return f" radio_registry_url={shlex.quote(hosts.registry_url)}"
+
     model_lines = [
-        host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip, "mlflow")
+        host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip,
+                  "mlflow" if i == 0 else None) + registry_vars(i == 0)
         for i, ip in enumerate(hosts.mlflow_public_ips)
     ]
     lines = [

@@ -101,6 +101,10 @@ def _text(cmd: str, result: Any) -> str:
                  f"{r['production_correct']:<4} candidate {r['candidate_correct']:<4} "
                  f"b={r['only_production']} c={r['only_candidate']} p={r['p_worse']:.4g}"
                  + ("  WORSE" if r["worse"] else "") for r in d.get("covid_films", [])]
+        rows += [f"  not COVID, {r['source']:<23} n={r['n']:<4} called COVID: production "
+                 f"{r['n'] - r['production_correct']:<4} candidate "
+                 f"{r['n'] - r['candidate_correct']:<4} p={r['p_worse']:.4g}"
+                 + ("  WORSE" if r["worse"] else "") for r in d.get("not_covid_films", [])]
         an = d["adult_normals"]
         rows.append(f"  adult normals called COVID: candidate {an['candidate_called_covid']}"
                     f"/{an['n']}, production {an['production_called_covid']}/{an['n']}")

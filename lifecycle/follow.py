@@ -14,11 +14,17 @@ version ``production`` names; when it changed (a promotion, a forced deploy, a r
    answer naming the new version (else: stop it, keep serving the old one, e-mail);
 3. point the upstream file at it and reload the proxy (``RADIO_FOLLOW_RELOAD``): nginx's
    reload lets old workers finish the requests they hold while new ones use the new port;
-4. wait until the proxy answers with the new version, give the old server
-   ``RADIO_FOLLOW_DRAIN_S`` for requests already sent to it, then stop it.
+4. wait until the proxy answers with the new version (``RADIO_FOLLOW_CONFIRM_S``), give
+   the old server ``RADIO_FOLLOW_DRAIN_S`` for requests already sent to it, then stop it.
+   A proxy that never answers with the new version (its reload did not take) gets the old
+   upstream back and the new server is stopped: the old one is never stopped unconfirmed.
 
 No request is dropped: during the switch both servers run, and the proxy never names a
 server that has not passed the check. A rollback is the same switch.
+
+A version that fails (step 2 or 4) is retried with exponential backoff
+(``RADIO_FOLLOW_RETRY_S``, doubling up to ``RADIO_FOLLOW_RETRY_MAX_S``), not at every
+look, and e-mailed once: one message per failing version, however many retries.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -55,6 +61,10 @@ class FollowSettings:
     interval_s: float = 5.0  # RADIO_FOLLOW_INTERVAL_S
     start_deadline_s: float = 300.0  # RADIO_FOLLOW_START_S: a new server must be up by then
     drain_s: float = 30.0  # RADIO_FOLLOW_DRAIN_S: >= the model server's request timeout
+    # RADIO_FOLLOW_CONFIRM_S: the proxy must answer with the new version by then
+    confirm_s: float = 60.0
+    retry_s: float = 30.0  # RADIO_FOLLOW_RETRY_S: first wait after a failed switch
+    retry_max_s: float = 3600.0  # RADIO_FOLLOW_RETRY_MAX_S: the doubling stops there
     serve_cmd: tuple[str, ...] = ("bash", str(PROJECT_ROOT / "mlflow" / "serve.sh"))
     log_dir: Path = PROJECT_ROOT / "var" / "lifecycle" / "servers"  # RADIO_FOLLOW_LOGS
 
@@ -77,6 +87,9 @@ def follow_settings(environ: Mapping[str, str] | None = None) -> FollowSettings:
         interval_s=float(env.get("RADIO_FOLLOW_INTERVAL_S", base.interval_s)),
         start_deadline_s=float(env.get("RADIO_FOLLOW_START_S", base.start_deadline_s)),
         drain_s=float(env.get("RADIO_FOLLOW_DRAIN_S", base.drain_s)),
+        confirm_s=float(env.get("RADIO_FOLLOW_CONFIRM_S", base.confirm_s)),
+        retry_s=float(env.get("RADIO_FOLLOW_RETRY_S", base.retry_s)),
+        retry_max_s=float(env.get("RADIO_FOLLOW_RETRY_MAX_S", base.retry_max_s)),
         log_dir=Path(env.get("RADIO_FOLLOW_LOGS") or base.log_dir),
     )
 
@@ -119,6 +132,15 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+@dataclass
+class Failing:
+    """A version whose switch failed: how often, and when it may be tried again."""
+
+    attempts: int = 0
+    retry_at: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
 def _stop(proc: subprocess.Popen, grace_s: float = 20) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -135,9 +157,12 @@ def _stop(proc: subprocess.Popen, grace_s: float = 20) -> None:
 class Follower:
     """Keeps the proxy on a checked scoring server of ``production`` (module docstring)."""
 
-    def __init__(self, s: Settings, f: FollowSettings):
+    def __init__(self, s: Settings, f: FollowSettings,
+                 clock: Callable[[], float] = time.monotonic):
         self.s, self.f = s, f
         self.active: Server | None = None
+        self.clock = clock  # when retries are due (a test's clock steps by hand)
+        self.failing: dict[str, Failing] = {}
 
     def wanted(self) -> str | None:
         """The version ``production`` names now (None if unset or the registry is down)."""
@@ -190,8 +215,36 @@ class Follower:
         if self.f.reload_cmd:
             subprocess.run(list(self.f.reload_cmd), check=True, capture_output=True, timeout=60)
 
+    def _confirmed(self, version: str) -> bool:
+        """Whether the proxy answers with ``version`` within ``confirm_s``."""
+        end = time.monotonic() + self.f.confirm_s
+        while True:
+            if answering_version(self.f.proxy_url) == version:
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.2)
+
+    def _failed(self, version: str, why: str) -> bool:
+        """Record a failed switch, schedule the retry, e-mail the first failure only."""
+        fail = self.failing.setdefault(version, Failing())
+        fail.attempts += 1
+        fail.reasons.append(why)
+        wait = min(self.f.retry_s * 2 ** (fail.attempts - 1), self.f.retry_max_s)
+        fail.retry_at = self.clock() + wait
+        old = self.active.version if self.active else "none"
+        events.record(self.s.events_log, "switch_failed", version=version, reason=why,
+                      attempt=fail.attempts, retry_in_s=wait)
+        log.error("version %s failed (attempt %d, next in %g s): %s", version, fail.attempts,
+                  wait, why)
+        if fail.attempts == 1:
+            notify.send(f"model server could not switch to version {version}",
+                        f"{why}\nStill serving version {old}. Retrying with backoff "
+                        f"(first in {wait:g} s); no further e-mail for this version.")
+        return False
+
     def switch(self, version: str) -> bool:
-        """Steps 1-4 of the module docstring; False (old server kept) if the check fails."""
+        """Steps 1-4 of the module docstring; False (old server kept) if the switch fails."""
         old = self.active
         port = self.f.ports[1] if old and old.port == self.f.ports[0] else self.f.ports[0]
         log.info("starting version %s on port %d", version, port)
@@ -199,15 +252,18 @@ class Follower:
         why = self._ready(new)
         if why:
             _stop(new.proc)
-            events.record(self.s.events_log, "switch_failed", version=version, reason=why)
-            notify.send(f"model server could not switch to version {version}",
-                        f"{why}\nStill serving version {old.version if old else 'none'}.")
-            return False
+            return self._failed(version, why)
         self._point_proxy(port)
-        end = time.monotonic() + self.f.start_deadline_s
-        while answering_version(self.f.proxy_url) != version and time.monotonic() < end:
-            time.sleep(0.2)
+        if not self._confirmed(version):
+            if old is not None:  # back to the server that still answers; it keeps running
+                self._point_proxy(old.port)
+                _stop(new.proc)
+                return self._failed(version, f"the proxy did not answer with version "
+                                             f"{version} within {self.f.confirm_s:g} s")
+            # Nothing older to keep: serve on, the proxy may come up later.
+            log.warning("the proxy does not answer with version %s yet", version)
         self.active = new
+        self.failing.pop(version, None)
         if old is not None:
             time.sleep(self.f.drain_s)
             _stop(old.proc)
@@ -216,16 +272,22 @@ class Follower:
         log.info("serving version %s on port %d", version, port)
         return True
 
+    def _due(self, version: str) -> bool:
+        """Whether ``version`` may be tried now (never failed, or its backoff is over)."""
+        fail = self.failing.get(version)
+        return fail is None or self.clock() >= fail.retry_at
+
     def step(self) -> None:
-        """One look at the registry; switch if production moved."""
+        """One look at the registry; switch if production moved (and a retry is due)."""
         want = self.wanted()
-        if want is not None and (self.active is None or want != self.active.version):
-            self.switch(want)
-        elif self.active is not None and self.active.proc.poll() is not None:
+        if self.active is not None and self.active.proc.poll() is not None:
             log.error("scoring server of version %s died; restarting", self.active.version)
             dead, self.active = self.active, None
-            if not self.switch(dead.version):
-                self.active = None
+            want = want or dead.version
+        if want is None or (self.active is not None and want == self.active.version):
+            return
+        if self._due(want):
+            self.switch(want)
 
     def close(self) -> None:
         """Stop the server(s) this follower started."""

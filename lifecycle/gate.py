@@ -31,10 +31,27 @@ COVID films against production's 21, all 5 lost and none gained (p = 1/32): refu
 adults with no finding COVID. On the Normal images of adult sources (:data:`ADULT_SOURCES`
 and every production source), the candidate is refused if it calls more of them COVID
 than production does, by any number: that error is not traded against noise.
+
+**Films that are not COVID called COVID: the same test.** On every film whose reference is
+not COVID (Normal, Viral Pneumonia, Other Abnormal...), "not called COVID" is the right
+answer whichever classes a version knows; the exact McNemar test refuses a candidate that
+calls significantly more of them COVID, per source and pooled.
+
+**All sources pooled.** Each test above is also run on every held-out image together
+(``union``): four sources each slightly worse can pass one by one while together they are
+significantly worse, and the gate refuses that too.
+
+**Versions with different classes** (a three-class production, a candidate that adds
+``Other Abnormal``): each version's classes are read from its answers' probabilities (or
+given). Accuracy is compared on the films whose reference class both versions know; films
+of a class only one knows count for "called COVID or not" only, where both can answer. A
+candidate that drops a class production answers is refused: a clinician would lose that
+answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from math import comb
 from typing import Any
@@ -81,6 +98,10 @@ class Decision:
     covid_films: list[SourceResult] = field(default_factory=list)
     adult_normals: dict[str, int] = field(default_factory=dict)
     alpha: float = 0.05
+    # "correct" = not called COVID, on the films whose reference is not COVID
+    not_covid_films: list[SourceResult] = field(default_factory=list)
+    # each version's classes and those accuracy is compared on (empty: every label)
+    classes: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON (CLI ``--json``, admin page, e-mail, event log)."""
@@ -102,52 +123,109 @@ def is_adult_source(source: str) -> bool:
     return source in ADULT_SOURCES or source.startswith(PRODUCTION_PREFIX)
 
 
-def compare_source(source: str, prod: list[dict], cand: list[dict], labels: list[str],
-                   alpha: float) -> SourceResult:
-    """The McNemar comparison of one source (see the module docstring)."""
-    p_ok = [correct(a, y) for a, y in zip(prod, labels, strict=True)]
-    c_ok = [correct(a, y) for a, y in zip(cand, labels, strict=True)]
+def _mcnemar(source: str, p_ok: list[bool], c_ok: list[bool], alpha: float) -> SourceResult:
     b = sum(p and not c for p, c in zip(p_ok, c_ok, strict=True))
     c = sum(c and not p for p, c in zip(p_ok, c_ok, strict=True))
     p_worse = mcnemar_worse_p(b, c)
-    return SourceResult(source, len(labels), sum(p_ok), sum(c_ok), b, c, p_worse,
+    return SourceResult(source, len(p_ok), sum(p_ok), sum(c_ok), b, c, p_worse,
                         b > c and p_worse < alpha)
 
 
+def compare_source(source: str, prod: list[dict], cand: list[dict], labels: list[str],
+                   alpha: float) -> SourceResult:
+    """The McNemar comparison of one source (see the module docstring)."""
+    return _mcnemar(source, [correct(a, y) for a, y in zip(prod, labels, strict=True)],
+                    [correct(a, y) for a, y in zip(cand, labels, strict=True)], alpha)
+
+
+def classes_of(answers: Sequence[dict]) -> list[str] | None:
+    """The classes a version answers with (its answers' probability keys), None if unknown."""
+    known = {c for a in answers for c in (a.get("probabilities") or {})}
+    return sorted(known) or None
+
+
+def _groups(sources: list[str]) -> list[tuple[str, list[int]]]:
+    """(source, its image indexes) for each source, then every image pooled."""
+    out = [(src, [i for i, s in enumerate(sources) if s == src]) for src in sorted(set(sources))]
+    return [*out, (UNION, list(range(len(sources))))]
+
+
+def _where(name: str) -> str:
+    return "all sources pooled" if name == UNION else name
+
+
+def _refuse_accuracy(r: SourceResult, alpha: float) -> str:
+    return (f"{_where(r.source)}: worse than production ({r.candidate_correct}/{r.n} correct "
+            f"against {r.production_correct}/{r.n}; {r.only_production} images right only by "
+            f"production, {r.only_candidate} only by the candidate; exact McNemar "
+            f"p={r.p_worse:.4g} < {alpha})")
+
+
+def _refuse_covid(r: SourceResult, alpha: float) -> str:
+    return (f"{_where(r.source)}: misses more COVID films than production "
+            f"({r.candidate_correct}/{r.n} found against {r.production_correct}/{r.n}; "
+            f"{r.only_production} found only by production, {r.only_candidate} only by the "
+            f"candidate; exact McNemar p={r.p_worse:.4g} < {alpha})")
+
+
+def _refuse_not_covid(r: SourceResult, alpha: float) -> str:
+    return (f"{_where(r.source)}: calls more films that are not COVID COVID than production "
+            f"({r.n - r.candidate_correct}/{r.n} against {r.n - r.production_correct}/{r.n}; "
+            f"{r.only_production} called COVID only by the candidate, {r.only_candidate} only "
+            f"by production; exact McNemar p={r.p_worse:.4g} < {alpha})")
+
+
+def _compare(groups: list[tuple[str, list[int]]], sources: list[str],
+             keep: Callable[[int], bool], ok: Callable[[dict, int], bool], prod: list[dict],
+             cand: list[dict], alpha: float, refuse: Callable[[SourceResult, float], str],
+             reasons: list[str], keep_all: bool = False) -> list[SourceResult]:
+    """One McNemar test per group on the images ``keep`` selects (``ok``: right answer).
+    A group without such images is skipped, and so is the pool when they all come from one
+    source (it would repeat that source's row), unless ``keep_all``; a repeated pool never
+    repeats a reason."""
+    out = []
+    for name, idx in groups:
+        chosen = [i for i in idx if keep(i)]
+        repeat = name == UNION and len({sources[i] for i in chosen}) < 2
+        if not keep_all and (not chosen or repeat):
+            continue
+        r = _mcnemar(name, [ok(prod[i], i) for i in chosen], [ok(cand[i], i) for i in chosen],
+                     alpha)
+        out.append(r)
+        if r.worse and not repeat:
+            reasons.append(refuse(r, alpha))
+    return out
+
+
 def decide(production: str, candidate: str, prod: list[dict], cand: list[dict],
-           labels: list[str], sources: list[str], alpha: float = 0.05) -> Decision:
-    """Compare two versions' answers to the same labelled images; refuse with reasons."""
+           labels: list[str], sources: list[str], alpha: float = 0.05,
+           production_classes: Sequence[str] | None = None,
+           candidate_classes: Sequence[str] | None = None) -> Decision:
+    """Compare two versions' answers to the same labelled images; refuse with reasons.
+
+    Each version's classes default to those its answers name (:func:`classes_of`); when
+    either is unknown, accuracy counts every image.
+    """
     if not (len(prod) == len(cand) == len(labels) == len(sources)):
         raise ValueError("both versions must answer the same labelled images")
     if not labels:
         raise ValueError("the gate has no held-out images to compare on")
-    results, reasons, covid = [], [], []
-    for src in sorted(set(sources)):
-        idx = [i for i, s in enumerate(sources) if s == src]
-        r = compare_source(src, [prod[i] for i in idx], [cand[i] for i in idx],
-                           [labels[i] for i in idx], alpha)
-        results.append(r)
-        if r.worse:
-            reasons.append(
-                f"{src}: worse than production ({r.candidate_correct}/{r.n} correct against "
-                f"{r.production_correct}/{r.n}; {r.only_production} images right only by "
-                f"production, {r.only_candidate} only by the candidate; exact McNemar "
-                f"p={r.p_worse:.4g} < {alpha})"
-            )
-        films = [i for i in idx if labels[i] == COVID]
-        if not films:
-            continue
-        f = compare_source(src, [prod[i] for i in films], [cand[i] for i in films],
-                           [COVID] * len(films), alpha)
-        covid.append(f)
-        if f.worse:
-            reasons.append(
-                f"{src}: misses more COVID films than production ({f.candidate_correct}/{f.n} "
-                f"found against {f.production_correct}/{f.n}; {f.only_production} found only "
-                f"by production, {f.only_candidate} only by the candidate; exact McNemar "
-                f"p={f.p_worse:.4g} < {alpha})"
-            )
-    results.append(compare_source(UNION, prod, cand, labels, alpha))
+    p_cls = list(production_classes) if production_classes else classes_of(prod)
+    c_cls = list(candidate_classes) if candidate_classes else classes_of(cand)
+    shared = sorted(set(p_cls) & set(c_cls)) if p_cls and c_cls else None
+    reasons: list[str] = []
+    if shared is not None and set(p_cls) - set(c_cls):
+        reasons.append(f"the candidate cannot answer {', '.join(sorted(set(p_cls) - set(c_cls)))}"
+                       f", which production answers")
+    groups = _groups(sources)
+    both_know = (lambda i: True) if shared is None else (lambda i: labels[i] in shared)
+    results = _compare(groups, sources, both_know, lambda a, i: correct(a, labels[i]), prod, cand,
+                       alpha, _refuse_accuracy, reasons, keep_all=True)
+    covid = _compare(groups, sources, lambda i: labels[i] == COVID, lambda a, i: called_covid(a),
+                     prod, cand, alpha, _refuse_covid, reasons)
+    not_covid = _compare(groups, sources, lambda i: labels[i] != COVID,
+                         lambda a, i: not called_covid(a), prod, cand, alpha,
+                         _refuse_not_covid, reasons)
     adult = [i for i, (s, y) in enumerate(zip(sources, labels, strict=True))
              if y == NORMAL and is_adult_source(s)]
     p_covid = sum(called_covid(prod[i]) for i in adult)
@@ -157,4 +235,7 @@ def decide(production: str, candidate: str, prod: list[dict], cand: list[dict],
     if c_covid > p_covid:
         reasons.append(f"adult normals called COVID: {c_covid}/{len(adult)} by the candidate "
                        f"against {p_covid}/{len(adult)} by production (no increase allowed)")
-    return Decision(production, candidate, not reasons, reasons, results, covid, normals, alpha)
+    classes = ({"production": sorted(p_cls), "candidate": sorted(c_cls), "compared": shared}
+               if shared is not None else {})
+    return Decision(production, candidate, not reasons, reasons, results, covid, normals, alpha,
+                    not_covid, classes)

@@ -40,8 +40,9 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start(folder: Path, port: int):
-    """(controller, mailbox, environment for lifecycle.notify) of a STARTTLS-only server."""
+def start(folder: Path, port: int, exclude_auth: tuple[str, ...] = ()):
+    """(controller, mailbox, environment for lifecycle.notify) of a STARTTLS-only server;
+    ``exclude_auth``: login mechanisms it does not offer (it offers LOGIN and PLAIN)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -57,7 +58,8 @@ def start(folder: Path, port: int):
     box = Mailbox()
     controller = Controller(box, hostname="localhost", port=port, tls_context=ctx,
                             require_starttls=True, authenticator=authenticate,
-                            auth_require_tls=True)
+                            auth_require_tls=True,
+                            auth_exclude_mechanism=list(exclude_auth))
     controller.start()
     env = {"RADIO_SMTP_HOST": "localhost", "RADIO_SMTP_PORT": str(port),
            "RADIO_SMTP_USER": USER, "RADIO_SMTP_PASSWORD": PASSWORD,

@@ -11,7 +11,7 @@ import pytest
 from deploy_helpers import FIXTURES, ROOT, run
 from moto import mock_aws
 
-from deploy.aws import AwsError, model_hosts, snapshot_volumes
+from deploy.aws import AwsError, model_hosts, publish_release, snapshot_volumes
 
 REGION = "us-east-1"
 LAB = """\
@@ -133,3 +133,72 @@ with mock_aws():
     assert "frontend: vol-" in result.stdout and " -> snap-" in result.stdout
     assert "SNAPSHOTS 1" in result.stdout
     assert json.loads((tmp_path / "out.json").read_text())["ssh_user"]["value"] == "ubuntu"
+
+
+def test_publish_release_puts_both_objects_encrypted(session: boto3.Session,
+                                                     tmp_path: Path) -> None:
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="radio-mlflow-abc")
+    archive = tmp_path / "radio-src.tar.gz"
+    archive.write_bytes(b"release bytes")
+    publish_release(session, "radio-mlflow-abc", "releases/radio-src.tar.gz",
+                    "releases/model-server-vars.json", archive,
+                    {"radio_release": "0123456789ab", "radio_registry_admin_password": "pw"})
+    got = s3.get_object(Bucket="radio-mlflow-abc", Key="releases/radio-src.tar.gz")
+    assert got["Body"].read() == b"release bytes" and got["ServerSideEncryption"] == "AES256"
+    got = s3.get_object(Bucket="radio-mlflow-abc", Key="releases/model-server-vars.json")
+    assert got["ServerSideEncryption"] == "AES256"
+    assert json.loads(got["Body"].read()) == {"radio_release": "0123456789ab",
+                                              "radio_registry_admin_password": "pw"}
+    with pytest.raises(AwsError, match="cannot publish the release to s3://no-such-bucket"):
+        publish_release(session, "no-such-bucket", "r", "v", archive, {})
+
+
+def test_publish_boot_command_sends_the_model_hosts_variables(tmp_path: Path) -> None:
+    """python -m deploy publish-boot: the bucket and keys from the outputs, the variables the
+    inventory gives every host plus the registry's secrets; nothing with one model server."""
+    code = f"""
+import json, sys
+from moto import mock_aws
+import boto3
+with mock_aws():
+    s3 = boto3.client("s3", region_name="{REGION}")
+    s3.create_bucket(Bucket="radio-mlflow-abc")
+    outputs = json.load(open(sys.argv[1]))
+    from deploy.__main__ import main
+    args = ["--archive", sys.argv[3], "--release", "0123456789ab", "--secrets", sys.argv[4],
+            "--file", sys.argv[5], "--profile", "awslearnerlab"]
+    json.dump(outputs, open(sys.argv[2], "w"))
+    assert main(["publish-boot", sys.argv[2], *args]) == 0  # one server: nothing
+    print("OBJECTS", s3.list_objects_v2(Bucket="radio-mlflow-abc").get("KeyCount"))
+    outputs["model_asg_name"]["value"] = "radio-model"
+    outputs["model_server_release"]["value"] = {{"bucket": "radio-mlflow-abc",
+        "release_key": "releases/radio-src.tar.gz",
+        "vars_key": "releases/model-server-vars.json"}}
+    json.dump(outputs, open(sys.argv[2], "w"))
+    rc = main(["publish-boot", sys.argv[2], *args, "--model-host", "198.51.100.31"])
+    body = s3.get_object(Bucket="radio-mlflow-abc", Key="releases/model-server-vars.json")
+    print("VARS", body["Body"].read().decode())
+    sys.exit(rc)
+"""
+    cred = tmp_path / "_credentials"
+    cred.write_text(LAB)
+    archive = tmp_path / "radio-src.tar.gz"
+    archive.write_bytes(b"release")
+    secrets = tmp_path / "registry.json"
+    secrets.write_text('{"radio_registry_admin_password": "pw"}')
+    result = run(
+        [sys.executable, "-c", code, str(FIXTURES / "terraform-output.json"),
+         str(tmp_path / "out.json"), str(archive), str(secrets), str(cred)],
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OBJECTS 0" in result.stdout
+    variables = json.loads(result.stdout.split("VARS ", 1)[1])
+    # The servers follow the MLflow host's registry (its private address, port 5000).
+    assert variables == {
+        "radio_mlflow_port": "8000", "radio_mlflow_url": "http://172.31.20.5:8000",
+        "radio_public_hostname": "198-51-100-10.sslip.io",
+        "radio_node_exporter_port": "9100", "radio_mlflow_metrics_port": "9102",
+        "radio_release": "0123456789ab", "radio_registry_admin_password": "pw",
+        "radio_registry_url": "http://172.31.20.5:5000"}

@@ -65,7 +65,35 @@ def scaled_out() -> dict:
     return outputs
 
 
+def test_scaled_out_inventory_keeps_the_mlflow_host_and_its_volume(tmp_path: Path) -> None:
+    """Three model servers and the MLflow host (the registry), which stays with its data
+    volume (attached to it alone) and, with the managed backend, is told its database."""
+    outputs = scaled_out()
+    for name, value in (
+        ("mlflow_public_ip", "198.51.100.20"), ("mlflow_private_ip", "172.31.20.5"),
+        ("data_volume_ids", {"frontend": "vol-0f00000000000000a",
+                             "mlflow": "vol-0f00000000000000b"}),
+        ("registry_backend_uri", "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow"),
+        ("registry_artifacts", "s3://radio-mlflow-abc/artifacts"),
+    ):
+        outputs[name]["value"] = value
+    hosts = parse_outputs(outputs, ["198.51.100.31", "198.51.100.30"])
+    text = render_inventory(hosts, key_file=tmp_path / "k", known_hosts=tmp_path / "kh")
+    # The registry on the MLflow host's private network; the group's servers follow it.
+    assert text.split("[mlflow]\n", 1)[1].split("\n\n", 1)[0].splitlines() == [
+        "radio-mlflow ansible_host=198.51.100.20 radio_data_volume_id=vol-0f00000000000000b"
+        " radio_registry_listen=0.0.0.0",
+        "radio-mlflow-2 ansible_host=198.51.100.31 radio_registry_url=http://172.31.20.5:5000",
+        "radio-mlflow-3 ansible_host=198.51.100.30 radio_registry_url=http://172.31.20.5:5000",
+    ]
+    assert "radio_registry_url" not in text.split("[all:vars]", 1)[1]
+    assert ("radio_model_registry_backend_uri="
+            "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow\n") in text
+    assert "radio_model_registry_artifacts=s3://radio-mlflow-abc/artifacts\n" in text
+
+
 def test_scaled_out_inventory_lists_every_server_and_the_load_balancer(tmp_path: Path) -> None:
+    """A state from before the MLflow host stayed (no address for it): the group only."""
     hosts = parse_outputs(scaled_out(), ["198.51.100.31", "198.51.100.30", "198.51.100.32"])
     text = render_inventory(hosts, key_file=tmp_path / "k", known_hosts=tmp_path / "kh")
     assert "[mlflow]\nradio-mlflow ansible_host=198.51.100.31\n" in text

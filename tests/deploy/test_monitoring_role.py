@@ -171,17 +171,21 @@ def test_grafana_comes_from_its_signed_repository() -> None:
 
 
 @pytest.mark.parametrize(
-    ("title", "command"),
+    ("title", "command", "handler"),
     [
-        ("Install the alert rules", "promtool check rules %s"),
-        ("Install the Prometheus configuration", "promtool check config %s"),
+        ("Install the alert rules", "promtool check rules %s", "Reload prometheus"),
+        ("Install the Prometheus configuration", "promtool check config %s",
+         "Reload prometheus"),
+        ("Install the Alertmanager configuration", "amtool check-config %s",
+         "Reload alertmanager"),
     ],
 )
-def test_prometheus_files_are_checked_before_they_are_installed(title: str, command: str) -> None:
+def test_prometheus_files_are_checked_before_they_are_installed(
+        title: str, command: str, handler: str) -> None:
     body = task("server.yml", title)
     module = next(v for k, v in body.items() if k.startswith("ansible.builtin."))
     assert module["validate"] == command
-    assert body["notify"] == "Reload prometheus"
+    assert body["notify"] == handler
     order = [t["name"] for t in tasks("server.yml")]
     # check config reads the rule files the configuration names: they go first.
     assert order.index("Install the alert rules") < order.index(
@@ -209,3 +213,61 @@ def test_one_knob_turns_grafana_off_in_both_roles(tmp_path: Path) -> None:
     assert "location /grafana/" not in (out / "radio.conf").read_text()
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     assert defaults["radio_monitoring_grafana"] == "{{ radio_grafana | default(true) }}"
+
+
+def test_prometheus_hands_alerts_to_alertmanager_on_loopback(rendered: Path) -> None:
+    config = yaml.safe_load((rendered / "prometheus.yml").read_text())
+    assert config["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]}
+    args = read_env_file(rendered / "alertmanager.default")["ARGS"].strip('"').split()
+    assert "--web.listen-address=127.0.0.1:9093" in args
+    # Its gossip port (0.0.0.0:9094 by default) is off: one frontend, no peers.
+    assert "--cluster.listen-address=" in args
+    assert "--config.file=/etc/prometheus/alertmanager.yml" in args
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    assert "prometheus-alertmanager" in defaults["radio_monitoring_packages_server"]
+    assert "prometheus-alertmanager" not in defaults["radio_monitoring_packages_node"]
+
+
+def test_alertmanager_config_keeps_its_password_from_other_users() -> None:
+    module = task("server.yml", "Install the Alertmanager configuration")[
+        "ansible.builtin.template"]
+    assert (module["owner"], module["group"], module["mode"]) == ("root", "prometheus", "0640")
+    started = task("main.yml", "Start Alertmanager at boot and now")
+    assert started["ansible.builtin.systemd_service"] == {
+        "name": "prometheus-alertmanager", "enabled": True, "state": "started"}
+
+
+def test_alertmanager_mails_with_the_jobs_smtp_settings(tmp_path: Path) -> None:
+    """One set of radio_smtp_* variables: the jobs' environment and Alertmanager's
+    configuration name the same server, login, sender and recipients; amtool accepts it."""
+    amtool = require("amtool")
+    from deploy_helpers import render_templates
+
+    out = render_templates(
+        tmp_path / "out", radio_smtp_host="smtp.hospital.test", radio_smtp_port=2587,
+        radio_smtp_user="radio-mailer", radio_smtp_password="pa ss:{w}'ord",
+        radio_smtp_from="radio@hospital.test", radio_alert_to="ops@hospital.test")
+    jobs = read_env_file(out / "jobs.env")
+    config = yaml.safe_load((out / "alertmanager.yml").read_text())
+    glob = config["global"]
+    assert glob["smtp_smarthost"] == f"{jobs['RADIO_SMTP_HOST']}:{jobs['RADIO_SMTP_PORT']}"
+    assert glob["smtp_smarthost"] == "smtp.hospital.test:2587"
+    assert (glob["smtp_auth_username"], glob["smtp_auth_password"]) == (
+        "radio-mailer", "pa ss:{w}'ord")
+    assert jobs["RADIO_SMTP_PASSWORD"] == "pa ss:{w}'ord"
+    assert glob["smtp_from"] == jobs["RADIO_SMTP_FROM"] == "radio@hospital.test"
+    assert glob["smtp_require_tls"] is True
+    (receiver,) = config["receivers"]
+    assert receiver["email_configs"][0]["to"] == jobs["RADIO_ALERT_TO"] == "ops@hospital.test"
+    result = run([amtool, "check-config", str(out / "alertmanager.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_without_smtp_settings_emails_nobody(rendered: Path) -> None:
+    amtool = require("amtool")
+    config = yaml.safe_load((rendered / "alertmanager.yml").read_text())
+    assert config["receivers"] == [{"name": "radio-ops"}]
+    assert "smtp_smarthost" not in config["global"]
+    result = run([amtool, "check-config", str(rendered / "alertmanager.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr

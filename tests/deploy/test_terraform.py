@@ -20,6 +20,8 @@ TF_FILES = (*RESOURCE_FILES, "variables.tf", "outputs.tf", "versions.tf")
 # lets `terraform init` work offline; CI images may carry one here.
 PROVIDER_MIRROR = Path(os.environ.get("RADIO_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 TFTEST = Path(__file__).resolve().parent / "terraform" / "radio.tftest.hcl"
+# The Auto Scaling model servers' user data (model_tier.tf's templatefile).
+BOOT_TEMPLATE = "deploy/model-server-boot.sh.tftpl"
 
 
 def plain(value: Any) -> Any:
@@ -131,6 +133,8 @@ def tf_workdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dic
     (work / "tests").mkdir(parents=True)
     for name in TF_FILES:
         shutil.copy(ROOT / name, work / name)
+    (work / BOOT_TEMPLATE).parent.mkdir()
+    shutil.copy(ROOT / BOOT_TEMPLATE, work / BOOT_TEMPLATE)
     shutil.copy(TFTEST, work / "tests" / TFTEST.name)
     rc = base / "terraformrc"
     mirror = f'  filesystem_mirror {{\n    path = "{PROVIDER_MIRROR}"\n  }}\n'
@@ -161,12 +165,26 @@ def test_terraform_test_with_a_mocked_provider(
     version = terraform_version(terraform)
     if version < (1, 7):
         pytest.skip(f"terraform {version[0]}.{version[1]} predates mock providers (1.7)")
-    result = run([terraform, "test", "-no-color"], cwd=work, env=env)
+    result = run([terraform, "test", "-no-color", "-verbose"], cwd=work, env=env)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    assert result.returncode == 0, output[-20000:]
     runs = len(re.findall(r'^run "', TFTEST.read_text(), re.M))
     assert runs >= 15
     assert f"Success! {runs} passed, 0 failed." in output
+    # The plan of going from one model server to three (managed backend), on the state
+    # the run before applied: what it would create, change, replace and destroy.
+    plan = output.split('run "scale_out_to_three_model_servers"... pass', 1)[1]
+    plan = re.split(r'^  run "', plan, maxsplit=1, flags=re.M)[0]
+    actions = dict(re.findall(r"^  # (\S+) (?:will be|must be) (\w+)", plan, re.M))
+    destroyed = {a for a, action in actions.items() if action in ("destroyed", "replaced")}
+    # Only the direct frontend -> MLflow host rule goes (the load balancer takes over).
+    assert destroyed == {"aws_vpc_security_group_ingress_rule.mlflow_from_frontend[0]"}, actions
+    assert "replaced" not in actions.values()
+    for kept in ("aws_instance.mlflow[0]", 'aws_ebs_volume.data["mlflow"]',
+                 'aws_ebs_volume.data["frontend"]', "aws_db_instance.mlflow[0]",
+                 "aws_s3_bucket.artifacts[0]", 'aws_volume_attachment.data["mlflow"]'):
+        assert kept not in actions, (kept, actions[kept])
+    assert actions["aws_autoscaling_group.model[0]"] == "created"
 
 
 def test_terraform_test_file_is_formatted() -> None:
@@ -295,6 +313,11 @@ def test_admin_cidr_has_no_default_and_refuses_the_internet(variables) -> None:
 def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables) -> None:
     rules = ingress_rules(main, "mlflow")
     rules.pop("mlflow_metrics_from_frontend")  # Prometheus's ports: the test below
+    # The registry's port, from the model servers' own group only (several servers).
+    registry = rules.pop("registry_from_model_servers")
+    assert registry["referenced_security_group_id"] == "${aws_security_group.mlflow.id}"
+    assert registry["from_port"] == registry["to_port"] == "${local.registry_port}"
+    assert "cidr_ipv4" not in registry
     model_port = "${var.mlflow_port}"
     assert variables["mlflow_port"]["default"] == 8000
     by_port = {}
@@ -362,3 +385,22 @@ def test_no_rule_opens_ssh_or_the_model_port_to_the_world(main: dict[str, Any]) 
     # The load balancer is internal and the database private.
     assert resources(main, "aws_lb")["model"]["internal"] is True
     assert resources(main, "aws_db_instance")["mlflow"]["publicly_accessible"] is False
+
+
+def test_the_model_servers_user_data_is_a_valid_boot_script() -> None:
+    """The template as templatefile renders it (its four variables), checked by bash -n."""
+    text = (ROOT / BOOT_TEMPLATE).read_text()
+    names = set(re.findall(r"\$\{(\w+)\}", text))
+    assert names == {"bucket", "region", "release_key", "vars_key"}
+    script = text
+    for name, value in (("bucket", "radio-mlflow-abc"), ("region", "us-east-1"),
+                        ("release_key", "releases/radio-src.tar.gz"),
+                        ("vars_key", "releases/model-server-vars.json")):
+        script = script.replace(f"${{{name}}}", value)
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
+    result = run(["bash", "-n"], input=script)
+    assert result.returncode == 0, result.stderr
+    # The same playbook deploy.sh runs over SSH, applied locally, from the published release.
+    assert "mlflow.playbook.yml" in script and "ansible_connection=local" in script
+    assert 's3.download_file(bucket, "releases/radio-src.tar.gz"' in script
+    assert "umask 077" in script  # the variables hold the registry's password

@@ -143,3 +143,28 @@ def test_model_env_names_what_serve_sh_reads(rendered: Path, env_file) -> None:
     for key in env_file(rendered / "model.env"):
         if key.startswith(("MODEL_SERVER_", "RADIO_")):
             assert key in serve, key
+
+
+def test_a_scaled_out_model_server_follows_the_mlflow_hosts_registry(
+        tmp_path: Path, fake_root: Path, tls_pair, env_file) -> None:
+    """deploy/inventory.py's host variables with several model servers: a group server
+    follows the MLflow host's registry (no registry unit to wait for); the MLflow host's
+    registry listens on the private network."""
+    from deploy_helpers import render_templates
+
+    out = render_templates(
+        tmp_path / "out", radio_common_root=str(fake_root / "opt/radio"),
+        radio_common_state_dir=str(fake_root / "var/lib/radio"),
+        radio_web_nginx_log_dir=str(tmp_path / "logs"), radio_web_tls_cert=str(tls_pair[0]),
+        radio_web_tls_key=str(tls_pair[1]), radio_registry_url="http://10.0.1.23:5000",
+        radio_registry_listen="0.0.0.0")
+    env = env_file(out / "model.env")
+    assert env["MLFLOW_TRACKING_URI"] == "http://10.0.1.23:5000"
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    unit = parse_unit(out / "radio-model.service")["Unit"]
+    assert unit["After"] == "network-online.target" and "radio-registry" not in unit["Wants"]
+    assert env_file(out / "registry.env")["RADIO_REGISTRY_HOST"] == "0.0.0.0"
+
+
+def test_one_model_server_follows_its_own_registry(rendered: Path, env_file) -> None:
+    assert env_file(rendered / "model.env")["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"

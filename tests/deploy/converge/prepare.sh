@@ -16,8 +16,10 @@ fi
 # The packages the roles install; a tree prepared before one was added gets it now.
 packages="python3-apt python3.11 python3.11-venv nginx certbot openssl ca-certificates"
 packages="$packages iproute2 procps util-linux prometheus prometheus-node-exporter"
+packages="$packages prometheus-alertmanager"
 if [ ! -x "$dir/rootfs/usr/sbin/nginx" ] || [ ! -x "$dir/rootfs/usr/bin/promtool" ] ||
-  [ ! -x "$dir/rootfs/usr/bin/prometheus-node-exporter" ]; then
+  [ ! -x "$dir/rootfs/usr/bin/prometheus-node-exporter" ] ||
+  [ ! -x "$dir/rootfs/usr/bin/amtool" ]; then
   [ -x "$dir/rootfs/usr/bin/python3" ] ||
     debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3 \
       bookworm "$dir/rootfs" http://deb.debian.org/debian

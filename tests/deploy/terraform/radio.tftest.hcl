@@ -88,6 +88,21 @@ variables {
   ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockedKeyForTerraformTestsOnly radio"
 }
 
+# First, on an empty state: an instance made earlier keeps its key (ignore_changes).
+run "existing_key_pair" {
+  command = plan
+
+  variables {
+    ssh_public_key    = null
+    existing_key_name = "vockey"
+  }
+
+  assert {
+    condition     = length(aws_key_pair.deploy) == 0 && aws_instance.mlflow[0].key_name == "vockey"
+    error_message = "An existing key pair is used as is."
+  }
+}
+
 run "defaults" {
   command = apply
 
@@ -211,8 +226,8 @@ run "three_model_servers_behind_an_internal_load_balancer" {
   }
 
   assert {
-    condition     = length(aws_instance.mlflow) == 0 && aws_autoscaling_group.model[0].desired_capacity == 3 && aws_autoscaling_group.model[0].min_size == 3
-    error_message = "Three servers in an Auto Scaling group, no single instance."
+    condition     = length(aws_instance.mlflow) == 1 && aws_autoscaling_group.model[0].desired_capacity == 3 && aws_autoscaling_group.model[0].min_size == 3
+    error_message = "Three servers in an Auto Scaling group, and the MLflow host (the registry) stays."
   }
 
   assert {
@@ -241,8 +256,33 @@ run "three_model_servers_behind_an_internal_load_balancer" {
   }
 
   assert {
-    condition     = keys(aws_ebs_volume.data) == ["frontend"]
-    error_message = "Scale-out model servers keep no data volume."
+    condition     = keys(aws_ebs_volume.data) == ["frontend", "mlflow"] && aws_volume_attachment.data["mlflow"].instance_id == aws_instance.mlflow[0].id
+    error_message = "The registry's volume stays on the MLflow host; the scale-out model servers keep none."
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.model[0].health_check_grace_period == 900 && aws_autoscaling_group.model[0].wait_for_capacity_timeout == "0"
+    error_message = "A booting server has the grace of its install and model load."
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.model[0].user_data), "bucket='${aws_s3_bucket.artifacts[0].bucket}'") && strcontains(base64decode(aws_launch_template.model[0].user_data), "mlflow.playbook.yml") && strcontains(base64decode(aws_launch_template.model[0].user_data), "releases/radio-src.tar.gz")
+    error_message = "The launch template's user data installs the published release and applies the model host's playbook."
+  }
+
+  assert {
+    condition     = aws_launch_template.model[0].iam_instance_profile[0].name == "LabInstanceProfile" && output.model_server_release.bucket == aws_s3_bucket.artifacts[0].bucket && output.model_server_release.vars_key == "releases/model-server-vars.json"
+    error_message = "The servers read the release from the private bucket with the lab's instance profile."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].referenced_security_group_id == aws_security_group.mlflow.id && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].from_port == 5000 && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].cidr_ipv4 == null
+    error_message = "The MLflow host's registry admits the model servers' group only."
+  }
+
+  assert {
+    condition     = length(aws_db_instance.mlflow) == 0 && output.registry_backend == "sqlite" && output.registry_backend_uri == null
+    error_message = "SQLite on the MLflow host stays the registry's default."
   }
 }
 
@@ -250,9 +290,8 @@ run "three_model_servers_with_rds_and_s3" {
   command = apply
 
   variables {
-    model_server_count  = 3
-    mlflow_backend_rds  = true
-    mlflow_artifacts_s3 = true
+    model_server_count = 3
+    registry_backend   = "managed"
   }
 
   assert {
@@ -279,20 +318,34 @@ run "three_model_servers_with_rds_and_s3" {
     condition     = output.mlflow_database_secret_arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc"
     error_message = "The password's secret is reported, never the password."
   }
+
+  assert {
+    condition     = output.registry_backend_uri == "postgresql://mlflow@radio-mlflow.abc.us-east-1.rds.amazonaws.com:5432/mlflow" && output.registry_artifacts == "s3://${aws_s3_bucket.artifacts[0].bucket}/artifacts"
+    error_message = "The MLflow host's registry is told its database (no password) and artefact root."
+  }
 }
 
 run "one_model_server_with_rds_and_s3" {
   command = plan
 
   variables {
-    mlflow_backend_rds  = true
-    mlflow_artifacts_s3 = true
+    registry_backend = "managed"
   }
 
   assert {
     condition     = aws_instance.mlflow[0].iam_instance_profile == "LabInstanceProfile" && length(aws_db_instance.mlflow) == 1 && length(aws_lb.model) == 0
     error_message = "One server can use RDS and S3 too."
   }
+}
+
+run "registry_backend_is_one_of_two" {
+  command = plan
+
+  variables {
+    registry_backend = "postgres"
+  }
+
+  expect_failures = [var.registry_backend]
 }
 
 run "model_server_count_is_bounded" {
@@ -303,20 +356,6 @@ run "model_server_count_is_bounded" {
   }
 
   expect_failures = [var.model_server_count]
-}
-
-run "existing_key_pair" {
-  command = plan
-
-  variables {
-    ssh_public_key    = null
-    existing_key_name = "vockey"
-  }
-
-  assert {
-    condition     = length(aws_key_pair.deploy) == 0 && aws_instance.mlflow[0].key_name == "vockey"
-    error_message = "An existing key pair is used as is."
-  }
 }
 
 run "operator_opens_the_model_port" {
@@ -427,4 +466,35 @@ run "metrics_port_cannot_be_the_model_port" {
   }
 
   expect_failures = [aws_vpc_security_group_ingress_rule.mlflow_metrics_from_frontend]
+}
+
+# Scaling out, as an operator would: one model server applied (the managed backend, so a
+# database and a bucket exist too), then model_server_count = 3 planned on that state.
+# test_terraform.py also reads this plan (terraform test -verbose) and asserts that it
+# destroys or replaces no volume, no database and no bucket.
+run "scale_out_start_with_one_model_server" {
+  command = apply
+
+  variables {
+    registry_backend = "managed"
+  }
+}
+
+run "scale_out_to_three_model_servers" {
+  command = plan
+
+  variables {
+    registry_backend   = "managed"
+    model_server_count = 3
+  }
+
+  assert {
+    condition     = output.data_volume_ids == run.scale_out_start_with_one_model_server.data_volume_ids
+    error_message = "Both data volumes are kept, with their ids (a replaced volume would have a new one)."
+  }
+
+  assert {
+    condition     = output.mlflow_artifacts_bucket == run.scale_out_start_with_one_model_server.mlflow_artifacts_bucket && output.mlflow_database_endpoint == run.scale_out_start_with_one_model_server.mlflow_database_endpoint
+    error_message = "The bucket and the database are kept."
+  }
 }
