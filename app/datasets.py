@@ -120,11 +120,14 @@ def _next_version(data_dir: Path, kind: str) -> int:
 
 
 def _image_bytes(store: str | Path, row: dict[str, Any]) -> tuple[bytes, str]:
-    data = images.load(store, row["sha256"], row["format"])
-    if row["format"] == "DICOM":
-        from app import dicom
+    if row["format"] == "DICOM":  # its rendering, stored at intake (app/intake.py)
+        try:
+            return images.load_rendering(store, row["sha256"]), ".png"
+        except images.ImageMissing:
+            from app import dicom
 
-        return dicom.display_png(data), ".png"
+            return dicom.load(images.load(store, row["sha256"], "DICOM")).rendering, ".png"
+    data = images.load(store, row["sha256"], row["format"])
     return data, "." + images.EXTENSIONS[row["format"]]
 
 

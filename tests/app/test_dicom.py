@@ -67,7 +67,7 @@ def test_modality_lut_and_window_are_applied():
 def test_deidentified_copy_keeps_the_image_and_the_source_only():
     data = dicom_files.make(dicom_files.radiograph())
     original_uids = dicom_files.uids_of(data)
-    clean, _image, source = dicom.load(data)
+    clean, _image, source, _png = dicom.load(data)
     for value in [*dicom_files.PHI.values(), *original_uids, "Jane Doe secret note"]:
         assert value.encode() not in clean, value
     ds = dcmread(io.BytesIO(clean))
@@ -188,7 +188,7 @@ def test_jpeg_compressed_dicom_is_decoded_and_unknown_compression_is_415():
     jpeg = io.BytesIO()
     Image.fromarray(pixels).save(jpeg, format="JPEG", quality=95)
     data = _encapsulated(jpeg.getvalue(), JPEGBaseline8Bit, pixels)
-    clean, image, _ = dicom.load(data)
+    clean, image, _, _png = dicom.load(data)
     direct = np.asarray(Image.open(io.BytesIO(jpeg.getvalue())).convert("L"))
     from serving.preprocessing import to_array
 
