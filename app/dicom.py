@@ -20,6 +20,7 @@ the DICOM and served to browsers: a stored DICOM is never decoded again to be sh
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -225,14 +226,36 @@ def _decode(ds: Dataset, request_id: str | None) -> Image.Image:
         raise _refuse(415, f"Radio cannot decode this DICOM's compression ({name}); export "
                       "it uncompressed or as JPEG.", request_id)
     rows, cols = dicom_limits.check_budget(ds)
-    dicom_limits.check_frame(ds, str(syntax), rows, cols)
+    filled = dicom_limits.check_frame(ds, str(syntax), rows, cols)
     try:
+        if filled is not None:
+            _same_with_filler(ds, filled)
         return to_display(ds)
-    except (NotImplementedError, RuntimeError) as exc:
+    except NotImplementedError as exc:  # no decoder installed for it
         raise _refuse(415, f"Radio cannot decode this DICOM's compression ({name}); export "
                       "it uncompressed or as JPEG.", request_id) from exc
-    except (ValueError, TypeError, AttributeError, EOFError, KeyError, IndexError) as exc:
+    except (RuntimeError, ValueError, TypeError, AttributeError, EOFError, KeyError,
+            IndexError) as exc:  # the decoder of a syntax Radio reads refused the data
         raise _refuse(400, dicom_limits.DAMAGED_IMAGE, request_id) from exc
+
+
+def _digest(ds: Dataset) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(ds.pixel_array).data).digest()
+
+
+def _same_with_filler(ds: Dataset, filled: bytes) -> None:
+    """Decode the frame with filler before each scan's end, then the frame itself: the
+    same pixels unless a scan was cut (one decoded array in memory at a time)."""
+    from pydicom.encaps import encapsulate
+
+    original = ds.PixelData
+    ds.PixelData = encapsulate([filled])
+    try:
+        probe = _digest(ds)
+    finally:
+        ds.PixelData = original  # also drops the probe's decoded pixels
+    if _digest(ds) != probe:
+        raise dicom_limits.DicomLimitError(400, dicom_limits.DAMAGED_IMAGE)
 
 
 def load(data: bytes, request_id: str | None = None) -> Loaded:

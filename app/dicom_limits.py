@@ -49,6 +49,7 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 JPEG_8BIT = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
 JPEG_LOSSLESS = frozenset({"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
                            "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+LOSSLESS_FILLER = frozenset({"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"})
 JPEG_2000 = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
 RLE = "1.2.840.10008.1.2.5"
 SUPPORTED = NATIVE | JPEG_8BIT | JPEG_LOSSLESS | JPEG_2000 | {RLE}
@@ -123,7 +124,9 @@ def _same_size(kind: str, height: int, width: int, rows: int, cols: int) -> None
                               f"{kind} image says {width}x{height}; the file is damaged.")
 
 
-def _check_jpeg(frame: bytes, syntax: str, rows: int, cols: int, bits: int) -> None:
+def _check_jpeg(frame: bytes, syntax: str, rows: int, cols: int, bits: int) -> bytes | None:
+    """The frame with filler before each scan's end when its decoder (GDCM) must be
+    compared by the caller (lossless JPEG); None when checked here or not checkable."""
     from PIL import Image
 
     try:
@@ -147,6 +150,10 @@ def _check_jpeg(frame: bytes, syntax: str, rows: int, cols: int, bits: int) -> N
             raise DicomLimitError(400, DAMAGED_IMAGE) from exc
         if shown[0].tobytes() != shown[1].tobytes():
             raise DicomLimitError(400, DAMAGED_IMAGE)
+        return None
+    if syntax in LOSSLESS_FILLER:
+        return integrity.with_scan_filler(frame, layout)
+    return None  # JPEG-LS: CharLS refuses a cut stream itself
 
 
 def _check_j2k(frame: bytes, rows: int, cols: int) -> None:
@@ -187,10 +194,13 @@ def _check_rle(frame: bytes, bits: int, samples: int) -> None:
         raise DicomLimitError(400, DAMAGED_IMAGE)
 
 
-def check_frame(ds: object, syntax: str, rows: int, cols: int) -> None:
-    """The encapsulated frame of ``ds`` matches its header and is whole."""
+def check_frame(ds: object, syntax: str, rows: int, cols: int) -> bytes | None:
+    """The encapsulated frame of ``ds`` matches its header and is whole, as far as can be
+    seen without decoding it. For lossless JPEG, whose cut scans GDCM decodes with a
+    warning only, the frame with filler before each scan's end: the caller decodes both and
+    compares (as ``serving.preprocessing`` does for plain JPEGs)."""
     if syntax in NATIVE:
-        return  # pydicom checks the length of native pixel data against the header
+        return None  # pydicom checks the length of native pixel data against the header
     from pydicom.encaps import generate_frames
 
     get = ds.get  # type: ignore[attr-defined]
@@ -201,8 +211,9 @@ def check_frame(ds: object, syntax: str, rows: int, cols: int) -> None:
     except (ValueError, StopIteration, struct.error, KeyError) as exc:
         raise DicomLimitError(400, DAMAGED_IMAGE) from exc
     if syntax in JPEG_8BIT or syntax in JPEG_LOSSLESS:
-        _check_jpeg(frame, syntax, rows, cols, bits)
-    elif syntax in JPEG_2000:
+        return _check_jpeg(frame, syntax, rows, cols, bits)
+    if syntax in JPEG_2000:
         _check_j2k(frame, rows, cols)
     elif syntax == RLE:
         _check_rle(frame, bits, samples)
+    return None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import accounts
+import corpus
 import dicom_files
 import helpers
 import pytest
@@ -54,3 +56,15 @@ def test_snapshot_with_nothing_validated_is_400(app):
     admin, csrf = _client(app, "boss")
     resp = admin.post("/datasets/snapshot", data={"csrf_token": csrf})
     assert resp.status_code == 400 and "nothing to snapshot" in resp.get_data(as_text=True)
+
+
+def test_contributions_answer_the_hostile_corpus_like_predict(app):
+    """The same intake as POST /predict (tests/app/test_corpus.py sends these to it): every
+    file case gets the same status and message, and nothing is stored."""
+    rad, csrf = _client(app, "rad")
+    cfg = app.config["RADIO"]
+    for case in corpus.file_cases():
+        resp = _contribute(rad, csrf, case.file)
+        page = html.unescape(resp.get_data(as_text=True)).lower()
+        assert (resp.status_code, case.words.lower() in page) == (case.status, True), case.name
+    assert helpers.stored_images(cfg) == []
