@@ -48,8 +48,8 @@ LATERAL = ("LL", "RL", "LATERAL", "LAT", "RLD", "LLD", "RLO", "LLO", "XTABLE LAT
 GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
 # The stored rendering a browser is shown: at most this many pixels a side.
 RENDER_SIDE = 2048
-# Rows of the display pipeline at once: about 4 MP of float32 (16 MB) per band.
-BAND_PIXELS = 4_000_000
+# Pixels of the display pipeline at once: 1 MP of float32 (4 MB) per temporary.
+BAND_PIXELS = 1_000_000
 
 
 class Loaded(NamedTuple):
@@ -205,16 +205,22 @@ def _read(data: bytes) -> Dataset:
     fp = DicomBytesIO(data)
     read_preamble(fp, False)
     meta = _read_file_meta_info(fp)
-    if str(meta.get("TransferSyntaxUID", "")) == dicom_limits.DEFLATED:
-        # pydicom would inflate the whole rest at once, whatever its size.
-        dataset = dicom_limits.inflate(data[fp.tell():])
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        buf = DicomBytesIO()
-        buf.write(bytes(128) + b"DICM")
-        write_file_meta_info(buf, meta, enforce_standard=False)
-        buf.write(dataset)
-        data = buf.getvalue()
-    return dcmread(io.BytesIO(data))
+    if str(meta.get("TransferSyntaxUID", "")) != dicom_limits.DEFLATED:
+        return dcmread(io.BytesIO(data))
+    # pydicom would inflate the whole rest at once, whatever its size; the inflated dataset
+    # is read as the explicit VR little endian it is, from one buffer (no further copy).
+    dataset = dicom_limits.inflate(data[fp.tell():])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buf = DicomBytesIO()
+    buf.write(bytes(128) + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=False)
+    buf.write(dataset)
+    del dataset
+    buf.seek(0)
+    try:
+        return dcmread(buf)
+    finally:
+        buf.close()  # frees the inflated copy: the dataset holds what it read
 
 
 def _decode(ds: Dataset, request_id: str | None) -> Image.Image:
@@ -278,14 +284,18 @@ def load(data: bytes, request_id: str | None = None) -> Loaded:
             raise _refuse(400, dicom_limits.DAMAGED, request_id) from exc
         _check(ds, request_id)
         image = _decode(ds, request_id)
+        model_input, rendering = to_array(image), render(image)
+        del image
+        ds.PixelData = ds.PixelData  # drops pydicom's cached decoded pixels before saving
         source = _source(ds)
         deid.deidentify(ds)
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)
+        del ds  # its pixel data, before the saved copy is copied out
     except dicom_limits.DicomLimitError as exc:
         raise _refuse(exc.status, exc.message, request_id) from exc
     except RecursionError as exc:  # sequences nested thousands deep
         raise _refuse(400, "The DICOM file is damaged: its sequences are nested too deeply.",
                       request_id) from exc
-    return Loaded(out.getvalue(), to_array(image), source, render(image))
+    return Loaded(out.getvalue(), model_input, source, rendering)
 

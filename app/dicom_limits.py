@@ -31,12 +31,13 @@ from itertools import pairwise
 from serving import integrity
 from serving.preprocessing import MAX_DECODE_MB, MAX_PIXELS
 
-# Decoded pixel bytes one DICOM may need, in MB. Decoding holds the decoded frame and an
-# 8-bit copy of it (app.dicom.to_display works in bands), so a worker needs about 1.5 times
-# this at most; the default passes a 43 x 43 cm detector at 100 um (4300 x 4300, 16-bit,
-# 35 MB) and keeps eight hostile files at once under 300 MB per worker (make bench-decode).
+# Decoded pixel bytes one DICOM may need, in MB. Reading and decoding hold the pixel data
+# as read, the decoded frame and an 8-bit copy (app.dicom.to_display works in bands), and
+# saving the de-identified copy holds it twice: a worker needs up to ~4 times this. The
+# default passes the largest detectors (43 x 43 cm at 100 um: 4300 x 4300, 16-bit, 35 MB)
+# and keeps a worker under 300 MB with eight hostile files at once (make bench-decode).
 MAX_DICOM_DECODE_MB = int(os.environ.get("RADIO_MAX_DICOM_DECODE_MB",
-                                         str(min(MAX_DECODE_MB, 64))))
+                                         str(min(MAX_DECODE_MB, 40))))
 # Room for the rest of a deflated dataset (everything but the pixels), in bytes.
 HEADER_ALLOWANCE = 4 * 2**20
 DAMAGED = "The DICOM file is damaged and cannot be read."

@@ -271,4 +271,4 @@ def test_header_budget_is_checked_before_decoding(monkeypatch):
         with pytest.raises(APIError) as info:
             dicom.load(data)
         assert info.value.status == 400 and "too many pixels" in info.value.message
-        assert "6000x6000, 16-bit" in info.value.message and "limit is 64 MB" in info.value.message
+        assert "6000x6000, 16-bit" in info.value.message and "limit is 40 MB" in info.value.message
