@@ -94,6 +94,9 @@ def snapshot() -> ResponseReturnValue:
                                              image_store=images.location(cfg))
         session.commit()
         message = f"Production version {entry['version']}: {entry['images']} images."
+        if entry.get("missing_images"):
+            message += (f" {entry['missing_images']} validated images are no longer stored "
+                        "(removed after the retention period) and were left out.")
     except datasets.DatasetError as exc:
         message, status = str(exc), 400
     pool = datasets.counts(datasets.validated(session))

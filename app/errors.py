@@ -84,7 +84,7 @@ def _drain_body() -> None:
 
 def _too_large(_exc: RequestEntityTooLarge) -> Response:
     cfg = current_app.config["RADIO"]
-    if (request.content_length or 0) <= cfg.max_upload_bytes:
+    if not request.over_size_limit():  # type: ignore[attr-defined]  # app.request
         # Werkzeug's form limits (parts, field size) raise 413 too: the size was fine.
         resp = error_response(
             400, "The form has too many fields or a field too large; send only the image "

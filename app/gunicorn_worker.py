@@ -7,7 +7,7 @@
   on the whole body (408).
 * **JSON errors**: the errors gunicorn answers itself, before the app runs (malformed
   request line, too many or too large headers...), are HTML in gunicorn; here they are the
-  app's JSON shape.
+  app's JSON shape, with the app's security headers (``app/headers.py``).
 * **Memory**: glibc gives each thread its own malloc arena and keeps freed memory in them;
   after eight large decodes a worker kept 1.2 GB. Two arenas and a fixed mmap threshold
   (large buffers are returned to the system at once) keep a worker near its working set.
@@ -27,6 +27,7 @@ from gunicorn import util
 from gunicorn.workers import gthread
 
 from app.errors import json_error_body
+from app.headers import HEADERS
 
 READ_TIMEOUT_S = float(os.environ.get("RADIO_READ_TIMEOUT_S", "10"))
 HEADER_TIMEOUT_S = float(os.environ.get("RADIO_HEADER_TIMEOUT_S", "20"))
@@ -87,10 +88,11 @@ def _write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: s
     """gunicorn's ``util.write_error`` with a JSON body (``mesg`` may echo the attacker's
     request line, so the body carries Radio's sentence for the status instead)."""
     body = json_error_body(status_int)
+    security = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "X-Content-Type-Options: nosniff\r\n\r\n"
+        f"Cache-Control: no-store\r\n{security}\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 

@@ -125,7 +125,7 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
         # An answer Radio cannot account for later is not given; the stored image has no
         # row now and the retention pass removes it as an orphan.
         log.error("id=%s could not record the answer: %s", request_id, type(exc).__name__)
-        raise storage.StorageError(request_id, analysed=True) from exc
+        raise storage.StorageError(request_id, analysed=True, image_left=True) from exc
     return result
 
 

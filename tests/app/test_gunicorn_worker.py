@@ -38,6 +38,17 @@ def test_gunicorns_own_errors_are_json(gunicorn_app, raw, status):
     got, body, head = _json_error(helpers.raw_request(gunicorn_app["url"], raw))
     assert got == status
     assert "Content-Type: application/json" in head and set(body) == {"error"}
+    # The app's security headers, written out (not read from app/headers.py).
+    for line in (
+        "Content-Security-Policy: default-src 'self'; img-src 'self' data: blob:; "
+        "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "X-Content-Type-Options: nosniff", "X-Frame-Options: DENY",
+        "Referrer-Policy: no-referrer",
+        "Permissions-Policy: camera=(), microphone=(), geolocation=()",
+        "Cross-Origin-Opener-Policy: same-origin", "Cache-Control: no-store",
+    ):
+        assert f"\r\n{line}\r\n" in head + "\r\n", line
     assert body["error"].endswith(".") and "GARBAGE" not in body["error"]
 
 
