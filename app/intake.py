@@ -5,7 +5,8 @@
 RADIO_DECODE_SLOTS (a request waits RADIO_DECODE_WAIT_S for one, then gets 503), under the
 limits of its kind: ``serving.preprocessing`` for PNG and JPEG, ``app.dicom_limits`` for
 DICOM, checked from the header before anything is decompressed. What comes out is what
-Radio keeps: the upload itself, or the de-identified DICOM and the PNG rendering browsers
+Radio keeps: the upload without its text metadata (``app.metadata``), or the de-identified
+DICOM and the PNG rendering browsers
 are shown of it (:func:`shown`), so a stored DICOM is never decoded again per view.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app import dicom, images, state, storage
+from app import dicom, images, metadata, state, storage
 from app.config import Config
 from app.errors import APIError
 from serving.preprocessing import ImageError, preprocess, sniff_format
@@ -27,7 +28,7 @@ from serving.preprocessing import ImageError, preprocess, sniff_format
 class Intake:
     """An accepted upload."""
 
-    data: bytes  # what is stored: the upload, or the de-identified DICOM
+    data: bytes  # what is stored: the upload without text metadata, the de-identified DICOM
     fmt: str  # "PNG", "JPEG" or "DICOM"
     image: np.ndarray  # the model input
     source: dict[str, str] | None = None  # a DICOM's institution, manufacturer, view...
@@ -63,7 +64,7 @@ def accept(cfg: Config, data: bytes, request_id: str | None = None) -> Intake:
             image = preprocess(data)
         except ImageError as exc:
             raise APIError(400, str(exc), request_id) from exc
-    return Intake(data, fmt, image)
+    return Intake(metadata.strip(data, fmt), fmt, image)
 
 
 def keep(cfg: Config, item: Intake, request_id: str | None = None) -> str:

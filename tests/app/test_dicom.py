@@ -72,7 +72,8 @@ def test_deidentified_copy_keeps_the_image_and_the_source_only():
         assert value.encode() not in clean, value
     ds = dcmread(io.BytesIO(clean))
     assert ds.PatientIdentityRemoved == "YES" and "Basic Profile" in ds.DeidentificationMethod
-    assert "PatientName" not in ds and "PatientBirthDate" not in ds
+    # Z in PS3.15 Annex E: present and empty (type 2 attributes).
+    assert ds.PatientName == "" and ds.PatientBirthDate == "" and ds.PatientID == ""
     assert str(ds.file_meta.MediaStorageSOPInstanceUID) == str(ds.SOPInstanceUID)
     assert np.array_equal(ds.pixel_array, dcmread(io.BytesIO(data)).pixel_array)
     assert source == {"institution": "St Example Hospital", "manufacturer": "Acme Imaging",
