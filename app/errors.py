@@ -95,11 +95,14 @@ def _too_large(_exc: RequestEntityTooLarge) -> Response:
     return error_response(413, f"The file is too large; the limit is {cfg.max_upload_mb:g} MB.")
 
 
+def body_timeout_message(limit_s: float) -> str:
+    """The 408 sentence, from the app or from the worker's event loop (gunicorn_worker)."""
+    return f"The upload did not arrive within {limit_s:g} s; check the connection and try again."
+
+
 def _timeout(_exc: RequestTimeout) -> Response:
     limit = current_app.config["RADIO"].body_timeout_s
-    resp = error_response(
-        408, f"The upload did not arrive within {limit:g} s; check the connection and try "
-        "again.")
+    resp = error_response(408, body_timeout_message(limit))
     resp.headers["Connection"] = "close"  # the rest of the body is never read
     return resp
 
