@@ -39,3 +39,12 @@ def count_since(session: Session, action: str, since: Any, **match: str) -> int:
     if conditions:
         query = query.where(or_(*conditions))
     return int(session.scalar(query) or 0)
+
+
+def times_since(session: Session, action: str, since: Any, **match: str) -> list[Any]:
+    """When each ``action`` entry since ``since`` whose columns all equal ``match`` was
+    made, oldest first."""
+    query = select(AuditEntry.at).where(AuditEntry.action == action, AuditEntry.at >= since)
+    for col, value in match.items():
+        query = query.where(getattr(AuditEntry, col) == value)
+    return list(session.scalars(query.order_by(AuditEntry.at)))

@@ -2,24 +2,32 @@
 
 * Browsers log in with a password and get a signed session cookie (HttpOnly,
   SameSite=Lax, Secure when the request came over HTTPS or RADIO_COOKIE_SECURE is set).
-  The cookie carries the user's ``session_nonce``: changing a password or disabling the
-  account logs every browser out.
-* Scripts send ``Authorization: Bearer <token>``; a request with that header is judged by
-  the token alone (never by a cookie next to it).
-* Every state-changing request authenticated by the cookie must carry the session's CSRF
-  token (form field ``csrf_token`` or header ``X-CSRF-Token``). Requests without a logged-in
-  session carry no ambient authority, so only the login form needs it among them.
-* Failed logins are counted in the audit log: 5 per user name or 20 per address within 15
-  minutes lock further tries out (429) until the window passes, in every worker alike.
+  The cookie carries the user's ``session_nonce``, checked on every request against the
+  database: logging out, changing a password or disabling the account renews it, so every
+  copy of the user's cookies stops working at once (server-side revocation; logging out
+  ends the user's other browser sessions too).
+* Scripts send ``Authorization: Bearer <token>``; a request with a bearer token is judged
+  by the token alone (never by a cookie next to it).
+* Every state-changing request the cookie authenticates must carry the session's CSRF
+  token (form field ``csrf_token`` or header ``X-CSRF-Token``), whatever other header it
+  has (an empty ``Authorization:`` is not a token). Requests without a logged-in session
+  carry no ambient authority, so only the login form needs it among them.
+* Failed logins are counted in the audit log, by the real client address (X-Forwarded-For
+  is believed only from FORWARDED_ALLOW_IPS, the proxy): within 15 minutes, 5 for one user
+  name from one address, 20 from one address, or 50 for one user name from anywhere lock
+  further tries of that kind out (429 with Retry-After) until the window passes, in every
+  worker alike. Nobody else is locked out: not the other users behind the same proxy, nor
+  the user from another address until the account's own limit.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -48,8 +56,9 @@ bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 LOCKOUT_WINDOW = timedelta(minutes=15)
-MAX_FAILS_PER_USER = 5
-MAX_FAILS_PER_IP = 20
+MAX_FAILS_PER_USER = 5  # one user name from one address
+MAX_FAILS_PER_IP = 20  # any user names from one address
+MAX_FAILS_PER_ACCOUNT = 50  # one user name from all addresses: distributed guessing
 _UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -79,8 +88,26 @@ def _secret_key(cfg: Config) -> str:
 
 
 def client_ip() -> str:
-    """The caller's address as this app sees it (nginx's when behind the proxy)."""
-    return request.remote_addr or ""
+    """The real client's address: the peer, or, when the peer is the configured proxy,
+    the address the proxy appended last to X-Forwarded-For (earlier entries come from the
+    client and prove nothing)."""
+    peer = request.remote_addr or ""
+    cfg: Config = current_app.config["RADIO"]
+    proxies = {p.strip() for p in cfg.forwarded_allow_ips.split(",") if p.strip()}
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and (peer in proxies or "*" in proxies):
+        last = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
+    return peer
+
+
+def _bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 # --- who is asking --------------------------------------------------------------------
@@ -92,12 +119,12 @@ def current_user() -> User | None:
         return g.user
     user: User | None = None
     g.via_token = False
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            g.via_token = True
-            user = users.token_user(dbweb.session(), token.strip())
+    token = _bearer_token()
+    if token is not None:
+        g.via_token = True
+        user = users.token_user(dbweb.session(), token)
+    elif request.headers.get("Authorization", "").strip():
+        pass  # another scheme (Basic...): not Radio's; never the cookie next to it either
     elif session.get("uid") is not None:
         candidate = dbweb.session().get(User, session["uid"])
         if (candidate is not None and candidate.active
@@ -157,8 +184,8 @@ def csrf_token() -> str:
 
 
 def _check_csrf() -> None:
-    if request.method not in _UNSAFE or "Authorization" in request.headers:
-        return
+    if request.method not in _UNSAFE or _bearer_token() is not None:
+        return  # judged by its token alone (current_user): no cookie, no CSRF to check
     if session.get("uid") is None and request.endpoint != "auth.login":
         return  # no ambient authority to abuse; the view answers 401 itself
     # The header first: reading the form of a big upload here would be wasted work.
@@ -196,11 +223,26 @@ def _login_page(status: int = 200, error: str = "", next_url: str = "") -> Werkz
     return current_app.make_response((html, status))
 
 
-def _locked_out(username: str, ip: str) -> bool:
+def _locked_out(username: str, ip: str) -> int:
+    """Seconds until a login of ``username`` from ``ip`` may be tried again; 0 when now."""
     s = dbweb.session()
-    since = utcnow() - LOCKOUT_WINDOW
-    return (audit.count_since(s, "login_failed", since, target=username) >= MAX_FAILS_PER_USER
-            or audit.count_since(s, "login_failed", since, ip=ip) >= MAX_FAILS_PER_IP)
+    now = utcnow()
+    since = now - LOCKOUT_WINDOW
+    wait = 0.0
+    for limit, match in ((MAX_FAILS_PER_USER, {"target": username, "ip": ip}),
+                         (MAX_FAILS_PER_IP, {"ip": ip}),
+                         (MAX_FAILS_PER_ACCOUNT, {"target": username})):
+        times = audit.times_since(s, "login_failed", since, **match)
+        if len(times) >= limit:
+            # Free again when enough of the failures have left the window.
+            freed = _aware(times[len(times) - limit]) + LOCKOUT_WINDOW
+            wait = max(wait, (freed - now).total_seconds())
+    return max(int(wait) + 1, 1) if wait > 0 else 0
+
+
+def _aware(when: Any) -> Any:
+    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -213,9 +255,12 @@ def login() -> WerkzeugResponse:
     password = request.form.get("password", "")
     ip = client_ip()
     s = dbweb.session()
-    if _locked_out(username, ip):
-        return _login_page(429, "Too many failed logins; wait 15 minutes and try again.",
-                           next_url)
+    wait_s = _locked_out(username, ip)
+    if wait_s:
+        resp = _login_page(429, "Too many failed logins; wait "
+                           f"{-(-wait_s // 60)} minutes and try again.", next_url)
+        resp.headers["Retry-After"] = str(wait_s)
+        return resp
     user = users.find(s, username)
     ok = security.verify_password(password, user.password_hash if user else None)
     if not ok or user is None or not user.active:
@@ -236,10 +281,12 @@ def login() -> WerkzeugResponse:
 
 @bp.post("/logout")
 def logout() -> WerkzeugResponse:
-    """End the browser session."""
+    """End the browser session, on the server too: the user's nonce is renewed, so a copy
+    of the cookie (or any other of the user's sessions) no longer authenticates."""
     user = current_user()
-    if user is not None:
+    if user is not None and not g.via_token:
         s = dbweb.session()
+        user.session_nonce = security.new_nonce()
         audit.log(s, "logout", user_id=user.id, target=user.username, ip=client_ip())
         s.commit()
     session.clear()

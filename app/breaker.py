@@ -4,6 +4,12 @@ After ``failures`` calls in a row that could not reach the model server or got n
 time (503/504), the breaker opens: for ``cooldown_s`` every /predict fails at once with 503
 instead of holding a worker thread for MLFLOW_TIMEOUT_S. After the cooldown one call is let
 through (half-open); its success closes the breaker, its failure opens it again.
+
+A worker that got no /predict since the outage would otherwise stay half-open: its next
+burst of requests would see one probe go through and the others refused while the server is
+back. So a successful ``/ping`` of the model server (``/health``) after the cooldown closes
+it too (:meth:`Breaker.recovered`); during the cooldown it does not (a server can answer its
+ping and still hang on predictions).
 """
 
 from __future__ import annotations
@@ -44,6 +50,13 @@ class Breaker:
             self._in_a_row += 1
             if self._in_a_row >= self.failures:
                 self._open_until = time.monotonic() + self.cooldown_s
+
+    def recovered(self) -> None:
+        """The model server answered its ping: closed, unless still in the cooldown."""
+        with self._lock:
+            if time.monotonic() >= self._open_until:
+                self._in_a_row = 0
+                self._probe_until = 0.0
 
     @property
     def is_open(self) -> bool:

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app import images, review_queue, reviews
+from app import images, intake, review_queue, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction, User
@@ -108,15 +108,10 @@ def image(pred_id: str) -> ResponseReturnValue:
     assert user is not None
     pred = _visible(dbweb.session().get(Prediction, pred_id), user)
     cfg = current_app.config["RADIO"]
-    try:
-        data = images.load(images.location(cfg), pred.image_sha256, pred.image_format)
+    try:  # a DICOM's rendering, stored at intake: never decoded again per view
+        data, media = intake.shown(cfg, pred.image_sha256, pred.image_format)
     except images.ImageMissing:
         abort(404)
-    media = images.MEDIA_TYPES.get(pred.image_format, "application/octet-stream")
-    if pred.image_format == "DICOM":
-        from app import dicom
-
-        data, media = dicom.display_png(data), "image/png"
     resp = current_app.response_class(data, mimetype=media)
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp

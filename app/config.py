@@ -45,6 +45,9 @@ class Config:
     secret_key: str = ""  # RADIO_SECRET_KEY: empty = random, kept in <data_dir>/secret_key
     site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
     cookie_secure: bool = False  # RADIO_COOKIE_SECURE: Secure cookies even over plain HTTP
+    # The reverse proxy (nginx) whose X-Forwarded-For names the real client: comma-separated
+    # addresses, the same setting gunicorn reads (app/gunicorn.conf.py).
+    forwarded_allow_ips: str = "127.0.0.1"  # FORWARDED_ALLOW_IPS
     image_store: str = ""  # RADIO_IMAGE_STORE: empty = <data_dir>/images; or s3://bucket/prefix
     # The model lifecycle's command line (README, "Lifecycle"): empty = this interpreter's
     # `python -m lifecycle`; it reads the registry settings from the same environment.
@@ -89,6 +92,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "database_url": ("DATABASE_URL", str),
     "secret_key": ("RADIO_SECRET_KEY", str),
     "site": ("RADIO_SITE", str),
+    "forwarded_allow_ips": ("FORWARDED_ALLOW_IPS", str),
     "cookie_secure": ("RADIO_COOKIE_SECURE", lambda v: _flag("RADIO_COOKIE_SECURE", v)),
     "image_store": ("RADIO_IMAGE_STORE", str),
     "lifecycle_cmd": ("RADIO_LIFECYCLE_CMD", str),

@@ -1,8 +1,9 @@
 """Pages for the dataset: radiologists contribute images, admins snapshot versions.
 
-A contributed image (PNG, JPEG or DICOM, de-identified like any upload) is stored by its
-hash and recorded as a prediction with status ``contributed`` and no model answer; with a
-label, the contributor's own review labels it, otherwise it waits in the review queue.
+A contributed image (PNG, JPEG or DICOM, accepted by ``app.intake`` like any upload) is
+stored by its hash and recorded as a prediction with status ``contributed`` and no model
+answer; with a label, the contributor's own review labels it, otherwise it waits in the
+review queue.
 """
 
 from __future__ import annotations
@@ -12,27 +13,13 @@ import uuid
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, datasets, dicom, images, reviews
+from app import audit, datasets, images, intake, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction
 from app.errors import APIError
-from serving.preprocessing import ImageError, preprocess, sniff_format
 
 bp = Blueprint("datasets", __name__)
-
-
-def _decode(data: bytes) -> tuple[bytes, str, dict | None]:
-    """(bytes to store, format, source); APIError when it is not a usable image."""
-    if dicom.is_dicom(data):
-        clean, _image, source = dicom.load(data)
-        return clean, "DICOM", source
-    try:
-        fmt = sniff_format(data)
-        preprocess(data)
-    except ImageError as exc:
-        raise APIError(400, str(exc)) from exc
-    return data, fmt, None
 
 
 def _page(message: str = "", error: str = "", status: int = 200) -> ResponseReturnValue:
@@ -61,13 +48,14 @@ def contribute() -> ResponseReturnValue:
     if label and label not in reviews.KNOWN_CLASSES:
         return _page(error="Unknown label.", status=400)
     try:
-        data, fmt, source = _decode(upload.read())
-    except APIError as exc:
+        # The same intake as POST /predict: decode slot, limits, de-identification.
+        item = intake.accept(cfg, upload.read())
+        sha = intake.keep(cfg, item)
+    except APIError as exc:  # StorageError (507) too
         return _page(error=exc.message, status=exc.status)
-    sha = images.store(images.location(cfg), data, fmt)
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
-                      image_format=fmt, image_bytes=len(data), source=source,
+                      image_format=item.fmt, image_bytes=len(item.data), source=item.source,
                       status="contributed", needs_review=not label)
     session.add(pred)
     session.flush()
@@ -106,6 +94,9 @@ def snapshot() -> ResponseReturnValue:
                                              image_store=images.location(cfg))
         session.commit()
         message = f"Production version {entry['version']}: {entry['images']} images."
+        if entry.get("missing_images"):
+            message += (f" {entry['missing_images']} validated images are no longer stored "
+                        "(removed after the retention period) and were left out.")
     except datasets.DatasetError as exc:
         message, status = str(exc), 400
     pool = datasets.counts(datasets.validated(session))

@@ -120,11 +120,14 @@ def _next_version(data_dir: Path, kind: str) -> int:
 
 
 def _image_bytes(store: str | Path, row: dict[str, Any]) -> tuple[bytes, str]:
-    data = images.load(store, row["sha256"], row["format"])
-    if row["format"] == "DICOM":
-        from app import dicom
+    if row["format"] == "DICOM":  # its rendering, stored at intake (app/intake.py)
+        try:
+            return images.load_rendering(store, row["sha256"]), ".png"
+        except images.ImageMissing:
+            from app import dicom
 
-        return dicom.display_png(data), ".png"
+            return dicom.load(images.load(store, row["sha256"], "DICOM")).rendering, ".png"
+    data = images.load(store, row["sha256"], row["format"])
     return data, "." + images.EXTENSIONS[row["format"]]
 
 
@@ -161,14 +164,26 @@ def snapshot_production(session: Session, data_dir: Path, by: str,
     version = _next_version(data_dir, "production")
     tmp = root(data_dir) / "production" / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    kept, missing = [], 0
     for row in rows:
-        data, suffix = _image_bytes(store, row)
+        try:
+            data, suffix = _image_bytes(store, row)
+        except images.ImageMissing:
+            # Removed by the retention pass since it was validated: the version is made of
+            # the images still there, and its log entry says how many were not.
+            missing += 1
+            continue
         row["file"] = f"{row['label']}/{row['sha256']}{suffix}"
         (tmp / row["label"]).mkdir(parents=True, exist_ok=True)
         (tmp / row["file"]).write_bytes(data)
+        kept.append(row)
+    if not kept:
+        raise DatasetError(f"None of the {len(rows)} validated images is still stored "
+                           "(the retention period removed them): nothing to snapshot.")
+    rows = kept
     _write_manifest(tmp, rows)
     entry = {"version": version, "created_utc": utcnow().isoformat(timespec="seconds"),
-             "by": by, **counts(rows)}
+             "by": by, **counts(rows), **({"missing_images": missing} if missing else {})}
     _publish(data_dir, "production", tmp, entry)
     audit.log(session, "dataset_snapshot", user_id=user_id, target=f"production/v{version}",
               detail={"images": len(rows)})

@@ -113,7 +113,7 @@ def _drain_body() -> None:
 
 def _too_large(_exc: RequestEntityTooLarge) -> Response:
     cfg = current_app.config["RADIO"]
-    if (request.content_length or 0) <= cfg.max_upload_bytes:
+    if not request.over_size_limit():  # type: ignore[attr-defined]  # app.request
         # Werkzeug's form limits (parts, field size) raise 413 too: the size was fine.
         resp = error_response(
             400, "The form has too many fields or a field too large; send only the image "
@@ -124,11 +124,14 @@ def _too_large(_exc: RequestEntityTooLarge) -> Response:
     return error_response(413, f"The file is too large; the limit is {cfg.max_upload_mb:g} MB.")
 
 
+def body_timeout_message(limit_s: float) -> str:
+    """The 408 sentence, from the app or from the worker's event loop (gunicorn_worker)."""
+    return f"The upload did not arrive within {limit_s:g} s; check the connection and try again."
+
+
 def _timeout(_exc: RequestTimeout) -> Response:
     limit = current_app.config["RADIO"].body_timeout_s
-    resp = error_response(
-        408, f"The upload did not arrive within {limit:g} s; check the connection and try "
-        "again.")
+    resp = error_response(408, body_timeout_message(limit))
     resp.headers["Connection"] = "close"  # the rest of the body is never read
     return resp
 

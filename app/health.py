@@ -1,12 +1,12 @@
 """``GET /health`` and ``GET /version``: honest about dependencies, quiet about internals.
 
 /health checks each dependency the app needs to do its job (the model server answers its
-``/ping``; the data directory is writable with at least RADIO_MIN_FREE_MB free; the
-database, once there is one) and answers 200 ``{"status": "ok"}`` when all pass, 503
-``{"status": "down"}`` when one fails. Anyone gets only that. The details (each check, its
-reason, the model server's address) go to a caller on the loopback address with no proxy
-header (an operator on the host, `make run`) or one sending ``Authorization: Bearer
-<RADIO_HEALTH_TOKEN>``.
+``/ping`` and this worker's breaker is not failing predictions fast; the data directory is
+writable with at least RADIO_MIN_FREE_MB free; the database answers a query) and answers
+200 ``{"status": "ok"}`` when all pass, 503 ``{"status": "down"}`` when one fails. Anyone
+gets only that. The details (each check, its reason, the model server's address) go to a
+caller on the loopback address with no proxy header (an operator on the host, `make run`)
+or one sending ``Authorization: Bearer <RADIO_HEALTH_TOKEN>``.
 
 A hung model server never makes /health hang: the ping has RADIO_HEALTH_TIMEOUT_S, only one
 thread per worker pings at a time (the others reuse its result or the last one), and a
@@ -26,9 +26,12 @@ import platform
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import model_client, state, storage
 from app.config import Config
+from app.db import web as dbweb
 
 bp = Blueprint("health", __name__)
 
@@ -67,19 +70,35 @@ def model_server_check(cfg: Config) -> tuple[bool, str]:
     return probe.ok, probe.detail
 
 
+def database_check() -> tuple[bool, str]:
+    """The database answers a query (every page and upload needs it); this request's
+    session, so a first request migrates it as any other would."""
+    try:
+        dbweb.session().execute(text("SELECT 1")).all()
+    except (SQLAlchemyError, OSError) as exc:
+        return False, f"database unreachable ({type(exc).__name__})"
+    return True, "query ok"
+
+
 @bp.get("/health")
 def health() -> Response:
     """200 ok / 503 down; see the module docstring."""
     cfg: Config = current_app.config["RADIO"]
     model_ok, model_detail = model_server_check(cfg)
+    breaker = state.get().breaker
+    if model_ok:
+        breaker.recovered()
+    breaker_open = breaker.is_open
     storage_ok, storage_detail = storage.check(cfg.data_dir, cfg.min_free_mb)
-    up = model_ok and storage_ok
+    db_ok, db_detail = database_check()
+    up = model_ok and not breaker_open and storage_ok and db_ok
     body: dict = {"status": "ok" if up else "down"}
     if details_allowed(cfg):
         body["checks"] = {
-            "model_server": {"ok": model_ok, "detail": model_detail, "url": cfg.mlflow_url,
-                             "breaker_open": state.get().breaker.is_open},
+            "model_server": {"ok": model_ok and not breaker_open, "detail": model_detail,
+                             "url": cfg.mlflow_url, "breaker_open": breaker_open},
             "storage": {"ok": storage_ok, "detail": storage_detail},
+            "database": {"ok": db_ok, "detail": db_detail},
         }
     resp = jsonify(body)
     resp.status_code = 200 if up else 503

@@ -21,6 +21,10 @@ from typing import Any
 from app import storage
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "DICOM": "dcm"}
+# The PNG a browser is shown of a stored DICOM (app/dicom.py renders it once, at intake),
+# beside it: ``<sha of the DICOM>.dcm.png``. Not an image of its own: listing() skips it and
+# remove() takes it with its DICOM.
+RENDERING = "dcm.png"
 _FORMATS = {ext: fmt for fmt, ext in EXTENSIONS.items()}
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "DICOM": "application/dicom"}
 
@@ -52,14 +56,32 @@ def store(where: str | Path, data: bytes, fmt: str) -> str:
     """Keep ``data`` (atomically, durably) unless already kept; its SHA-256. Either way the
     stored image is now marked as just stored."""
     sha = hashlib.sha256(data).hexdigest()
-    name = _name(sha, fmt)
+    _write(where, _name(sha, fmt), data)
+    return sha
+
+
+def store_rendering(where: str | Path, sha256: str, png: bytes) -> None:
+    """Keep the PNG rendering of the stored DICOM ``sha256`` beside it."""
+    _write(where, _rendering_name(sha256), png)
+
+
+def load_rendering(where: str | Path, sha256: str) -> bytes:
+    """The PNG rendering of the stored DICOM ``sha256``; ImageMissing when there is none."""
+    return _read(where, _rendering_name(sha256))
+
+
+def _rendering_name(sha256: str) -> str:
+    return _name(sha256, "DICOM").removesuffix(".dcm") + "." + RENDERING
+
+
+def _write(where: str | Path, name: str, data: bytes) -> None:
     if isinstance(where, str) and where.startswith("s3://"):
         client, bucket, prefix = _s3(where)
         # S3 writes are atomic; writing again renews LastModified, the "just stored" mark.
         client.put_object(Bucket=bucket, Key=f"{prefix}/{name}" if prefix else name,
                           Body=data, ChecksumAlgorithm="SHA256",
                           ServerSideEncryption="AES256")
-        return sha
+        return
     path = Path(where) / name
     try:
         # Touching is the existence check: it either renews a file that stays (remove()
@@ -72,7 +94,6 @@ def store(where: str | Path, data: bytes, fmt: str) -> str:
             raise storage.StorageError() from exc
     except OSError as exc:
         raise storage.StorageError() from exc
-    return sha
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,10 @@ def remove(where: str | Path, sha256: str, fmt: str, stored_before: float) -> bo
         if head["LastModified"].timestamp() >= stored_before:
             return False
         client.delete_object(Bucket=bucket, Key=key)
+        if fmt == "DICOM":
+            rendering = _rendering_name(sha256)
+            client.delete_object(Bucket=bucket, Key=f"{prefix}/{rendering}" if prefix
+                                 else rendering)
         return True
     path = Path(where) / name
     aside = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.del")
@@ -149,6 +174,9 @@ def remove(where: str | Path, sha256: str, fmt: str, stored_before: float) -> bo
         os.replace(aside, path)  # stored again meanwhile: it stays
         return False
     aside.unlink()
+    if fmt == "DICOM":
+        # Stored again just now, it is rendered again on its next view (app/intake.py).
+        (Path(where) / _rendering_name(sha256)).unlink(missing_ok=True)
     return True
 
 
@@ -172,15 +200,18 @@ def put_back(where: str | Path) -> int:
 
 def load(where: str | Path, sha256: str, fmt: str) -> bytes:
     """The stored bytes; ImageMissing when there are none."""
-    name = _name(sha256, fmt)
+    return _read(where, _name(sha256, fmt))
+
+
+def _read(where: str | Path, name: str) -> bytes:
     if isinstance(where, str) and where.startswith("s3://"):
         client, bucket, prefix = _s3(where)
         key = f"{prefix}/{name}" if prefix else name
         try:
             return client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except client.exceptions.NoSuchKey as exc:
-            raise ImageMissing(sha256) from exc
+            raise ImageMissing(name) from exc
     try:
         return (Path(where) / name).read_bytes()
     except OSError as exc:
-        raise ImageMissing(sha256) from exc
+        raise ImageMissing(name) from exc

@@ -12,17 +12,16 @@ import time
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from app import contract, dicom, images, metrics, model_client, records, state, storage
+from app import contract, intake, metrics, model_client, records, state, storage
 from app.auth import current_user, requires
 from app.config import Config
 from app.errors import APIError
 from serving.background import Background
 from serving.image_stats import stats_dict
-from serving.preprocessing import ImageError, preprocess, sniff_format
 
 bp = Blueprint("predict", __name__)
 # Log lines carry id, size, status and latency only: never a file name or pixel (PHI).
@@ -55,39 +54,6 @@ def _read_upload(request_id: str) -> bytes:
     return uploads[0].read()
 
 
-def _check_image(cfg: Config, data: bytes, request_id: str) -> tuple[str, Any]:
-    """``(format, preprocessed array)``; the ImageError message goes back to the user.
-
-    At most RADIO_DECODE_SLOTS decodes run at once in this worker (each may take ~100 MB);
-    a request waits RADIO_DECODE_WAIT_S for a slot, then gets 503.
-    """
-    try:
-        fmt = sniff_format(data)
-    except ImageError as exc:
-        # Empty is a bad request; non-empty bytes of another kind are the wrong media type.
-        raise APIError(415 if data else 400, str(exc), request_id) from exc
-    slots = state.get().decode_slots
-    if not slots.acquire(timeout=cfg.decode_wait_s):
-        raise APIError(503, "Radio is busy decoding other images; please try again in a "
-                       "moment.", request_id)
-    try:
-        return fmt, preprocess(data)
-    except ImageError as exc:
-        raise APIError(400, str(exc), request_id) from exc
-    finally:
-        slots.release()
-
-
-def _store_image(cfg: Config, data: bytes, fmt: str, request_id: str) -> str:
-    """Keep the upload once, by content; its SHA-256. StorageError (507) when the server
-    cannot."""
-    try:
-        return images.store(images.location(cfg), data, fmt)
-    except storage.StorageError as exc:
-        exc.request_id = request_id
-        raise
-
-
 def _analyse(cfg: Config, image: Any) -> dict[str, Any]:
     """Call the model; the parsed prediction (the caller keeps the breaker's count)."""
     parsed = contract.parse_response(model_client.invoke(cfg, image, heatmap=True))
@@ -95,23 +61,23 @@ def _analyse(cfg: Config, image: Any) -> dict[str, Any]:
     return parsed
 
 
-def _keep(cfg: Config, data: bytes, fmt: str, image: Any,
+def _keep(cfg: Config, item: intake.Intake,
           request_id: str) -> tuple[str, dict[str, float]]:
     """Store the image and compute the model input's statistics for data drift
     (``serving.image_stats``): what the prediction row needs besides the answer."""
-    return _store_image(cfg, data, fmt, request_id), stats_dict(image)
+    return intake.keep(cfg, item, request_id), stats_dict(item.image)
 
 
 def _record_in_db(cfg: Config, request_id: str, kept: tuple[str, dict[str, float]],
-                  data: bytes, fmt: str, **fields: Any) -> None:
+                  item: intake.Intake, **fields: Any) -> None:
     """The prediction row, committed before answering (the image is already in the store)."""
     user = current_user()
     sha, image_stats = kept
-    records.record(cfg, request_id, user.id if user else None, sha, fmt, len(data),
-                   source=g.get("image_source"), image_stats=image_stats, **fields)
+    records.record(cfg, request_id, user.id if user else None, sha, item.fmt, len(item.data),
+                   source=item.source, image_stats=image_stats, **fields)
 
 
-def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
+def _answer(cfg: Config, request_id: str, item: intake.Intake,
             started: float) -> dict[str, Any]:
     """Store the image, ask the model, record the answer; the answer, or an error."""
     breaker = state.get().breaker
@@ -124,9 +90,9 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
     # The image is stored (and its drift statistics computed) while the model works on it:
     # the write waits on the disk and the call on a socket, so together they take the longer
     # of the two (3 ms saved of a 1024² PNG's answer, make bench).
-    stored = Background(lambda: _keep(cfg, data, fmt, image, request_id))
+    stored = Background(lambda: _keep(cfg, item, request_id))
     try:
-        parsed = _analyse(cfg, image)
+        parsed = _analyse(cfg, item.image)
         breaker.record(ok=True)
     except model_client.ModelServerError as exc:
         # Only "no answer" counts against the server: a 502 is an answer, not a hang.
@@ -138,7 +104,7 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
         cause = repr(exc.__cause__) if exc.__cause__ else None
         log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
         try:  # the failure is recorded when it can be; the user gets the model's error
-            _record_in_db(cfg, request_id, stored(), data, fmt, error=exc.message)
+            _record_in_db(cfg, request_id, stored(), item, error=exc.message)
         except (SQLAlchemyError, storage.StorageError) as db_exc:
             log.error("id=%s could not record the model error: %s", request_id,
                       type(db_exc).__name__)
@@ -154,12 +120,12 @@ def _answer(cfg: Config, request_id: str, data: bytes, fmt: str, image: Any,
     result = {"id": request_id, **parsed}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
     try:
-        _record_in_db(cfg, request_id, kept, data, fmt, result=result)
+        _record_in_db(cfg, request_id, kept, item, result=result)
     except SQLAlchemyError as exc:
         # An answer Radio cannot account for later is not given; the stored image has no
         # row now and the retention pass removes it as an orphan.
         log.error("id=%s could not record the answer: %s", request_id, type(exc).__name__)
-        raise storage.StorageError(request_id, analysed=True) from exc
+        raise storage.StorageError(request_id, analysed=True, image_left=True) from exc
     return result
 
 
@@ -182,13 +148,10 @@ def predict() -> Response:
     try:
         data = _read_upload(request_id)
         size = len(data)
-        if dicom.is_dicom(data):
-            # From here on only the de-identified copy exists; its source goes to the DB.
-            data, image, g.image_source = dicom.load(data, request_id)
-            fmt = "DICOM"
-        else:
-            fmt, image = _check_image(cfg, data, request_id)
-        result = _answer(cfg, request_id, data, fmt, image, started)
+        # From here on only the accepted form exists (a DICOM's de-identified copy).
+        item = intake.accept(cfg, data, request_id)
+        del data
+        result = _answer(cfg, request_id, item, started)
         metrics.observe_prediction(result)
         status = 200
         return jsonify(result)

@@ -19,6 +19,7 @@ from typing import IO
 
 from flask import Request
 from werkzeug.formparser import FormDataParser
+from werkzeug.wsgi import LimitedStream
 
 # One image and nothing else is expected; a few spare parts for clients that add fields.
 MAX_FORM_PARTS = 16
@@ -39,6 +40,18 @@ class RadioRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         return io.BytesIO()
+
+    def over_size_limit(self) -> bool:
+        """The body is larger than MAX_CONTENT_LENGTH: by its Content-Length, or, sent in
+        chunks without one, because reading it reached the limit (Werkzeug raises the same
+        413 for too many form parts, which is not the size)."""
+        limit = self.max_content_length
+        if limit is None:
+            return False
+        if self.content_length is not None:
+            return self.content_length > limit
+        stream = self.stream
+        return isinstance(stream, LimitedStream) and stream.is_exhausted
 
     def make_form_data_parser(self) -> FormDataParser:
         """The parser of :class:`flask.Request`; raises on malformed bodies if strict."""

@@ -21,14 +21,18 @@ class StorageError(APIError):
     """The data directory cannot take the file (full disk, read-only, no permission): 507.
 
     ``analysed``: the model had answered, but its record could not be kept; the answer is
-    withheld (an answer Radio cannot account for later is not given); its image, without a
-    row, goes at the next retention pass (app/retention.py).
+    withheld (an answer Radio cannot account for later is not given). ``image_left``: the
+    image was stored before the record failed; without a row, it goes at the next retention
+    pass (app/retention.py), and the message says so rather than "nothing was kept".
     """
 
-    def __init__(self, request_id: str | None = None, analysed: bool = False) -> None:
+    def __init__(self, request_id: str | None = None, analysed: bool = False,
+                 image_left: bool = False) -> None:
+        kept = ("the image stays on the server until the next clean-up removes it"
+                if image_left else "nothing was kept")
         what = (
             "Radio analysed the image but cannot store the result (the server's storage is "
-            "full or not writable), so the answer is not shown and nothing was kept."
+            f"full or not writable), so the answer is not shown and {kept}."
             if analysed
             else "Radio cannot store the upload (the server's storage is full or not "
             "writable); nothing was analysed."

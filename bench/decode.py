@@ -3,14 +3,19 @@
 Cases (issue 12): a 16-bit 7000x7000 PNG (49 MP, ~100-300 kB on disk), a 2048x2048 JPEG
 (a real val X-ray enlarged, when ../shared/data is here), the largest RGBA PNG under the
 decode budget (5000x5000), an 8-bit 7000x7000 PNG, and two refused ones (a 7000x7000 RGBA
-PNG and a 20000x20000 1-bit bomb) whose refusal must cost nothing.
+PNG and a 20000x20000 1-bit bomb) whose refusal must cost nothing; and the DICOMs of issue
+26: the largest accepted deflated and RLE ones (16-bit, at the RADIO_MAX_DICOM_DECODE_MB
+budget) and four hostile ones (a deflate bomb, an RLE bomb, a JPEG 2000 and a JPEG-LS frame
+declaring 60000x60000), all made by ``tests/dicom_files.py``.
 
 1. Each case decoded once by ``serving.preprocessing.preprocess`` in a fresh process: peak
    RSS above the interpreter's baseline, and seconds.
 2. The real stack (model server + gunicorn, 2 workers): each case uploaded by 8 clients at
    once; statuses, peak RSS of the busiest worker (VmHWM, since start) and its RSS after.
 
-Prints a table and, as the last line, one JSON object. Knob: RADIO_BENCH_DATA.
+Prints a table, the verdict on the DICOM acceptance (every worker under 300 MB peak with
+eight hostile DICOMs at once) and, as the last line, one JSON object. Knobs:
+RADIO_BENCH_DATA, RADIO_BENCH_CASES (only the cases whose name contains it, e.g. "dicom").
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from bench.stack import ROOT, Stack
 
 DATA = Path(os.environ.get("RADIO_BENCH_DATA", ROOT.parent / "shared" / "data"))
 CLIENTS = 8
+WORKER_LIMIT_MB = 300  # issue 26's acceptance, per worker, eight hostile DICOMs at once
 
 
 def _png_zeros(side: int, bits: int, colour: int) -> bytes:
@@ -70,8 +76,30 @@ def _jpeg_2048() -> bytes:
     return buf.getvalue()
 
 
+def _dicom_cases() -> dict[str, bytes]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import dicom_files as d  # the hostile DICOMs of the test corpus
+
+    from app.dicom_limits import MAX_DICOM_DECODE_MB
+
+    side = int((MAX_DICOM_DECODE_MB * 2**20 / 2) ** 0.5) - 4  # 16-bit, just under the budget
+    return {
+        f"dicom-deflate-{side}": d.deflate_bomb(side * side * 2 / 2**20),
+        f"dicom-rle-{side}": d.rle_bomb(side),
+        "dicom-deflate-bomb (refused)": d.deflate_bomb(200),
+        "dicom-rle-7000 (refused)": d.rle_bomb(7000),
+        "dicom-j2k-60000 (refused)": d.jpeg2000(64, declared=60000),
+        "dicom-jls-60000 (refused)": d.jpeg_ls(64, 60000),
+    }
+
+
 def cases() -> dict[str, bytes]:
-    """Name -> file bytes of every case."""
+    """Name -> file bytes of every case (RADIO_BENCH_CASES: those whose name has it)."""
+    only = os.environ.get("RADIO_BENCH_CASES", "")
+    return {name: data for name, data in _all_cases().items() if only in name}
+
+
+def _all_cases() -> dict[str, bytes]:
     return {
         "png16-7000": _gradient_png16(7000),
         "jpeg-2048": _jpeg_2048(),
@@ -79,23 +107,29 @@ def cases() -> dict[str, bytes]:
         "png8-7000": _png_zeros(7000, 8, 0),
         "rgba-7000 (refused)": _png_zeros(7000, 8, 6),
         "bomb-20000 (refused)": _png_zeros(20000, 1, 0),
+        **_dicom_cases(),
     }
 
 
 # VmHWM, not ru_maxrss: the latter survives exec and would include this parent's peak.
 _ALONE = """
 import sys, time
+from app.errors import APIError
+from app import dicom
 from serving.preprocessing import ImageError, preprocess
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 data = open(sys.argv[1], "rb").read()
+if dicom.is_dicom(data):  # pydicom's import is not the decode's cost
+    import pydicom.encaps, pydicom.pixels
 base = hwm()
 t0 = time.perf_counter()
 try:
-    preprocess(data); outcome = "ok"
-except ImageError:
+    dicom.load(data) if dicom.is_dicom(data) else preprocess(data)
+    outcome = "ok"
+except (ImageError, APIError):
     outcome = "refused"
 print(outcome, hwm() - base, time.perf_counter() - t0)
 """
@@ -154,6 +188,13 @@ def main() -> int:
               f"{e['statuses']} {e['app_worker_peak_rss_mb']} / {e['app_worker_rss_mb']}")
     before = results["_stack_before"]
     print(f"app worker at start: {before['app_worker_rss_mb']} MB")
+    dicom_peaks = [r["eight"]["app_worker_peak_rss_mb"] for n, r in results.items()
+                   if n.startswith("dicom")]
+    if dicom_peaks:  # VmHWM is since start: the last DICOM case's is the peak of them all
+        peak = max(dicom_peaks)
+        results["_dicom_worker_peak_rss_mb"] = peak
+        print(f"eight DICOMs at once: worker peak {peak} MB "
+              f"({'under' if peak < WORKER_LIMIT_MB else 'OVER'} {WORKER_LIMIT_MB} MB)")
     print(json.dumps(results, sort_keys=True))
     return 0
 

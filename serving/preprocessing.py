@@ -146,6 +146,8 @@ def open_image(data: bytes, size: int = IMAGE_SIZE) -> Image.Image:
         return img
     except ImageError:
         raise
+    except integrity.ScanLimitError as exc:
+        raise ImageError(str(exc)) from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(
             f"The image has too many pixels to decode safely; the limit is {MAX_PIXELS:,} pixels."

@@ -5,7 +5,9 @@ and the words of the message it must answer.
 ../shared/data are cut and damaged when present, synthetic images otherwise.
 ``python tests/corpus.py DIR`` writes each case's body to DIR with ``expected.json``, for
 trying them by hand (``curl -F file=@DIR/<case> ...``). ``tests/app/test_corpus.py`` sends
-every case to a real gunicorn. DICOM cases join when DICOM is supported (issue 14).
+every case to a real gunicorn; ``tests/app/test_contribute.py`` sends the file cases to
+``POST /contribute``, which must answer the same statuses. The hostile DICOMs (issue 26)
+are made with pydicom (``tests/dicom_files.py``).
 """
 
 from __future__ import annotations
@@ -120,8 +122,9 @@ def _image_cases() -> list[Case]:
         Case("RGB 6000x6000 PNG", 400, PIXELS, file=_png(6000, 8, 2)),
         Case("PNG header 100000x100000", 400, "pixels", file=_header_only_png(100000)),
         Case("PNG header 0x0", 400, DAMAGED, file=_header_only_png(0)),
+        Case("progressive JPEG with 100 scans", 400, "scans", file=_scan_bomb(100)),
     ]
-    return cases
+    return cases + _dicom_cases()
 
 
 def _flip(png: bytes) -> bytes:
@@ -154,6 +157,67 @@ def _big_header_jpeg() -> bytes:
     return scan + np.random.default_rng(3).bytes(1024).replace(b"\xff", b"\x00") + b"\xff\xd9"
 
 
+def _scan_bomb(scans: int = 100) -> bytes:
+    """A progressive JPEG whose first scan is repeated: ``scans`` scans in a few kB (each is
+    a full pass over the image for the decoder)."""
+    prog = _encode(_xray_like(256), "JPEG", quality=80, progressive=True)
+    first = prog.index(b"\xff\xda")
+    second = prog.index(b"\xff\xda", first + 2)
+    return prog[:first] + prog[first:second] * scans + prog[second:]
+
+
+def _dicom_cases() -> list[Case]:
+    """Hostile and wrong DICOMs (issue 26): each refused before any decompression, with its
+    status and message."""
+    import tempfile
+
+    import dicom_files as d
+    from pydicom import dcmread
+    from pydicom.encaps import generate_frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lossless = d.transcode(d.make(d.radiograph()), "JPEGLosslessProcess14_1", Path(tmp))
+    frame = next(generate_frames(dcmread(io.BytesIO(lossless)).PixelData, number_of_frames=1))
+    cases = [
+        Case("DICOM deflate bomb (100 MB)", 400, PIXELS, file=d.deflate_bomb(100)),
+        Case("DICOM false deflate", 400, "not deflate-compressed", file=d.false_deflate()),
+        Case("DICOM RLE bomb 7000x7000 16-bit", 400, PIXELS, file=d.rle_bomb(7000)),
+        Case("DICOM JPEG 2000 declaring 60000x60000", 400, "header says",
+             file=d.jpeg2000(64, declared=60000)),
+        Case("DICOM JPEG 2000 header 30000x30000", 400, "pixels",
+             file=d.encapsulated(b"\xff\x4f\xff\x51" + bytes(60), d.JPEG_2000, 30000,
+                                 30000)),
+        Case("DICOM JPEG-LS declaring 60000x60000", 400, "header says",
+             file=d.jpeg_ls(64, 60000)),
+        Case("DICOM JPEG 2000 cut at 60% + end marker", 400, DAMAGED,
+             file=d.jpeg2000(256, cut=0.6)),
+        Case("DICOM false syntax (JPEG, native data)", 400, DAMAGED,
+             file=d.relabelled(d.with_header(), d.JPEG_BASELINE)),
+        Case("DICOM unknown transfer syntax", 415, "cannot decode",
+             file=d.relabelled(d.with_header(), "1.2.3.4.5.6")),
+        Case("DICOM sequences nested 3000 deep", 400, "nested", file=d.nested(3000)),
+        Case("DICOM PALETTE COLOR without a table", 422, "greyscale",
+             file=d.with_header(PhotometricInterpretation="PALETTE COLOR")),
+        Case("DICOM no ViewPosition, lateral orientation", 422, "lateral",
+             file=d.with_header(ViewPosition="", PatientOrientation=["A", "F"])),
+    ]
+    for cut in (0.3, 0.5, 0.8):
+        cases += [
+            Case(f"DICOM JPEG cut at {cut:.0%} + end marker", 400, DAMAGED,
+                 file=d.jpeg_frame(cut=cut)),
+            Case(f"DICOM JPEG Lossless cut at {cut:.0%} + end marker", 400, DAMAGED,
+                 file=d.encapsulated(frame[: int(len(frame) * cut)] + b"\xff\xd9",
+                                     d.JPEG_LOSSLESS, 300, 260)),
+        ]
+    # Every lateral and oblique View Position of the standard, and the free text exporters
+    # write.
+    for view in ("LL", "RL", "LLD", "RLD", "RLO", "LLO", "LATERAL", "XTABLE LATERAL",
+                 "LATERAL DECUBITUS"):
+        cases.append(Case(f"DICOM ViewPosition {view}", 422, "lateral",
+                          file=d.with_header(ViewPosition=view)))
+    return cases
+
+
 def _request_cases(max_mb: int) -> list[Case]:
     good = _encode(_xray_like(), "PNG")
     two, two_ct = _multipart([(b'name="file"; filename="a.png"', good),
@@ -183,6 +247,12 @@ def _request_cases(max_mb: int) -> list[Case]:
         Case("file over the size limit", 413, f"the limit is {max_mb} MB",
              file=b"\x89PNG\r\n\x1a\n" + bytes(max_mb * 2**20 + 1)),
     ]
+
+
+def file_cases() -> list[Case]:
+    """The cases that are one uploaded file (every image and DICOM case): any route that
+    takes an image must answer them alike."""
+    return _image_cases()
 
 
 def cases(max_mb: int = 5) -> list[Case]:

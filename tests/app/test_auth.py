@@ -166,3 +166,95 @@ def test_one_time_password_must_be_changed_first(app):
         "password": "one-time-secret", "new_password": "short", "confirm": "short",
         "csrf_token": accounts.csrf_from(page)})
     assert resp.status_code == 400 and "12 characters" in resp.get_data(as_text=True)
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("radio_session").value
+
+
+def test_a_copied_cookie_stops_working_after_logout(app):
+    """Server-side revocation (issue 26: a copied cookie worked until its 12 h expiry)."""
+    accounts.add_user(app, "ana", "clinician")
+    browser = app.test_client()
+    accounts.login(browser, "ana")
+    thief = app.test_client()
+    thief.set_cookie("radio_session", _cookie(browser))
+    assert thief.get("/history").status_code == 200  # the copy works while logged in
+    csrf = accounts.csrf_from(browser.get("/history").get_data(as_text=True))
+    assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert thief.get("/history").status_code == 401
+    assert browser.get("/history").status_code == 401
+
+
+def test_a_cookie_copied_before_a_password_change_stops_working(app):
+    accounts.add_user(app, "ana", "clinician")
+    browser = app.test_client()
+    accounts.login(browser, "ana")
+    thief = app.test_client()
+    thief.set_cookie("radio_session", _cookie(browser))
+    page = browser.get("/account/password").get_data(as_text=True)
+    assert browser.post("/account/password", data={
+        "password": accounts.PASSWORD, "new_password": "a brand new secret",
+        "confirm": "a brand new secret", "csrf_token": accounts.csrf_from(page)}
+    ).status_code == 302
+    assert thief.get("/history").status_code == 401
+    assert browser.get("/history").status_code == 200
+
+
+@pytest.mark.parametrize("header", ["", " ", "Basic", "Bearer", "Bearer  "])
+def test_a_cookie_post_needs_csrf_whatever_the_authorization_header(app, header):
+    """Issue 26: an empty ``Authorization:`` header skipped the CSRF check of a cookie."""
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    accounts.login(client, "ana")
+    resp = client.post("/account/tokens", data={"name": "x"},
+                       headers={"Authorization": header})
+    assert resp.status_code in (401, 403)
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        assert s.scalar(text("SELECT count(*) FROM api_tokens")) == 0
+
+
+def _login_from(client, address: str, username: str, password: str):
+    csrf = accounts.csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": csrf},
+                       headers={"X-Forwarded-For": f"198.51.100.99, {address}"})
+
+
+def test_lockout_is_per_account_and_real_address_not_global(app):
+    """Behind nginx every peer is 127.0.0.1 (issue 26: 20 failures locked everyone out)."""
+    accounts.add_user(app, "ana", "clinician")
+    accounts.add_user(app, "boss", "admin")
+    attacker, ana, other = app.test_client(), app.test_client(), app.test_client()
+    for _ in range(5):
+        assert _login_from(attacker, "203.0.113.5", "boss", "guess!").status_code == 401
+    locked = _login_from(attacker, "203.0.113.5", "boss", accounts.PASSWORD)
+    assert locked.status_code == 429
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+    # The admin from their own address, and another user from anywhere, still log in.
+    assert _login_from(other, "203.0.113.77", "boss", accounts.PASSWORD).status_code == 302
+    assert _login_from(ana, "203.0.113.5", "ana", accounts.PASSWORD).status_code == 302
+    # 20 failures from one address lock that address only, whatever the names.
+    for i in range(15):
+        _login_from(attacker, "203.0.113.5", f"user{i}", "guess!")
+    assert _login_from(attacker, "203.0.113.5", "ana", accounts.PASSWORD).status_code == 429
+    fresh = app.test_client()
+    assert _login_from(fresh, "192.0.2.8", "ana", accounts.PASSWORD).status_code == 302
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        rows = s.execute(text("SELECT action, target, ip FROM audit_log")).all()
+    failed = [r for r in rows if r.action == "login_failed"]
+    assert {r.ip for r in failed} == {"203.0.113.5"}  # the real address, not 127.0.0.1
+    assert ("login", "boss", "203.0.113.77") in [tuple(r) for r in rows]
+
+
+def test_forwarded_for_is_believed_only_from_the_proxy(app):
+    """A client talking to the app directly cannot pick its address for the counts."""
+    accounts.add_user(app, "ana", "clinician")
+    client = app.test_client()
+    csrf = accounts.csrf_from(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"username": "ana", "password": "nope", "csrf_token": csrf},
+                headers={"X-Forwarded-For": "10.9.9.9"},
+                environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        ips = s.scalars(text("SELECT ip FROM audit_log WHERE action = 'login_failed'")).all()
+    assert ips == ["203.0.113.9"]

@@ -53,3 +53,13 @@ def test_a_probe_that_never_reports_expires():
     assert b.allow() is not None  # meanwhile others are refused...
     time.sleep(0.2)
     assert b.allow() is None  # ...but not forever
+
+
+def test_a_good_ping_closes_it_after_the_cooldown_only():
+    b = Breaker(failures=1, cooldown_s=0.2)
+    b.record(False)
+    b.recovered()  # the server answers its ping, but predictions may still hang
+    assert b.is_open and b.allow() is not None
+    time.sleep(0.3)
+    b.recovered()
+    assert [b.allow() for _ in range(4)] == [None] * 4

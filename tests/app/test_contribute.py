@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import accounts
+import corpus
 import dicom_files
 import helpers
 import pytest
@@ -54,3 +56,33 @@ def test_snapshot_with_nothing_validated_is_400(app):
     admin, csrf = _client(app, "boss")
     resp = admin.post("/datasets/snapshot", data={"csrf_token": csrf})
     assert resp.status_code == 400 and "nothing to snapshot" in resp.get_data(as_text=True)
+
+
+def test_contributions_answer_the_hostile_corpus_like_predict(app):
+    """The same intake as POST /predict (tests/app/test_corpus.py sends these to it): every
+    file case gets the same status and message, and nothing is stored."""
+    rad, csrf = _client(app, "rad")
+    cfg = app.config["RADIO"]
+    for case in corpus.file_cases():
+        resp = _contribute(rad, csrf, case.file)
+        page = html.unescape(resp.get_data(as_text=True)).lower()
+        assert (resp.status_code, case.words.lower() in page) == (case.status, True), case.name
+    assert helpers.stored_images(cfg) == []
+
+
+def test_an_expired_image_is_left_out_of_the_snapshot_not_a_500(app):
+    """Issue 26: one validated image removed by the retention pass made every snapshot 500."""
+    rad, csrf = _client(app, "rad")
+    for side in (300, 310):
+        resp = _contribute(rad, csrf, helpers.synthetic_image("PNG", (side, side)),
+                           "Viral Pneumonia")
+        assert resp.status_code == 201
+    gone = sorted(helpers.stored_images(app.config["RADIO"]), key=lambda s: s.sha256)[0]
+    store = app.config["RADIO"].data_dir / "images"
+    (store / gone.sha256[:2] / f"{gone.sha256}.png").unlink()
+    admin, admin_csrf = _client(app, "boss")
+    resp = admin.post("/datasets/snapshot", data={"csrf_token": admin_csrf})
+    assert resp.status_code == 201
+    assert ("Production version 1: 1 images. 1 validated images are no longer stored "
+            "(removed after the retention period) and were left out.") in html.unescape(
+                resp.get_data(as_text=True))

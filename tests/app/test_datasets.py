@@ -33,7 +33,7 @@ def pool(db_url, tmp_path):
                                      image_bytes=len(png), status="ok", label="Normal",
                                      probabilities={"COVID": 0.4, "Normal": 0.6},
                                      site="Site A")
-        clean, _, source = dicom.load(dicom_files.make(dicom_files.radiograph()))
+        clean, _, source, _png = dicom.load(dicom_files.make(dicom_files.radiograph()))
         sha = images.store(data_dir / "images", clean, "DICOM")
         preds["dicom"] = Prediction(id="d" * 32, image_sha256=sha, image_format="DICOM",
                                     image_bytes=len(clean), status="ok", label="COVID",

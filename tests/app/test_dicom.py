@@ -67,12 +67,13 @@ def test_modality_lut_and_window_are_applied():
 def test_deidentified_copy_keeps_the_image_and_the_source_only():
     data = dicom_files.make(dicom_files.radiograph())
     original_uids = dicom_files.uids_of(data)
-    clean, _image, source = dicom.load(data)
+    clean, _image, source, _png = dicom.load(data)
     for value in [*dicom_files.PHI.values(), *original_uids, "Jane Doe secret note"]:
         assert value.encode() not in clean, value
     ds = dcmread(io.BytesIO(clean))
     assert ds.PatientIdentityRemoved == "YES" and "Basic Profile" in ds.DeidentificationMethod
-    assert "PatientName" not in ds and "PatientBirthDate" not in ds
+    # Z in PS3.15 Annex E: present and empty (type 2 attributes).
+    assert ds.PatientName == "" and ds.PatientBirthDate == "" and ds.PatientID == ""
     assert str(ds.file_meta.MediaStorageSOPInstanceUID) == str(ds.SOPInstanceUID)
     assert np.array_equal(ds.pixel_array, dcmread(io.BytesIO(data)).pixel_array)
     assert source == {"institution": "St Example Hospital", "manufacturer": "Acme Imaging",
@@ -188,7 +189,7 @@ def test_jpeg_compressed_dicom_is_decoded_and_unknown_compression_is_415():
     jpeg = io.BytesIO()
     Image.fromarray(pixels).save(jpeg, format="JPEG", quality=95)
     data = _encapsulated(jpeg.getvalue(), JPEGBaseline8Bit, pixels)
-    clean, image, _ = dicom.load(data)
+    clean, image, _, _png = dicom.load(data)
     direct = np.asarray(Image.open(io.BytesIO(jpeg.getvalue())).convert("L"))
     from serving.preprocessing import to_array
 
@@ -197,3 +198,78 @@ def test_jpeg_compressed_dicom_is_decoded_and_unknown_compression_is_415():
     with pytest.raises(APIError) as info:
         dicom.load(_encapsulated(b"\x00\x00\x01\xb3video", MPEG2MPML, pixels))
     assert info.value.status == 415 and "MPEG2" in info.value.message
+
+
+def test_dicom_and_contributions_wait_for_the_decode_slot(make_app, model_server):
+    """DICOM decodes (issue 26: they skipped it) and contributions take a decode slot."""
+    app = make_app(mlflow_url=model_server, decode_slots=1, decode_wait_s=0.2)
+    accounts.add_user(app, "rad", "radiologist")
+    from app import state
+
+    with app.app_context():
+        slots = state.get().decode_slots
+    data = dicom_files.make(dicom_files.radiograph())
+    rad = app.test_client()
+    accounts.login(rad, "rad")
+    csrf = accounts.csrf_from(rad.get("/history").get_data(as_text=True))
+    assert slots.acquire(blocking=False)  # another thread is decoding a large image
+    try:
+        resp = accounts.bearer_client(app).post(
+            "/predict", data={"file": (io.BytesIO(data), "x.dcm")},
+            content_type="multipart/form-data")
+        assert resp.status_code == 503 and "busy decoding" in resp.json["error"]
+        page = rad.post("/contribute", content_type="multipart/form-data", data={
+            "file": (io.BytesIO(data), "x.dcm"), "csrf_token": csrf})
+        assert page.status_code == 503 and "busy decoding" in page.get_data(as_text=True)
+    finally:
+        slots.release()
+
+
+def test_deflated_dicom_within_the_budget_reads_like_the_plain_one():
+    plain = dicom_files.make(dicom_files.radiograph())
+    ds = dcmread(io.BytesIO(plain))
+    ds.file_meta.TransferSyntaxUID = dicom_files.DEFLATED
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)  # pydicom deflates what the syntax says
+    assert b"Doe^Jane" not in buf.getvalue()  # really compressed
+    assert np.array_equal(dicom.load(buf.getvalue()).image, dicom.load(plain).image)
+
+
+def test_a_stored_dicom_is_shown_from_its_rendering_never_decoded_again(make_app,
+                                                                        model_server,
+                                                                        monkeypatch):
+    app = make_app(mlflow_url=model_server)
+    client = accounts.bearer_client(app)
+    pixels = dicom_files.radiograph(3000, 2600)  # larger than the rendering
+    resp = client.post("/predict", data={"file": (io.BytesIO(dicom_files.make(pixels)),
+                                                  "x.dcm")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200, resp.json
+
+    def no_decoding(*_args, **_kwargs):
+        raise AssertionError("a stored DICOM was decoded again to be shown")
+
+    monkeypatch.setattr(dicom, "load", no_decoding)
+    monkeypatch.setattr(dicom, "to_display", no_decoding)
+    shown = client.get(f"/predictions/{resp.json['id']}/image")
+    assert shown.status_code == 200 and shown.mimetype == "image/png"
+    image = Image.open(io.BytesIO(shown.data))
+    assert image.mode == "L" and image.size == (1775, 2048)  # 2600x3000 to 2048 high
+    renderings = list(app.config["RADIO"].data_dir.rglob("*.dcm.png"))
+    assert len(renderings) == 1 and renderings[0].read_bytes() == shown.data
+
+
+def test_header_budget_is_checked_before_decoding(monkeypatch):
+    """A header over the byte budget never reaches the decoder, whatever the syntax."""
+    from pydicom.dataset import Dataset
+
+    def no_decoding(_self):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(Dataset, "pixel_array", property(no_decoding))
+    for data in (dicom_files.rle_bomb(6000), dicom_files.encapsulated(
+            b"\xff\x4f\xff\x51" + bytes(60), dicom_files.JPEG_2000, 6000, 6000)):
+        with pytest.raises(APIError) as info:
+            dicom.load(data)
+        assert info.value.status == 400 and "too many pixels" in info.value.message
+        assert "6000x6000, 16-bit" in info.value.message and "limit is 40 MB" in info.value.message

@@ -3,9 +3,11 @@
 import io
 import sys
 import threading
+import time
 
 import accounts
 import helpers
+import pytest
 
 PUBLIC = {"REMOTE_ADDR": "203.0.113.7"}  # a caller on the internet (TEST-NET-3)
 
@@ -19,6 +21,7 @@ def test_health_ok_with_details_on_loopback(client, model_server):
                                               "url": model_server, "breaker_open": False}
     assert body["checks"]["storage"]["ok"] is True
     assert "MB free" in body["checks"]["storage"]["detail"]
+    assert body["checks"]["database"] == {"ok": True, "detail": "query ok"}
 
 
 def test_public_health_says_only_up_or_down(client, offline_client, model_server):
@@ -111,3 +114,52 @@ def test_state_lives_on_each_app(make_app, model_server, offline_client, xray_pa
     # Another app in the same process has its own state.
     assert offline_client.get("/version").json["last_model"] is None
     assert offline_client.get("/version").json["model_server"]["mlflow"] is None
+
+
+def test_health_503_when_the_database_is_down(make_app, model_server, tmp_path):
+    """Every request needs the database: a stopped PostgreSQL makes /health say down."""
+    import pg
+
+    reason = pg.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg.PostgresServer(helpers.free_port())
+    try:
+        client = make_app(mlflow_url=model_server,
+                          database_url=server.new_database()).test_client()
+        assert client.get("/health").json["checks"]["database"]["ok"] is True
+    finally:
+        server.stop()
+    resp = client.get("/health")
+    assert resp.status_code == 503 and resp.json["status"] == "down"
+    assert resp.json["checks"]["database"]["ok"] is False
+    assert resp.json["checks"]["database"]["detail"].startswith("database unreachable")
+    assert resp.json["checks"]["model_server"]["ok"] is True
+
+
+def test_health_503_while_the_breaker_fails_predictions_fast(make_app, model_server):
+    app = make_app(mlflow_url=model_server, breaker_failures=1, breaker_cooldown_s=60)
+    from app import state
+
+    with app.app_context():
+        breaker = state.get().breaker
+    breaker.record(ok=False)  # a model call timed out: the breaker opens
+    resp = app.test_client().get("/health")
+    assert resp.status_code == 503 and resp.json["status"] == "down"
+    assert resp.json["checks"]["model_server"] == {"ok": False, "detail": "ping ok",
+                                                   "url": model_server, "breaker_open": True}
+
+
+def test_a_worker_idle_since_an_outage_closes_its_breaker_on_a_good_ping(make_app,
+                                                                         model_server):
+    """After the cooldown, a worker that got no prediction since the outage must not let one
+    probe through and refuse the rest: the model server's good /ping closes it."""
+    app = make_app(mlflow_url=model_server, breaker_failures=1, breaker_cooldown_s=0.2)
+    from app import state
+
+    with app.app_context():
+        breaker = state.get().breaker
+    breaker.record(ok=False)
+    time.sleep(0.3)  # past the cooldown, no /predict since
+    assert app.test_client().get("/health").status_code == 200
+    assert [breaker.allow() for _ in range(8)] == [None] * 8  # all go, not one probe

@@ -6,6 +6,7 @@ import logging
 import accounts
 import helpers
 import pytest
+import requests
 from sqlalchemy import select, text
 
 from app import db
@@ -103,6 +104,23 @@ def test_file_over_the_limit_is_413(make_app, model_server):
     assert resp.json == {"error": "The file is too large; the limit is 1 MB."}
 
 
+def test_chunked_upload_over_the_limit_is_413(gunicorn_app):
+    """Sent in chunks (no Content-Length), a body over RADIO_MAX_UPLOAD_MB (5 MB here) is
+    the size, not "too many fields" (issue 26: it got 400)."""
+    def chunks():
+        yield b"--B0undary\r\nContent-Disposition: form-data; name=\"file\"; "
+        yield b'filename="x.png"\r\n\r\n\x89PNG\r\n\x1a\n'
+        for _ in range(6):
+            yield bytes(2**20)
+        yield b"\r\n--B0undary--\r\n"
+
+    resp = requests.post(f"{gunicorn_app['url']}/predict", data=chunks(), timeout=60,
+                         headers={**gunicorn_app["auth"],
+                                  "Content-Type": "multipart/form-data; boundary=B0undary"})
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "The file is too large; the limit is 5 MB."
+
+
 def test_missing_field_and_wrong_encoding(client):
     resp = client.post("/predict", data={"other": (io.BytesIO(b"x"), "x.png")})
     assert resp.status_code == 400 and "field 'file'" in resp.json["error"]
@@ -143,6 +161,7 @@ def test_unwritable_data_dir_is_507_and_app_keeps_serving(make_app, model_server
     # The image is stored while the model analyses it: the answer is withheld.
     assert resp.status_code == 507
     assert resp.json["error"].startswith("Radio analysed the image but cannot store the result")
+    assert "nothing was kept" in resp.json["error"]  # the image could not be stored
     assert resp.json["id"] and helpers.kept(app.config["RADIO"], resp.json["id"])[0] is None
     assert client.get("/").status_code == 200
     assert client.get("/health").status_code == 503
@@ -192,6 +211,9 @@ def test_record_step_failure_is_507_analysed_and_the_image_goes(client, xray_pat
     resp = _post(client, xray_path.read_bytes())
     assert resp.status_code == 507
     assert resp.json["error"].startswith("Radio analysed the image but cannot store the result")
+    # The image was stored first: the message must not say that nothing was kept.
+    assert "the image stays on the server until the next clean-up removes it" in \
+        resp.json["error"] and "nothing was kept" not in resp.json["error"]
     assert helpers.kept(cfg, resp.json["id"])[0] is None  # no row: no answer to account for
     # The image stored before the model was asked has no row: the next pass removes it.
     (orphan,) = helpers.stored_images(cfg)

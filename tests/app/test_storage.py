@@ -48,3 +48,25 @@ def test_the_two_507_messages_say_whether_the_image_was_analysed():
     assert "nothing was analysed" in before.message
     assert after.message.startswith("Radio analysed the image")
     assert "answer is not shown" in after.message
+
+
+def test_the_sqlite_database_is_readable_by_its_owner_only(make_app, model_server, data_dir):
+    """radio.db holds password hashes and who saw which image (issue 26: it was 0644), and
+    an existing world-readable one is made private again."""
+    import stat
+
+    import accounts
+
+    from app import db
+
+    accounts.bearer_client(make_app(mlflow_url=model_server,  # creates and migrates it
+                                    database_url=db.default_url(data_dir)))
+
+    database = data_dir / "radio.db"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    database.chmod(0o644)
+    db.dispose_all()
+    db.get_engine(db.default_url(data_dir))
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    for side in data_dir.glob("radio.db-*"):
+        assert stat.S_IMODE(side.stat().st_mode) == 0o600, side.name

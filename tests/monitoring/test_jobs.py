@@ -89,8 +89,7 @@ def job_env(monkeypatch, tmp_path, data_dir):
 
 def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     """One analysed upload stored the way /predict stores it; its request id."""
-    from flask import g
-
+    from app.intake import Intake
     from app.predict import _keep, _record_in_db
     from serving.preprocessing import preprocess, sniff_format
 
@@ -98,11 +97,11 @@ def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     result = {"status": status, "label": "Normal" if status == "ok" else None,
               "confidence": 0.9 if status == "ok" else None,
               "model": {"name": "radio-cxr", "version": "3"}}
-    cfg, fmt = app.config["RADIO"], sniff_format(data)
+    cfg = app.config["RADIO"]
+    item = Intake(data, sniff_format(data), preprocess(data), {"institution": institution})
     with app.test_request_context("/predict", method="POST"):
-        g.image_source = {"institution": institution}
-        kept = _keep(cfg, data, fmt, preprocess(data), request_id)
-        _record_in_db(cfg, request_id, kept, data, fmt, result=result)
+        kept = _keep(cfg, item, request_id)
+        _record_in_db(cfg, request_id, kept, item, result=result)
     return request_id
 
 
