@@ -20,7 +20,10 @@ from pathlib import Path
 
 # Corrected on 2026-11-25 (see ../shared/data/README.md): ieee8023-adult brings adult
 # normals and non-COVID adult pneumonia from the collection the COVID films come from.
-SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid", "ieee8023-adult")
+# Added on 2026-12-07: nih-adult-abnormal, adult abnormal films that are not COVID (class
+# "Other Abnormal").
+SOURCES = ("covid19-3class", "nih-adult-normal", "hannover-covid", "ieee8023-adult",
+           "nih-adult-abnormal")
 DEFAULT_ROOT = Path("../shared/data")
 
 
