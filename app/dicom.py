@@ -14,6 +14,8 @@ Pillow. Another transfer syntax (video, ...) gets a 415 naming it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 from typing import TYPE_CHECKING, Any
 
@@ -94,17 +96,32 @@ def to_display(ds: Dataset) -> Image.Image:
     return to_greyscale(Image.fromarray(np.ascontiguousarray(arr, dtype=np.float32)))
 
 
-def _source(ds: Dataset) -> dict[str, str]:
-    return {
+def patient_key(patient_id: str, key: bytes) -> str:
+    """A keyed hash of a DICOM PatientID: the same patient gives the same key within one
+    deployment (data drift permutes a patient's films together), and without ``key`` (the
+    app's secret) no one can test a guessed ID against it."""
+    return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _source(ds: Dataset, key: bytes | None = None) -> dict[str, str]:
+    source = {
         "institution": str(ds.get("InstitutionName", "")),
         "manufacturer": str(ds.get("Manufacturer", "")),
         "view": str(ds.get("ViewPosition", "")),
         "modality": str(ds.get("Modality", "")),
     }
+    patient = str(ds.get("PatientID", "")).strip()
+    if key and patient:
+        source["patient"] = patient_key(patient, key)
+    return source
 
 
-def load(data: bytes, request_id: str | None = None) -> tuple[bytes, np.ndarray, dict[str, Any]]:
+def load(data: bytes, request_id: str | None = None, key: bytes | None = None,
+         ) -> tuple[bytes, np.ndarray, dict[str, Any]]:
     """``(de-identified DICOM bytes, model input array, source)`` of an uploaded DICOM.
+
+    With ``key``, the source keeps the PatientID's keyed hash (:func:`patient_key`) as
+    ``patient``; the PatientID itself is removed with the rest.
 
     APIError 400 (damaged), 415 (undecodable compression), 422 (not a frontal chest X-ray).
     """
@@ -128,7 +145,7 @@ def load(data: bytes, request_id: str | None = None) -> tuple[bytes, np.ndarray,
     except (ValueError, TypeError, AttributeError, EOFError) as exc:
         raise _refuse(400, "The DICOM image data is damaged and cannot be decoded.",
                       request_id) from exc
-    source = _source(ds)
+    source = _source(ds, key)
     deid.deidentify(ds)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)

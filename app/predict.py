@@ -184,7 +184,9 @@ def predict() -> Response:
         size = len(data)
         if dicom.is_dicom(data):
             # From here on only the de-identified copy exists; its source goes to the DB.
-            data, image, g.image_source = dicom.load(data, request_id)
+            # The patient's keyed hash lets data drift keep a patient's films together.
+            data, image, g.image_source = dicom.load(
+                data, request_id, key=str(current_app.secret_key).encode())
             fmt = "DICOM"
         else:
             fmt, image = _check_image(cfg, data, request_id)

@@ -25,6 +25,7 @@ from monitoring.stats import binomial_tail, holm, wilson
 OVERALL = "overall"
 ALPHA = 0.05  # family-wise, over groups x metrics
 MIN_CASES = 10
+CARD_TAG = "model_card"  # model-version tag: the version's figures at its promotion
 # metric -> True when a higher value is better
 METRICS = {"accuracy": True, "covid_recall": True, "normals_called_covid": False}
 
@@ -130,6 +131,24 @@ def card_from_summary(summary: dict[str, Any]) -> dict[str, float]:
     fallback = union.get("non_covid_called_covid")
     if adults is not None or fallback is not None:
         card["normals_called_covid"] = float(adults if adults is not None else fallback)
+    return card
+
+
+def card_from_decision(decision: dict[str, Any]) -> dict[str, float]:
+    """The candidate's own card figures from the promotion gate's decision
+    (``lifecycle.gate.Decision.as_dict()``): accuracy on the union of the held-out images,
+    COVID recall on their COVID films, the share of adult normals it called COVID."""
+    card: dict[str, float] = {}
+    union = [s for s in decision.get("sources", []) if s["source"] == "union"]
+    if union and union[0]["n"]:
+        card["accuracy"] = union[0]["candidate_correct"] / union[0]["n"]
+    films = decision.get("covid_films", [])
+    if sum(f["n"] for f in films):
+        card["covid_recall"] = (sum(f["candidate_correct"] for f in films)
+                                / sum(f["n"] for f in films))
+    normals = decision.get("adult_normals", {})
+    if normals.get("n"):
+        card["normals_called_covid"] = normals["candidate_called_covid"] / normals["n"]
     return card
 
 
