@@ -4,8 +4,8 @@ model (../shared/data and mlflow/; skipped when the data are absent).
 
 The window is what the app recorded: predictions stored by the app's own code
 (``app.predict._keep`` and ``_record_in_db``: the image store and the prediction
-row), at two sites ("DICOM institutions"): the same 40 validation films, one per
-patient, as they are at one site and inverted at the other. Rows outside the window,
+row), at two sites ("DICOM institutions"): the same 40 validation films of random
+patients, one each, as they are at one site and inverted at the other. Rows outside the window,
 refused uploads and images gone from the store must not count. The shipped registry is
 read through a copy of its database, so the run the job logs never touches mlflow/.
 """
