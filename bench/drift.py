@@ -28,9 +28,8 @@ from monitoring.features import DriftSpace, NetworkFeatures, image_statistics
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("RADIO_BENCH_DATA", ROOT.parent / "shared" / "data"))
 NULL_SIZES = (10, 20, 40)
-POWER_SIZES = (10, 20, 30, 40, 80)
+POWER_SIZES = (5, 10, 20, 30, 40, 60, 80, 120)
 SHIFTS = ("rotation", "exposure", "resolution", "bit-depth")
-DOCUMENTED = 30  # the window size of the leave-one-source-out acceptance
 
 
 def features(model_dir: Path) -> dict[str, tuple]:
