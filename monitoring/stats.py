@@ -59,7 +59,7 @@ class AggregateResult:
 
     p_value: float  # permutation p-value of the largest standardised statistic
     mmd2: float  # squared MMD at the median width (the classic statistic, for reports)
-    statistic: str  # the statistic with the smallest p-value: "mmd@w" or a feature index
+    statistic: str  # the statistic with the largest z-score: "mmd@w" or "feature j"
     n_reference: int
     n_current: int
 
