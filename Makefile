@@ -51,7 +51,7 @@ else
 endif
 	@touch $(VENV_ML)
 
-.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-ood bench-decode bench-load bench-scale screenshots lint
+.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-drift bench-ood bench-decode bench-load bench-scale screenshots lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -109,6 +109,9 @@ bench: $(VENV_ML)  ## reference design vs Radio's path: latency, throughput, mem
 
 bench-model: $(VENV_ML)  ## shipped model vs pixel baseline per source; epoch time, size, inference ms
 	$(PY) -m bench.model
+
+bench-drift: $(VENV_ML)  ## data drift: false alarms per source, power per new source and per shift
+	$(PY) -m bench.drift
 
 bench-decode: $(VENV_ML)  ## peak RSS of the worst images Radio accepts, alone and 8 at once
 	$(PY) -m bench.decode

@@ -49,7 +49,8 @@ def contribute() -> ResponseReturnValue:
         return _page(error="Unknown label.", status=400)
     try:
         # The same intake as POST /predict: decode slot, limits, de-identification.
-        item = intake.accept(cfg, upload.read())
+        item = intake.accept(cfg, upload.read(),
+                             patient_key=str(current_app.secret_key).encode())
         sha = intake.keep(cfg, item)
     except APIError as exc:  # StorageError (507) too
         return _page(error=exc.message, status=exc.status)

@@ -21,6 +21,7 @@ the DICOM and served to browsers: a stored DICOM is never decoded again to be sh
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -184,13 +185,24 @@ def render(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _source(ds: Dataset) -> dict[str, str]:
-    return {
+def patient_key(patient_id: str, key: bytes) -> str:
+    """A keyed hash of a DICOM PatientID: the same patient gives the same key within one
+    deployment (data drift permutes a patient's films together), and without ``key`` (the
+    app's secret) no one can test a guessed ID against it."""
+    return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _source(ds: Dataset, key: bytes | None = None) -> dict[str, str]:
+    source = {
         "institution": str(ds.get("InstitutionName", "")),
         "manufacturer": str(ds.get("Manufacturer", "")),
         "view": str(ds.get("ViewPosition", "")),
         "modality": str(ds.get("Modality", "")),
     }
+    patient = str(ds.get("PatientID", "")).strip()
+    if key and patient:
+        source["patient"] = patient_key(patient, key)
+    return source
 
 
 def _read(data: bytes) -> Dataset:
@@ -264,8 +276,11 @@ def _same_with_filler(ds: Dataset, filled: bytes) -> None:
         raise dicom_limits.DicomLimitError(400, dicom_limits.DAMAGED_IMAGE)
 
 
-def load(data: bytes, request_id: str | None = None) -> Loaded:
+def load(data: bytes, request_id: str | None = None, key: bytes | None = None) -> Loaded:
     """The accepted form of an uploaded DICOM. The caller holds a decode slot.
+
+    With ``key``, the source keeps the PatientID's keyed hash (:func:`patient_key`) as
+    ``patient``; the PatientID itself is removed with the rest.
 
     APIError 400 (damaged, over the limits), 415 (undecodable compression), 422 (not a
     frontal chest X-ray).
@@ -287,7 +302,7 @@ def load(data: bytes, request_id: str | None = None) -> Loaded:
         model_input, rendering = to_array(image), render(image)
         del image
         ds.PixelData = ds.PixelData  # drops pydicom's cached decoded pixels before saving
-        source = _source(ds)
+        source = _source(ds, key)
         deid.deidentify(ds)
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)

@@ -48,11 +48,15 @@ def decode_slot(cfg: Config, request_id: str | None) -> Iterator[None]:
         slots.release()
 
 
-def accept(cfg: Config, data: bytes, request_id: str | None = None) -> Intake:
-    """The accepted form of an upload; APIError 400/415/422 (the message says why) or 503."""
+def accept(cfg: Config, data: bytes, request_id: str | None = None,
+           patient_key: bytes | None = None) -> Intake:
+    """The accepted form of an upload; APIError 400/415/422 (the message says why) or 503.
+
+    ``patient_key`` (the app's secret): a DICOM's PatientID is kept as its keyed hash, so
+    that data drift permutes a patient's films together (dicom.patient_key)."""
     if dicom.is_dicom(data):
         with decode_slot(cfg, request_id):
-            loaded = dicom.load(data, request_id)
+            loaded = dicom.load(data, request_id, key=patient_key)
         return Intake(loaded.clean, "DICOM", loaded.image, loaded.source, loaded.rendering)
     try:
         fmt = sniff_format(data)

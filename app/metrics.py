@@ -123,12 +123,13 @@ class ReportCollector(Collector):
             "1 when the latest data-drift report found drift in the group (site/source or "
             "overall), 0 when not; absent when the group was too small to judge.", labels=["group"])
         pvalue = GaugeMetricFamily(
-            "radio_data_drift_p_value", "MMD permutation p-value of the group's last check.",
+            "radio_data_drift_p_value", "p-value of the group's last check (its largest over the "
+            "training sources and their mixture: small = like none of them).",
             labels=["group"])
         flagged = GaugeMetricFamily(
             "radio_model_drift_flagged",
-            "1 when the 95% interval of a metric on validated cases excludes the model card's "
-            "figure on the worse side.", labels=["group", "metric"])
+            "1 when a metric on validated cases is worse than the model card's figure (exact "
+            "binomial test, Holm over the report's groups x metrics).", labels=["group", "metric"])
         last = GaugeMetricFamily(
             "radio_monitoring_last_run_timestamp_seconds",
             "When the latest report of each kind was made (Unix time).", labels=["kind"])

@@ -149,7 +149,8 @@ def predict() -> Response:
         data = _read_upload(request_id)
         size = len(data)
         # From here on only the accepted form exists (a DICOM's de-identified copy).
-        item = intake.accept(cfg, data, request_id)
+        item = intake.accept(cfg, data, request_id,
+                             patient_key=str(current_app.secret_key).encode())
         del data
         result = _answer(cfg, request_id, item, started)
         metrics.observe_prediction(result)

@@ -14,6 +14,7 @@ from lifecycle import events, heldout, notify
 from lifecycle import registry as reg
 from lifecycle.gate import decide
 from lifecycle.settings import Settings
+from monitoring.model_drift import CARD_TAG, card_from_decision
 
 
 def _client(s: Settings):
@@ -80,6 +81,11 @@ def deploy(s: Settings, version: str | None, by: str,
         return {"deployed": False, "version": version, "previous": prod,
                 "decision": decision.as_dict()}
     old = reg.switch(cl, name, version, by, "gate")
+    if decision is not None:
+        # The new production version's own card: model drift's yardstick from now on.
+        card = card_from_decision(decision.as_dict())
+        if card:
+            cl.set_model_version_tag(name, version, CARD_TAG, json.dumps(card))
     events.record(s.events_log, "deployed", version=version, previous=old, by=by)
     notify.send(f"{name} version {version} promoted to production",
                 f"Version {version} passed the gate and replaced version {old}.\n\n"

@@ -71,7 +71,7 @@ class DriftSpace:
     stat_scale: np.ndarray
 
     @classmethod
-    def fit(cls, network: np.ndarray, stats: np.ndarray, components: int = 10) -> DriftSpace:
+    def fit(cls, network: np.ndarray, stats: np.ndarray, components: int = 20) -> DriftSpace:
         """Fit on the reference's network features ``(N, D)`` and statistics ``(N, S)``."""
         net = np.asarray(network, np.float64)
         mean, scale = net.mean(axis=0), net.std(axis=0) + 1e-6

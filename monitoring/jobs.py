@@ -14,10 +14,13 @@ MLflow's client). Settings (environment, defaults in brackets):
 * MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
   model whose features are compared and whose card is the yardstick;
 * RADIO_DRIFT_REFERENCE: the reference file (``python -m monitoring.reference build``);
-* RADIO_DRIFT_WINDOW_DAYS [7], RADIO_DRIFT_ALPHA [0.05], RADIO_DRIFT_MIN_IMAGES [10];
-* RADIO_MODEL_DRIFT_DAYS [90], RADIO_MODEL_DRIFT_MIN_CASES [10], RADIO_MODEL_CARD [the
-  figures of the production version's training run, found through its lineage tags]:
-  a JSON file ``{"accuracy": .., "covid_recall": .., "normals_called_covid": ..}``;
+* RADIO_DRIFT_WINDOW_DAYS [7], RADIO_DRIFT_ALPHA [0.05, family-wise over the groups],
+  RADIO_DRIFT_MIN_IMAGES [10];
+* RADIO_MODEL_DRIFT_DAYS [90], RADIO_MODEL_DRIFT_MIN_CASES [10], RADIO_MODEL_DRIFT_ALPHA
+  [0.05, family-wise over groups x metrics], RADIO_MODEL_CARD [the production version's
+  ``model_card`` tag, else the figures of its training run or its ancestors', found
+  through its lineage tags]: a JSON file
+  ``{"accuracy": .., "covid_recall": .., "normals_called_covid": ..}``;
 * RADIO_RETRAIN_ON_DRIFT [false] and RADIO_RETRAIN_COMMAND: the optional retraining
   trigger (``monitoring.trigger``); it starts a training, never a promotion.
 """
@@ -77,9 +80,11 @@ def _model_input(data: bytes, fmt: str) -> np.ndarray:
     return preprocess(data)
 
 
-def current_window(cfg, since: datetime) -> tuple[list[np.ndarray], list[dict], list[str]]:
-    """Model inputs, image statistics and groups of the answered predictions since
-    ``since`` (images missing from the store are skipped and counted in the log)."""
+def current_window(cfg, since: datetime
+                   ) -> tuple[list[np.ndarray], list[dict], list[str], list[str | None]]:
+    """Model inputs, image statistics, groups and patient keys (the DICOM PatientID's keyed
+    hash, ``app.dicom.patient_key``; None where the upload carried none) of the answered
+    predictions since ``since`` (images missing from the store are skipped and counted)."""
     from sqlalchemy import select
 
     from app import db, images
@@ -87,7 +92,7 @@ def current_window(cfg, since: datetime) -> tuple[list[np.ndarray], list[dict], 
     from serving.image_stats import stats_dict
 
     where = images.location(cfg)
-    arrays, stats, groups = [], [], []
+    arrays, stats, groups, patients = [], [], [], []
     missing = 0
     with db.session_scope(cfg.db_url) as session:
         rows = session.scalars(select(Prediction).where(
@@ -102,9 +107,18 @@ def current_window(cfg, since: datetime) -> tuple[list[np.ndarray], list[dict], 
             arrays.append(image)
             stats.append(row.image_stats or stats_dict(image))
             groups.append(group_of(row.site, row.source))
+            patients.append((row.source or {}).get("patient") or None)
     if missing:
         log.warning("data drift: %d images of the window are not in the store", missing)
-    return arrays, stats, groups
+    return arrays, stats, groups, patients
+
+
+def window_clusters(patients: list[str | None]) -> np.ndarray | None:
+    """Permutation units of the window: the patient where its key is known, else the film
+    (None when no film has a key: permuted film by film)."""
+    if not any(patients):
+        return None
+    return np.array([f"patient:{p}" if p else f"film:{i}" for i, p in enumerate(patients)])
 
 
 def data_drift_job() -> dict[str, Any]:
@@ -126,22 +140,35 @@ def data_drift_job() -> dict[str, Any]:
         raise RuntimeError(f"the drift reference was built with model version "
                            f"{reference.model_version}; production is {version}: rebuild it")
     since = datetime.now(UTC) - timedelta(days=days)
-    arrays, stats, groups = current_window(cfg, since)
+    arrays, stats, groups, patients = current_window(cfg, since)
     space = DriftSpace.fit(reference.network, reference.stats)
     ref = drift.Window(space.transform(reference.network, reference.stats),
                        reference.sources, reference.patients)
-    notes = [f"reference: {len(reference.stats)} training images"]
+    refs = drift.references(ref)
+    keyed = sum(bool(p) for p in patients)
+    notes = [f"reference: {len(reference.stats)} training images of "
+             f"{len(set(reference.patients))} patients; references: {', '.join(refs)} "
+             f"(sources under {drift.MIN_REFERENCE} patients are judged in the mixture)",
+             f"window: {len(arrays)} films, {keyed} with a patient key: "
+             + ("reference and window permuted by patient" if keyed == len(arrays) and keyed
+                else "reference permuted by patient, the window's films without a patient "
+                     "key one by one (uploads without a DICOM PatientID)"),
+             f"family-wise alpha {alpha} over the groups (Holm); a group is new when every "
+             "reference tells it apart (its p-value is the largest over the references)"]
     if len(arrays) >= 2:
         net = NetworkFeatures(model_dir)(np.stack(arrays))
-        cur = drift.Window(space.transform(net, stats_array(stats)), np.array(groups))
+        cur = drift.Window(space.transform(net, stats_array(stats)), np.array(groups),
+                           window_clusters(patients))
         results = drift.compare(ref, cur, space.names(), alpha=alpha, min_images=min_images)
     else:
         results = [drift.GroupResult(drift.OVERALL, len(arrays), judged=False)]
     report = reports.new_report(
         "data", drift=any(r.drift for r in results), summary=drift.summary(results),
         model_version=version, window=f"last {days:g} days", alpha=alpha,
-        method="MMD (Gaussian kernel) permutation test, patients permuted together, "
-               "Holm over groups", groups=drift.as_dicts(results), notes=notes)
+        method="each group against every training source and their mixture: MMD at three "
+               "widths and per-feature mean shifts, one permutation test (max-T), patients "
+               "as permutation units; new = no reference alike (intersection-union); Holm "
+               "over groups", groups=drift.as_dicts(results), notes=notes)
     return _finish(report, folder, reports.p_value_figure(report["groups"], alpha))
 
 
@@ -168,8 +195,12 @@ def validated_cases(cfg, since: datetime) -> list[model_drift.Case]:
 
 
 def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
-    """(card figures, where they came from): RADIO_MODEL_CARD, else the training run of
-    ``version`` or of the version it was repackaged from / derived from (lineage tags)."""
+    """(card figures, where they came from), read afresh for whatever version production is:
+    RADIO_MODEL_CARD (an operator's file), else the version's own ``model_card`` tag (its
+    figures on the promotion gate's held-out images, written when the gate moved the alias
+    to it), else the training run of ``version`` or of the version it was repackaged from /
+    derived from (lineage tags; said so, since an ancestor's figures may predate a data
+    correction)."""
     card_file = os.environ.get("RADIO_MODEL_CARD")
     if card_file:
         return json.loads(Path(card_file).read_text()), card_file
@@ -178,6 +209,12 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
     from lifecycle.prune import version_record
 
     client = MlflowClient()
+    own = version_record(client, name, version)
+    tagged = (own.tags or {}).get(model_drift.CARD_TAG) if own is not None else None
+    if tagged:
+        return ({k: float(v) for k, v in json.loads(tagged).items() if k in model_drift.METRICS},
+                f"version {version}'s own {model_drift.CARD_TAG} tag (promotion gate)")
+    production = version
     seen = set()
     while version and version not in seen and len(seen) < 10:
         seen.add(version)
@@ -189,7 +226,10 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
             local = client.download_artifacts(mv.run_id, "summary.json")
             card = model_drift.card_from_summary(json.loads(Path(local).read_text()))
             if card:
-                return card, f"run {mv.run_id} (version {version}) summary.json"
+                whose = ("" if version == production else
+                         f", an ancestor of production version {production}: its figures, "
+                         "measured on the data of its time")
+                return card, f"run {mv.run_id} (version {version}) summary.json{whose}"
         except Exception:  # noqa: BLE001 - no summary in this run: follow the lineage
             pass
         tags = mv.tags
@@ -210,12 +250,17 @@ def model_drift_job() -> dict[str, Any]:
     version, _ = production_model()
     card, card_source = model_card(MODEL_NAME, version)
     cases = validated_cases(cfg, datetime.now(UTC) - timedelta(days=days))
-    results = model_drift.evaluate(cases, card, min_cases)
+    alpha = float(_env("RADIO_MODEL_DRIFT_ALPHA", str(model_drift.ALPHA)))
+    results = model_drift.evaluate(cases, card, min_cases, alpha)
+    tested = sum(m.p_value is not None for r in results for m in r.metrics.values())
     report = reports.new_report(
         "model", drift=any(r.drift for r in results), summary=model_drift.summary(results),
-        model_version=version, window=f"last {days:g} days", card=card,
-        method="Wilson 95% intervals on agreed validated cases vs the model card",
-        groups=model_drift.as_dicts(results), notes=[f"card figures: {card_source}"])
+        model_version=version, window=f"last {days:g} days", card=card, alpha=alpha,
+        method="exact one-sided binomial test of each metric of each group against the "
+               "model card, Holm over groups x metrics; Wilson 95% intervals shown",
+        groups=model_drift.as_dicts(results),
+        notes=[f"card figures: {card_source}",
+               f"family-wise alpha {alpha} over {tested} group x metric tests (Holm)"])
     return _finish(report, folder, reports.interval_figure(report["groups"]))
 
 

@@ -100,7 +100,10 @@ def _details(group: dict[str, Any]) -> str:
             for k, m in group["metrics"].items() if m["judged"])
     moved = ", ".join(f"{m['feature']} ({m['shift_sd']:+.2f} sd)" for m in group.get("moved", []))
     p = group.get("p_value")
-    return (f"p={p:.4f}" if p is not None else "") + (f"; moved: {moved}" if moved else "")
+    like = f"; resembles {group['resembles']}" if group.get("resembles") else ""
+    units = f"; {group['permuted']} permuted" if group.get("permuted") and p is not None else ""
+    return ((f"p={p:.4f}" if p is not None else "") + like + units
+            + (f"; moved: {moved}" if moved else ""))
 
 
 def new_report(kind: str, **fields: Any) -> dict[str, Any]:

@@ -80,6 +80,19 @@ def test_deidentified_copy_keeps_the_image_and_the_source_only():
                       "view": "PA", "modality": "DX"}
 
 
+def test_the_source_keeps_a_keyed_hash_of_the_patient_never_the_id():
+    """Data drift permutes a patient's films together: the same PatientID under the same
+    key gives the same ``patient``; another key another one; the ID itself never."""
+    data = dicom_files.make(dicom_files.radiograph())
+    patient_id = dicom_files.PHI["PatientID"]
+    first = dicom.load(data, key=b"deployment secret").source
+    again = dicom.load(data, key=b"deployment secret").source
+    other = dicom.load(data, key=b"another deployment").source
+    assert first["patient"] == again["patient"] != other["patient"]
+    assert len(first["patient"]) == 24 and patient_id not in first["patient"]
+    assert first["patient"] == dicom.patient_key(patient_id, b"deployment secret")
+
+
 @pytest.mark.parametrize(("kwargs", "status", "words"), [
     ({"modality": "CT"}, 422, "not a radiograph"),
     ({"modality": "MR"}, 422, "not a radiograph"),
@@ -132,6 +145,7 @@ def test_dicom_upload_is_diagnosed_and_nothing_identifying_is_kept(make_app, mod
     with db.session_scope(app.config["RADIO"].db_url) as s:
         row = s.scalars(select(Prediction)).one()
     assert row.image_format == "DICOM" and row.source["institution"] == "St Example Hospital"
+    assert len(row.source["patient"]) == 24  # keyed hash, for data drift's permutations
     # The prediction page shows the stored copy as a PNG.
     png = client.get(f"/predictions/{row.id}/image")
     assert png.status_code == 200 and png.mimetype == "image/png"

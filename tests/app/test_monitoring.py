@@ -113,7 +113,9 @@ def test_page_shows_the_latest_reports_figures(app, data_dir) -> None:
             assert verdict == "too few to judge" and details == ""
         else:
             assert verdict == ("drift" if g["drift"] else "ok")
-            assert details == f"p = {g['p_value']:.3f}"
+            # the one reference source ("train"); no patient ids: films permuted one by one
+            assert details == (f"p = {g['p_value']:.3f} \u00b7 resembles train \u00b7 films "
+                               "permuted one by one")
 
     part = section(text, "model")
     assert "DRIFT" in part and model["summary"] in part

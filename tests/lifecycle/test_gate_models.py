@@ -86,10 +86,17 @@ def test_the_production_model_passes_against_itself_and_can_be_forced(worse_cand
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout)["deployed"]
     assert reg.alias_version(cl, "radio-cxr", "production") == older
+    # The gate tagged the version it promoted with its own figures on the held-out images:
+    # model drift's yardstick from now on (monitoring.jobs.model_card reads it first).
+    card = json.loads(cl.get_model_version("radio-cxr", older).tags["model_card"])
+    assert set(card) == {"accuracy", "covid_recall", "normals_called_covid"}
+    assert 0.5 < card["accuracy"] < 1.0 and 0.5 < card["covid_recall"] <= 1.0
     forced = _cli(work, "force", version, "--reason", "test of the forced path", mail=smtp.env)
     assert forced.returncode == 0, forced.stderr
     assert reg.alias_version(cl, "radio-cxr", "production") == version
     assert reg.alias_version(cl, "radio-cxr", "previous") == older
+    # forced past the gate: no figures of its own, the card falls back to its training run
+    assert "model_card" not in cl.get_model_version("radio-cxr", version).tags
     assert smtp.subjects() == [
         f"[Radio] radio-cxr version {older} promoted to production",
         f"[Radio] radio-cxr version {version} FORCED to production"]

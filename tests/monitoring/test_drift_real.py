@@ -1,103 +1,141 @@
-"""Data drift on real X-rays (../shared/data; skipped when absent): what must and must not
-be called drift, each with the false-alarm rate of the same test measured over repeated
-same-distribution samples of the reference (printed, and bounded)."""
+"""Data drift on real X-rays (../shared/data; skipped when absent), with the shipped
+production model's features (computed once per session, ``conftest.real_features``).
+
+What must be known (the val splits: patients of the training sources), what must be new
+(altered films; a source held out of the reference), and the acceptance of issue 28 on
+the null each test actually uses: windows of patients of a known source against the
+references with those patients taken out, 500 windows in all, flagged at most 5% of the
+time; each source held out of the reference flagged in at least 80% of its windows of
+the documented size (30 films), 500 windows in all. The sources are read from
+``training.sources.SOURCES``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from monitoring.drift import OVERALL, Window, compare, false_alarm_rate
+from bench.drift_shifts import inverted, noisy, padded, rotated
+from monitoring.calibration import false_alarms, flag_rate
+from monitoring.drift import MIXTURE, OVERALL, Window, compare
 from monitoring.features import DriftSpace, image_statistics
+from training.sources import SOURCES
 
-# The test runs at alpha = 0.05; 40 repeats put a calibrated test's measured rate above
-# 0.15 with probability < 1%.
-FAR_BOUND = 0.15
-
-
-def _windows(real, ref_mask=None):
-    _, tr_net, tr_st, tr_src, tr_pat = real[0]["train"]
-    mask = np.ones(len(tr_src), bool) if ref_mask is None else ref_mask
-    space = DriftSpace.fit(tr_net[mask], tr_st[mask], components=5)
-    ref = Window(space.transform(tr_net[mask], tr_st[mask]), tr_src[mask], tr_pat[mask])
-    return space, ref
+DOCUMENTED_WINDOW = 30  # films: README, "Data drift", leave-one-source-out
+NULL_WINDOW = 20
 
 
-def _far(ref: Window, n: int, label: str) -> float:
-    far = false_alarm_rate(ref, n, repeats=40)
-    print(f"{label}: false-alarm rate over 40 same-distribution samples of {n}: {far:.3f}")
-    assert far <= FAR_BOUND
-    return far
+def _space_and_reference(real, keep=None):
+    _, tr_net, tr_st, tr_src, tr_pat = real["train"]
+    keep = np.ones(len(tr_src), bool) if keep is None else keep
+    space = DriftSpace.fit(tr_net[keep], tr_st[keep])
+    return space, Window(space.transform(tr_net[keep], tr_st[keep]), tr_src[keep], tr_pat[keep])
+
+
+def _pooled(real, space):
+    """Train then val rows of every source, in ``space``; and the train rows' mask."""
+    parts = [real["train"], real["val"]]
+    data = Window(np.concatenate([space.transform(p[1], p[2]) for p in parts]),
+                  np.concatenate([p[3] for p in parts]), np.concatenate([p[4] for p in parts]))
+    return data, np.arange(len(data.groups)) < len(real["train"][3])
 
 
 @pytest.mark.slow
-def test_val_splits_against_training_data_show_no_drift(real_features):
+def test_val_splits_are_known_and_resemble_their_own_source(real_features):
     real, _ = real_features
-    space, ref = _windows(real_features)
+    space, ref = _space_and_reference(real)
     _, v_net, v_st, v_src, v_pat = real["val"]
     cur = Window(space.transform(v_net, v_st), v_src, v_pat)
-    results = compare(ref, cur, space.names())
-    print({r.group: (r.n, r.p_value, r.drift) for r in results})
-    assert [r.group for r in results if r.drift] == []
-    assert any(r.group == OVERALL and r.judged for r in results)
-    _far(ref, len(v_src), "val vs train")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("source", ["nih-adult-normal", "hannover-covid", "covid19-3class"])
-def test_one_source_against_the_others_shows_drift(real_features, source):
-    real, _ = real_features
-    tr_src = real["train"][3]
-    space, ref = _windows(real_features, ref_mask=tr_src != source)
-    parts = [real[s] for s in ("train", "val")]
-    keep = [p[3] == source for p in parts]
-    net = np.concatenate([p[1][k] for p, k in zip(parts, keep, strict=True)])
-    st = np.concatenate([p[2][k] for p, k in zip(parts, keep, strict=True)])
-    pat = np.concatenate([p[4][k] for p, k in zip(parts, keep, strict=True)])
-    cur = Window(space.transform(net, st), np.array([source] * len(pat)), pat)
-    (overall,) = compare(ref, cur, space.names())
-    print(source, overall)
-    assert overall.drift and overall.p_value < 0.01
-    assert overall.moved, "a drifted window names the features that moved"
-    _far(ref, len(pat), f"{source} vs the others")
+    results = {r.group: r for r in compare(ref, cur, space.names())}
+    print({g: (r.n, r.resembles, r.p_value) for g, r in results.items()})
+    assert [g for g, r in results.items() if r.drift] == []
+    assert results[OVERALL].judged and results[OVERALL].resembles == MIXTURE
+    # Each source with its own reference is recognised as itself: its own reference is the
+    # one it resembles most, and every other single source tells it apart.
+    for source in ("covid19-3class", "hannover-covid", "nih-adult-normal",
+                   "nih-adult-abnormal"):
+        res = results[source]
+        assert res.resembles == source, (source, res.p_by_reference)
+        others = [s for s in res.p_by_reference if s not in (source, MIXTURE)]
+        assert max(res.p_by_reference[s] for s in others) < 0.05, res.p_by_reference
+    assert results["ieee8023-adult"].judged is False  # 6 val films: too few to judge
 
 
 def _rotated(a):
-    return np.asarray(Image.fromarray(a).rotate(20, resample=Image.Resampling.BILINEAR))
+    return rotated(a, 20.0)
+
+
+def _inverted(a):
+    return inverted(a)
+
+
+def _noisy(a):
+    return noisy(a, seed=int(a.sum()) % 1000)
 
 
 def _padded(a):
-    small = Image.fromarray(a).resize((150, 150), Image.Resampling.BILINEAR)
-    canvas = Image.new("L", a.shape[::-1], 0)
-    canvas.paste(small, (37, 37))
-    return np.asarray(canvas)
-
-
-_NOISE = np.random.default_rng(0)
-
-
-def _noisy(a, rng=_NOISE):
-    return np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    return padded(a)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,change", [("rotated", _rotated), ("inverted", lambda a: 255 - a),
+@pytest.mark.parametrize("name,change", [("rotated", _rotated), ("inverted", _inverted),
                                          ("noisy", _noisy), ("resized-padded", _padded)])
 def test_altered_xrays_show_drift(real_features, name, change):
     real, net = real_features
-    space, ref = _windows(real_features)
-    v_img, _, _, v_src, v_pat = real["val"]
+    space, ref = _space_and_reference(real)
+    v_img, v_net, v_st, _, v_pat = real["val"]
     # 40 altered films from the val splits: a few days of one site.
     pick = np.random.default_rng(3).choice(len(v_img), 40, replace=False)
     images = np.stack([change(a) for a in v_img[pick]])
     cur = Window(space.transform(net(images), image_statistics(images)),
                  np.array(["site-a"] * len(pick)), v_pat[pick])
     (overall,) = compare(ref, cur, space.names())
-    print(name, overall.p_value, [m["feature"] for m in overall.moved][:5])
-    assert overall.drift
-    # The same 40 films unaltered are not drift: the change is what is detected.
-    plain = Window(space.transform(real["val"][1][pick], real["val"][2][pick]),
-                   cur.groups, cur.clusters)
-    assert not compare(ref, plain, space.names())[0].drift
-    _far(ref, 40, f"{name} (40 films)")
+    print(name, overall.p_by_reference, [m["feature"] for m in overall.moved][:5])
+    assert overall.drift and overall.p_value < 0.01
+    assert overall.moved, "a new window names the features that moved"
+    # The same 40 films unaltered are known: the change is what is detected.
+    plain = Window(space.transform(v_net[pick], v_st[pick]), cur.groups, cur.clusters)
+    (same,) = compare(ref, plain, space.names())
+    assert not same.drift and same.p_value >= 0.05
+
+
+@pytest.mark.slow
+def test_known_patients_are_flagged_at_most_5_percent(real_features):
+    """The null each test uses: 125 windows of 20 films of each source with its own
+    reference (500 in all), and 125 windows of mixed validation patients."""
+    real, _ = real_features
+    space, _ = _space_and_reference(real)
+    data, is_train = _pooled(real, space)
+    rates = false_alarms(data, NULL_WINDOW, repeats=125)
+    rates["mixed"] = flag_rate(data, is_train, ~is_train, NULL_WINDOW, repeats=125)
+    print({k: str(r) for k, r in rates.items()})
+    per_source = [r for k, r in rates.items() if k != "mixed"]
+    assert len(per_source) == 4  # every source but ieee8023-adult (17 patients) has its own
+    hits = sum(r.hits for r in per_source)
+    assert sum(r.n for r in per_source) == 500
+    assert hits / 500 <= 0.05
+    for rate in rates.values():  # each one consistent with the 5% level
+        assert rate.interval[0] <= 0.05, rate
+
+
+@pytest.mark.slow
+def test_a_source_held_out_of_the_reference_is_new(real_features):
+    """Leave-one-source-out: 100 windows of 30 films of each of the five sources, tested
+    against the others' references (space fitted without it); at least 80% called new."""
+    real, _ = real_features
+    assert len(SOURCES) == 5
+    parts = [real["train"], real["val"]]
+    net = np.concatenate([p[1] for p in parts])
+    stats = np.concatenate([p[2] for p in parts])
+    sources = np.concatenate([p[3] for p in parts])
+    patients = np.concatenate([p[4] for p in parts])
+    is_train = np.arange(len(sources)) < len(real["train"][3])
+    rates = {}
+    for source in SOURCES:
+        keep = is_train & (sources != source)
+        space = DriftSpace.fit(net[keep], stats[keep])
+        data = Window(space.transform(net, stats), sources, patients)
+        rates[source] = flag_rate(data, keep, sources == source, DOCUMENTED_WINDOW,
+                                  repeats=100)
+    print({k: str(r) for k, r in rates.items()})
+    assert all(r.rate >= 0.8 for r in rates.values()), rates

@@ -4,8 +4,8 @@ model (../shared/data and mlflow/; skipped when the data are absent).
 
 The window is what the app recorded: predictions stored by the app's own code
 (``app.predict._keep`` and ``_record_in_db``: the image store and the prediction
-row), at two sites ("DICOM institutions"): the same 40 validation films, one per
-patient, as they are at one site and inverted at the other. Rows outside the window,
+row), at two sites ("DICOM institutions"): the same 40 validation films of random
+patients, one each, as they are at one site and inverted at the other. Rows outside the window,
 refused uploads and images gone from the store must not count. The shipped registry is
 read through a copy of its database, so the run the job logs never touches mlflow/.
 """
@@ -35,21 +35,20 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _films(real_sources) -> list[bytes]:
-    """PNG bytes of the first FILMS validation films, one per patient (films of one patient
-    are not independent, and the window's images are permuted one by one)."""
+    """PNG bytes of FILMS validation films, one per patient, of patients drawn at random
+    (seeded) from every source: a site whose patients are like the training mixture's.
+    (The first films by path would be covid19-3class's COVID adults and child normals
+    only: a mix no training source has, rightly called new.)"""
     from training.data import list_samples
 
-    seen, films = set(), []
+    first: dict[tuple[str, str], object] = {}
     for sample in sorted(list_samples(real_sources, "val"), key=lambda s: str(s.path)):
-        if (sample.source, sample.patient) in seen:
-            continue
-        seen.add((sample.source, sample.patient))
-        films.append(_png(Image.open(sample.path).convert("L")))
-        if len(films) == FILMS:
-            break
-    if len(films) < FILMS:
+        first.setdefault((sample.source, sample.patient), sample)
+    if len(first) < FILMS:
         pytest.skip(f"fewer than {FILMS} validation patients in the real data")
-    return films
+    keys = sorted(first)
+    chosen = np.random.default_rng(0).choice(len(keys), FILMS, replace=False)
+    return [_png(Image.open(first[keys[i]].path).convert("L")) for i in sorted(chosen)]
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +150,7 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
     report = data_drift_job()
 
     groups = {g["group"]: g for g in report["groups"]}
+    print({g: (v["resembles"], v["p_by_reference"]) for g, v in groups.items()})
     assert set(groups) == {"overall", *SITES}
     assert [groups[s]["n"] for s in ("overall", *SITES)] == [2 * FILMS, FILMS, FILMS]
     assert report["drift"] is True
@@ -158,6 +158,12 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
     assert groups["Hospital B"]["moved"], "a drifted group names the features that moved"
     assert not groups["Hospital A"]["drift"] and groups["Hospital A"]["judged"]
     assert groups["Hospital A"]["p_value"] > 0.05
+    # PNG uploads carry no patient key: the window was permuted film by film, and said so.
+    assert groups["Hospital A"]["permuted"] == "films"
+    assert "without a patient key one by one" in " ".join(report["notes"])
+    assert set(groups["Hospital B"]["p_by_reference"]) == {
+        "covid19-3class", "hannover-covid", "nih-adult-abnormal", "nih-adult-normal",
+        "mixture"}  # ieee8023-adult's 17 training patients: judged inside the mixture
     # Features of the production version.
     assert report["model_version"] == shipped_production[0]
     print(f"data drift job: {report['summary']}")
