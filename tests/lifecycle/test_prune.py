@@ -106,12 +106,14 @@ def test_a_negative_count_is_refused(registry, capsys):
     assert "0 or more" in capsys.readouterr().err
 
 
-def test_the_shipped_registry_stays_under_20_mb():
+def test_the_shipped_registry_stays_under_50_mb():
     """The model issue's bound on what ships in git (mlflow/): prune before committing a
     new version (README, "The registry that ships")."""
     size = sum(p.stat().st_size for p in (ROOT / "mlflow").rglob("*")
                if p.is_file() and "__pycache__" not in p.parts)
-    assert size < 20e6, f"mlflow/ holds {size / 1e6:.1f} MB"
+    # the issue's budget: version 10 (a 13 MB pretrained network, its Keras copy and the
+    # familiarity reference) beside version 6 for roll-back
+    assert size < 50e6, f"mlflow/ holds {size / 1e6:.1f} MB"
 
 
 def test_files_shared_with_a_kept_version_stay(registry):
