@@ -141,6 +141,9 @@ def test_documented_make_targets_exist() -> None:
     assert missing == {}
 
 
+PYTHON_M = r"python3?(?:\.\d+)? -m\s+([A-Za-z_][\w.]*[A-Za-z0-9_])"
+
+
 def _runnable(module: str) -> bool:
     """`python -m module` finds a file of the repository (a package needs __main__.py)."""
     parts = module.split(".")
@@ -155,10 +158,36 @@ def _third_party(module: str) -> bool:
 
 
 def test_documented_python_modules_exist() -> None:
-    documented = _mentions(r"python3?(?:\.\d+)? -m\s+([A-Za-z_][\w.]*[A-Za-z0-9_])")
+    documented = _mentions(PYTHON_M)
     assert {"training", "lifecycle", "app.users"} <= set(documented)
     missing = {m: docs for m, docs in documented.items()
                if not (_runnable(m) or _third_party(m))}
+    assert missing == {}
+
+
+def _module_source(module: str) -> str:
+    """The source of a runnable module: its file, or every file of its package."""
+    parts = module.split(".")
+    as_file = ROOT.joinpath(*parts).with_suffix(".py")
+    if as_file.is_file():
+        return _text(as_file)
+    return "\n".join(_text(p) for p in sorted(ROOT.joinpath(*parts).glob("*.py")))
+
+
+def test_documented_subcommands_exist() -> None:
+    """`python -m lifecycle deploy`, `./deploy.sh backup`: the command knows the word."""
+    documented = _mentions(rf"{PYTHON_M}\s+[a-z][a-z-]*\b(?!\.)", code_only=True, group=0)
+    assert any("lifecycle deploy" in d for d in documented)
+    missing = {}
+    for command, docs in documented.items():
+        module, sub = command.split()[-2:]
+        if _runnable(module) and f'"{sub}"' not in _module_source(module):
+            missing[command] = docs
+    deploy_sh = _text(ROOT / "deploy.sh")
+    actions = _mentions(r"\./deploy\.sh\s+([a-z][a-z-]*)", code_only=True)
+    assert {"deploy", "destroy", "rollback"} <= set(actions)
+    missing |= {f"./deploy.sh {a}": docs for a, docs in actions.items()
+                if not re.search(rf"^\s*{re.escape(a)}\)", deploy_sh, flags=re.M)}
     assert missing == {}
 
 
