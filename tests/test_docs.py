@@ -1,6 +1,7 @@
-"""The documentation tells the truth: every `make` target, `python -m` module, HTTP route and
-environment variable that README.md and docs/*.md name exists in the code; the README links
-every page under docs/, and every page reads at once."""
+"""The documentation tells the truth: every `make` target, `python -m` module and subcommand,
+`./deploy.sh` action, HTTP route, environment, Terraform and Ansible variable that README.md
+and docs/*.md name exists in the code; the README links every page under docs/, links
+resolve, and every page reads at once."""
 
 from __future__ import annotations
 
@@ -283,3 +284,11 @@ def test_documented_terraform_variables_exist() -> None:
     documented = _mentions(r"\bTF_VAR_([a-z]\w*)")
     assert "registry_backend" in documented
     assert {v: docs for v, docs in documented.items() if v not in declared} == {}
+
+
+def test_documented_ansible_names_exist() -> None:
+    """`radio_max_upload_mb`, `radio_smtp_host`, `roles/radio_monitoring`: the playbooks, the
+    roles or the deploy helpers use every `radio_...` name the pages give."""
+    documented = _mentions(r"(?<![\w/.-])(radio_[a-z0-9_]*[a-z0-9])(?![\w*/.])", code_only=True)
+    assert {"radio_max_upload_mb", "radio_smtp_host"} <= set(documented)
+    assert {n: docs for n, docs in documented.items() if not _in_code(n)} == {}
