@@ -34,7 +34,7 @@ class ReferenceModel(mlflow.pyfunc.PythonModel):
         """Load the Keras source-of-truth network (TensorFlow in the server)."""
         import keras
 
-        import training.model  # noqa: F401 - registers the custom Standardize layer
+        import training.model  # noqa: F401 - registers the custom layers (Standardize, Lite0Normalize)
 
         self.model = keras.models.load_model(context.artifacts["keras"])
 

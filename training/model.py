@@ -15,6 +15,10 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+# Registers Lite0Normalize: whoever loads a saved ensemble through this module (the
+# reference server of make bench, retraining, the export tests) can read a pretrained one.
+import training.lite0  # noqa: E402,F401
+
 FILTERS = (16, 32, 64, 96, 128)
 
 
