@@ -99,6 +99,25 @@ def run(root: Path, seeds: list[int], extra: tuple[str, ...] = (),
     return out
 
 
+def table(results: list[dict]) -> str:
+    """Markdown: per recipe, the fine-tuned top and its epoch 0 (the frozen recipe on the
+    same fits); per held-out source the balanced figure's mean (min-max) over the seeds."""
+    sources = [s for s in (*SOURCES, *EXTRA) if any(s in r["held_out"] for r in results)]
+    lines = ["| recipe | " + " | ".join(sources) + " | mean |", "|" + "---|" * (len(sources) + 2)]
+    for r in results:
+        lr = r["hparams"]["learning_rate"]
+        for view, label in (("all", f"{r['recipe']} (Adam {lr:g})"),
+                            ("frozen", f"{r['recipe']}, epoch 0 = frozen")):
+            cells, means = [], []
+            for s in sources:
+                vals = [row[view]["balanced"] for row in r["held_out"].get(s, [])]
+                means.append(np.mean(vals) if vals else np.nan)
+                cells.append(f"{np.mean(vals):.3f} ({min(vals):.3f}-{max(vals):.3f})"
+                             if vals else "–")
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(means):.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.top_finetune_loso")
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -110,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=TopHParams.epochs)
     p.add_argument("--learning-rate", type=float, default=TopHParams.learning_rate)
     p.add_argument("--out", type=Path, default=Path("build/loso"))
+    p.add_argument("--table", nargs="+", type=Path, metavar="JSON",
+                   help="print the markdown table of finished results instead of running")
     args = p.parse_args(argv)
+    if args.table:
+        print(table([json.loads(f.read_text()) for f in args.table]))
+        return 0
     hp = TopHParams(learning_rate=args.learning_rate, epochs=args.epochs)
     result = run(args.data_root, args.seeds, tuple(args.extra_source), args.only, args.cache,
                  hp)
