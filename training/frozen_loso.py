@@ -66,6 +66,17 @@ def one_source(train: Dataset, ftrain: np.ndarray, test: Dataset, ftest: np.ndar
     return res
 
 
+def held_out(train: Dataset, val: Dataset, name: str) -> tuple[np.ndarray, np.ndarray, Dataset]:
+    """``(keep, test_index, test)``: the train images of the other sources (a mask), and
+    every image of source ``name``, its train then its val split (indices into the train
+    and val images concatenated), as one Dataset."""
+    keep = train.sources != name
+    ev_tr, ev_va = np.flatnonzero(~keep), np.flatnonzero(val.sources == name)
+    test = Dataset([*(train.samples[i] for i in ev_tr), *(val.samples[i] for i in ev_va)],
+                   np.concatenate([train.images[ev_tr], val.images[ev_va]]), train.classes)
+    return keep, np.concatenate([ev_tr, len(train.samples) + ev_va]), test
+
+
 def run(root: Path, seeds: list[int], extra: tuple[str, ...] = (),
         only: list[str] | None = None, cache: Path | None = None) -> dict:
     """Every held-out source x seed; the result dict (written as JSON by :func:`main`)."""
@@ -77,12 +88,8 @@ def run(root: Path, seeds: list[int], extra: tuple[str, ...] = (),
     out: dict = {"recipe": recipe, "seeds": seeds, "k": K, "target": TARGET,
                  "sources": [str(getattr(s, "name", s)) for s in sources], "held_out": {}}
     for name in only or [*SOURCES, *extra]:
-        keep = train.sources != name
-        ev_tr = np.flatnonzero(~keep)
-        ev_va = np.flatnonzero(val.sources == name)
-        test = Dataset([*(train.samples[i] for i in ev_tr), *(val.samples[i] for i in ev_va)],
-                       np.concatenate([train.images[ev_tr], val.images[ev_va]]), CLASSES)
-        ftest = np.concatenate([ftrain[ev_tr], fval[ev_va]])
+        keep, index, test = held_out(train, val, name)
+        ftest = np.concatenate([ftrain, fval])[index]
         rows = [one_source(train.subset(np.flatnonzero(keep)), ftrain[keep], test, ftest, s)
                 for s in seeds]
         out["held_out"][name] = rows

@@ -24,7 +24,7 @@ import numpy as np
 from serving.decision import decide, softmax
 from training import data, familiarity, sampling
 from training.data import Dataset
-from training.frozen_loso import CLASSES
+from training.frozen_loso import CLASSES, held_out
 from training.loso import figures, held_out_split
 from training.packaging import calibrate
 from training.sources import EXTRA, SOURCES, training_sources
@@ -78,13 +78,9 @@ def run(root: Path, seeds: list[int], extra: tuple[str, ...] = (),
     out: dict = {"recipe": recipe, "seeds": seeds, "hparams": hp.__dict__,
                  "sources": [str(getattr(s, "name", s)) for s in sources], "held_out": {}}
     for name in only or [*SOURCES, *extra]:
-        keep = train.sources != name
-        ev_tr = np.flatnonzero(~keep)
-        ev_va = np.flatnonzero(val.sources == name)
-        test = Dataset([*(train.samples[i] for i in ev_tr), *(val.samples[i] for i in ev_va)],
-                       np.concatenate([train.images[ev_tr], val.images[ev_va]]), CLASSES)
-        mtest = np.concatenate([mtrain[ev_tr], mval[ev_va]])
-        ftest = np.concatenate([ftrain[ev_tr], fval[ev_va]])
+        keep, index, test = held_out(train, val, name)
+        mtest = np.concatenate([mtrain, mval])[index]
+        ftest = np.concatenate([ftrain, fval])[index]
         rows = []
         for s in seeds:
             rows.append(one_source(train.subset(np.flatnonzero(keep)), mtrain[keep],

@@ -36,3 +36,13 @@ def radiologist(browser, gunicorn_app) -> tuple[str, str]:
 def admin(browser, gunicorn_app) -> tuple[str, str]:
     return browser_helpers.first_login(browser, gunicorn_app["url"], gunicorn_app["env"],
                                        "browser-admin", "admin")
+
+
+@pytest.fixture()
+def s(db_url):
+    """A database session on a migrated database (each test database of ``db_url``)."""
+    from app import db
+
+    db.migrate(db_url)
+    with db.session_scope(db_url) as session:
+        yield session

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from app import db, review_queue, reviews, users
+from app import review_queue, reviews, users
 from app.db.models import Prediction, utcnow
 
 
@@ -19,13 +17,6 @@ def _pred(s, pid: str, sha: str, needs_review: bool = False, status: str = "ok",
                       created_at=utcnow() - timedelta(minutes=age_min))
     s.add(pred)
     return pred
-
-
-@pytest.fixture()
-def s(db_url):
-    db.migrate(db_url)
-    with db.session_scope(db_url) as session:
-        yield session
 
 
 def _ids(page):

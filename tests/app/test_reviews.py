@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app import db, reviews, users
+from app import reviews, users
 from app.db.models import AuditEntry, Prediction, utcnow
 
 
@@ -19,13 +19,6 @@ def _pred(s, pid: str, label: str | None = "Normal", needs_review: bool = False,
                       created_at=utcnow() - timedelta(minutes=age_min))
     s.add(pred)
     return pred
-
-
-@pytest.fixture()
-def s(db_url):
-    db.migrate(db_url)
-    with db.session_scope(db_url) as session:
-        yield session
 
 
 def test_states_from_verdicts(s):

@@ -9,7 +9,7 @@ import numpy as np
 
 from training import familiarity
 from training.data import Dataset, Sample
-from training.frozen_loso import CLASSES, one_source
+from training.frozen_loso import CLASSES, held_out, one_source
 
 
 def _dataset(source: str, labels: list[str], start: int) -> Dataset:
@@ -53,3 +53,16 @@ def test_leave_patient_out_threshold_flags_about_the_target_share_of_unseen_pati
     assert fam.threshold > 0.3
     assert fam.unfamiliar(rng.normal(size=(200, 16)) + 6.0).mean() == 1.0
     assert fam.reference.shape == (400, 16) and fam.k == 5
+
+
+def test_held_out_is_every_image_of_the_source_train_then_val():
+    train = Dataset([*_dataset("a", ["Normal"] * 2, 0).samples,
+                     *_dataset("b", ["COVID"] * 2, 10).samples],
+                    np.arange(4 * 16, dtype=np.uint8).reshape(4, 4, 4), CLASSES)
+    val = Dataset([*_dataset("b", ["COVID"], 20).samples, *_dataset("a", ["Normal"], 30).samples],
+                  np.full((2, 4, 4), 200, np.uint8), CLASSES)
+    keep, index, test = held_out(train, val, "b")
+    assert keep.tolist() == [True, True, False, False]
+    assert index.tolist() == [2, 3, 4]  # train images 2, 3, then val image 0 (after the 4)
+    assert [s.patient for s in test.samples] == ["p10", "p11", "p20"]
+    assert test.images[0, 0, 0] == 32 and test.images[2, 0, 0] == 200
