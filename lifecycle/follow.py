@@ -178,7 +178,9 @@ class Follower:
         env = dict(os.environ) | {
             "MODEL_SERVER_HOST": "127.0.0.1", "MODEL_SERVER_PORT": str(port),
             "RADIO_SERVE_VERSION": version, "RADIO_MODEL_NAME": self.s.model_name,
-            "MLFLOW_TRACKING_URI": self.s.tracking_uri,
+            # Both URIs: a registry URI inherited from the environment would make the child
+            # resolve the version in another registry ("version not found", exit 1).
+            "MLFLOW_TRACKING_URI": self.s.tracking_uri, "MLFLOW_REGISTRY_URI": self.s.tracking_uri,
             "RADIO_REGISTRY_ROOT": str(self.s.registry_root),
             "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
         out = open(self.f.log_dir / f"model-{port}.log", "ab")  # noqa: SIM115 - the child's

@@ -309,3 +309,18 @@ class Load:
     def latest(self) -> str:
         with self.lock:
             return self.results[-1][2] if self.results else ""
+
+
+def test_a_scoring_server_reads_the_registry_it_is_given(tmp_path, monkeypatch):
+    """A registry URI left in the environment (training does set one) must not reach the
+    child: it would look the version up in another registry and exit 1 (a CI failure)."""
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:////elsewhere/mlflow.db")
+    s = settings_for(tmp_path / "mlflow", tmp_path)
+    dump = tmp_path / "env.txt"
+    f = FollowSettings(serve_cmd=("sh", "-c", f"env > {dump}"), log_dir=tmp_path / "logs")
+    server = Follower(s, f)._start("7", 9999)
+    assert server.proc.wait(timeout=30) == 0
+    env = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    want = f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
+    assert (env["MLFLOW_TRACKING_URI"], env["MLFLOW_REGISTRY_URI"]) == (want, want)
+    assert (env["RADIO_SERVE_VERSION"], env["MODEL_SERVER_PORT"]) == ("7", "9999")
