@@ -49,6 +49,15 @@ class Hosts:
         return self.mlflow_public_ips[0]
 
     @property
+    def registry_private_url(self) -> str | None:
+        """The one registry on the MLflow host's private address: what the frontend (admin
+        page, retraining, drift jobs) and the model servers use; None for a scaled-out state
+        from before the MLflow host stayed."""
+        if self.registry_url:
+            return self.registry_url
+        return f"http://{self.mlflow_private_ip}:{REGISTRY_PORT}" if self.mlflow_private_ip else None
+
+    @property
     def app_url(self) -> str:
         """The address users open: Terraform's frontend_url, else HTTP on the IP (older state)."""
         return self.frontend_url or f"http://{self.frontend_public_ip}"
@@ -141,6 +150,8 @@ def host_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
                         ("model_metrics", "radio_mlflow_metrics_port")):
         if output in hosts.metrics_ports:
             out[var] = str(hosts.metrics_ports[output])
+    if hosts.registry_private_url:
+        out["radio_registry_private_url"] = hosts.registry_private_url
     if hosts.registry_backend_uri:
         out["radio_model_registry_backend_uri"] = hosts.registry_backend_uri
     if hosts.registry_artifacts:
@@ -185,15 +196,13 @@ def render_inventory(
         extra = f" radio_data_volume_id={shlex.quote(volume)}" if volume else ""
         return f"{name} ansible_host={address}{extra}"
 
-    # The MLflow host's data volume is attached to the first (the MLflow host) only. With
-    # its registry beside an Auto Scaling group, the registry listens on the private
-    # network and the group's servers follow it.
+    # The MLflow host's data volume is attached to the first (the MLflow host) only. Its
+    # registry listens on the private network (the security group admits the frontend and
+    # the model servers only); an Auto Scaling group's servers follow it.
     def registry_vars(first: bool) -> str:
-        if not hosts.registry_url:
-            return ""
         if first:
-            return " radio_registry_listen=0.0.0.0"
-        return f" radio_registry_url={shlex.quote(hosts.registry_url)}"
+            return " radio_registry_listen=0.0.0.0" if hosts.registry_private_url else ""
+        return f" radio_registry_url={shlex.quote(hosts.registry_url)}" if hosts.registry_url else ""
 
     model_lines = [
         host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip,

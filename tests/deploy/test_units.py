@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from deploy_helpers import RENDER_VARS, RENDER_VCPUS, parse_unit, require, run
+from deploy_helpers import RENDER_VARS, RENDER_VCPUS, ROOT, parse_unit, require, run
 
 UNITS = ("radio-web.service", "radio-model.service", "radio-registry.service",
          "radio-model-proxy.path", "radio-model-proxy.service")
@@ -113,6 +113,47 @@ def test_app_env(rendered: Path, env_file, fake_root: Path) -> None:
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
     # Workers from this machine's facts: 2 * vCPUs + 1, never above the cap of 8.
     assert 3 <= int(env["RADIO_WORKERS"]) <= 8
+    # The admin page, retraining and the drift jobs (whose units read app.env) use the one
+    # registry on the MLflow host's private address, logged in; not the release tree's SQLite.
+    assert env["MLFLOW_TRACKING_URI"] == "http://10.0.1.23:5000"
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    assert env["MLFLOW_TRACKING_PASSWORD"] == "render-test-password"
+    assert env["RADIO_DRIFT_REFERENCE"] == str(
+        fake_root / "var/lib/radio/monitoring/drift-reference.npz")
+    assert "RADIO_DRIFT_DATA" not in env  # no data archive placed
+
+
+def test_placed_data_reach_the_gate_and_the_drift_reference(
+        tmp_path: Path, fake_root: Path, tls_pair, env_file) -> None:
+    """With radio_data_archive (deploy.sh's packed sources) the MLflow host's gate reads each
+    source's val split and the frontend's drift reference their train split, unpacked under
+    the state directory; the inventory's registry address wins over the derived one."""
+    from deploy_helpers import render_templates
+
+    out = render_templates(
+        tmp_path / "out", radio_common_root=str(fake_root / "opt/radio"),
+        radio_common_state_dir="/var/lib/radio",
+        radio_web_nginx_log_dir=str(tmp_path / "logs"), radio_web_tls_cert=str(tls_pair[0]),
+        radio_web_tls_key=str(tls_pair[1]), radio_data_archive="/tmp/data.tar.gz",
+        radio_registry_private_url="http://172.31.20.5:5000")
+    gate = env_file(out / "model.env")["RADIO_GATE_DATA"]
+    assert gate.split(":") == [
+        "/var/lib/radio/sources/covid19-3class", "/var/lib/radio/sources/nih-adult-normal",
+        "/var/lib/radio/sources/hannover-covid", "/var/lib/radio/sources/ieee8023-adult",
+        "/var/lib/radio/sources/nih-adult-abnormal"]
+    app = env_file(out / "app.env")
+    assert app["RADIO_DRIFT_DATA"] == "/var/lib/radio/sources"
+    assert app["MLFLOW_TRACKING_URI"] == "http://172.31.20.5:5000"
+
+
+def test_the_roles_place_every_source_training_knows() -> None:
+    """The folders the role checks for are the sources training and the gate read."""
+    import yaml
+
+    from training.sources import SOURCES
+
+    defaults = yaml.safe_load((ROOT / "roles/radio_common/defaults/main.yml").read_text())
+    assert tuple(defaults["radio_common_data_sources"]) == SOURCES
 
 
 @pytest.mark.parametrize(("vcpus", "workers"), [(1, 3), (2, 5), (16, 8)])
