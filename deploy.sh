@@ -23,6 +23,9 @@
 #   RADIO_MODEL_SERVERS  number of model servers, 1-10 [1; remembered]
 #   RADIO_AUTO_APPROVE=1     destroy without asking
 #   RADIO_PYTHON       Python with boto3 [.venv/bin/python, else python3]
+#   RADIO_DATA         the data sources' folder, placed on the hosts for the jobs (the
+#                      promotion gate's val splits, the drift reference's train splits)
+#                      [../shared/data beside the project, if present]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,6 +48,7 @@ OUTPUTS="$STATE_DIR/outputs.json"
 INVENTORY="$STATE_DIR/inventory.ini"
 ARCHIVE="$STATE_DIR/radio-src.tar.gz"
 REGISTRY_SECRETS="$STATE_DIR/registry.json"
+DATA_ARCHIVE="$STATE_DIR/radio-data.tar.gz"
 
 # The project's virtualenv, where pip install '.[deploy]' puts ansible-playbook.
 if [ -d "$ROOT/.venv/bin" ]; then PATH="$ROOT/.venv/bin:$PATH"; fi
@@ -265,15 +269,31 @@ wait_for_ssh() {
   pydeploy wait-ssh "$@"
 }
 
+# The jobs' data on the hosts (roles/radio_common: radio_data_archive): the gate's held-out
+# val splits (deploy-ready) and the drift reference's train splits (data-drift). Sets
+# DATA_VARS; without data the playbooks place none, and those jobs fail saying why.
+pack_data() {
+  local data="${RADIO_DATA:-$ROOT/../shared/data}"
+  DATA_VARS=()
+  if [ ! -d "$data" ]; then
+    warn "no data sources at $data (set RADIO_DATA): deploy-ready and data-drift will fail on the hosts"
+    return 0
+  fi
+  mkdir -p "$STATE_DIR"
+  tar -C "$data" -czf "$DATA_ARCHIVE" .
+  DATA_VARS=(-e "radio_data_archive=$DATA_ARCHIVE")
+}
+
 # Arguments: extra ansible-playbook options from the command line.
 run_playbooks() {
   local playbook
   local -a vars
   registry_secrets
-  # The model host first: the app's health check asks it for /ping.
+  pack_data
+  # The model host first: the app's health check asks it for /ping. Both get the registry's
+  # password: the model host runs the registry, the frontend logs in to it.
   for playbook in mlflow.playbook.yml app.playbook.yml; do
-    vars=()
-    [ "$playbook" = mlflow.playbook.yml ] && vars=(-e "@$REGISTRY_SECRETS")
+    vars=(-e "@$REGISTRY_SECRETS" ${DATA_VARS[@]+"${DATA_VARS[@]}"})
     info "ansible-playbook $playbook"
     (cd "$ROOT" && ansible-playbook -i "$INVENTORY" "$playbook" ${vars[@]+"${vars[@]}"} "$@")
   done

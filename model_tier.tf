@@ -67,6 +67,17 @@ resource "aws_vpc_security_group_ingress_rule" "registry_from_model_servers" {
   referenced_security_group_id = aws_security_group.mlflow.id
 }
 
+# The frontend's admin page, retraining and drift jobs use the same registry (basic auth,
+# over the private network): with any number of model servers.
+resource "aws_vpc_security_group_ingress_rule" "registry_from_frontend" {
+  security_group_id            = aws_security_group.mlflow.id
+  description                  = "Registry on the MLflow host from the frontend only"
+  ip_protocol                  = "tcp"
+  from_port                    = local.registry_port
+  to_port                      = local.registry_port
+  referenced_security_group_id = aws_security_group.frontend.id
+}
+
 # Internal: the load balancer has no public address; only the frontend calls it.
 resource "aws_lb" "model" {
   count = local.scale_out ? 1 : 0

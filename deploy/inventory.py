@@ -55,7 +55,9 @@ class Hosts:
         from before the MLflow host stayed."""
         if self.registry_url:
             return self.registry_url
-        return f"http://{self.mlflow_private_ip}:{REGISTRY_PORT}" if self.mlflow_private_ip else None
+        if not self.mlflow_private_ip:
+            return None
+        return f"http://{self.mlflow_private_ip}:{REGISTRY_PORT}"
 
     @property
     def app_url(self) -> str:
@@ -202,7 +204,9 @@ def render_inventory(
     def registry_vars(first: bool) -> str:
         if first:
             return " radio_registry_listen=0.0.0.0" if hosts.registry_private_url else ""
-        return f" radio_registry_url={shlex.quote(hosts.registry_url)}" if hosts.registry_url else ""
+        if not hosts.registry_url:
+            return ""
+        return f" radio_registry_url={shlex.quote(hosts.registry_url)}"
 
     model_lines = [
         host_line("radio-mlflow" if i == 0 else f"radio-mlflow-{i + 1}", ip,

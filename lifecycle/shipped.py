@@ -7,7 +7,8 @@ MLflow host, without ever overwriting what the host made.
 server). A shipped version is known on the host by its ``shipped_key`` tag (the logged
 model's id, unique across registries): a version the host already has is skipped, so
 running it twice changes nothing. A new one is copied whole: a run in the host's
-experiment with the shipped run's parameters, metrics and tags, the model's files as its
+experiment with the shipped run's parameters, metrics and tags, the model's files (and the
+run's ``summary.json``, the figures the model-drift job's card falls back on) as its
 artefacts, and a registered version carrying the shipped version's tags (lineage) plus
 ``shipped_version``. Aliases: the host's are never moved; only a host with no
 ``production`` at all (the first deploy) gets the shipped ``production``.
@@ -36,8 +37,24 @@ def _host_keys(dst, name: str) -> dict[str, str]:
             for mv in dst.search_model_versions(f"name='{name}'") if KEY in mv.tags}
 
 
-def _copy_version(src, dst, name: str, mv, model_dir: Path) -> str:
-    """One shipped version into the host: run, artefacts, registered version; its number."""
+def _run_summary(src, mv) -> Path | None:
+    """The shipped run's ``summary.json`` (its figures: the model card the model-drift job
+    falls back on), downloaded; None when the run has none. Call from the shipped registry's
+    parent folder (its artefact paths are relative to it)."""
+    from mlflow.exceptions import MlflowException
+
+    if not mv.run_id:
+        return None
+    try:
+        return Path(src.download_artifacts(mv.run_id, "summary.json"))
+    except (MlflowException, OSError):
+        return None
+
+
+def _copy_version(src, dst, name: str, mv, model_dir: Path,
+                  summary: Path | None = None) -> str:
+    """One shipped version into the host: run, artefacts (the model, and the run's
+    ``summary.json`` when shipped), registered version; its number."""
     experiment = dst.get_experiment_by_name(EXPERIMENT)
     exp_id = experiment.experiment_id if experiment else dst.create_experiment(EXPERIMENT)
     run_tags: dict[str, str] = {}
@@ -56,6 +73,8 @@ def _copy_version(src, dst, name: str, mv, model_dir: Path) -> str:
                   metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()],
                   params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     dst.log_artifacts(run.info.run_id, str(model_dir), "model")
+    if summary is not None:
+        dst.log_artifact(run.info.run_id, str(summary))
     dst.set_terminated(run.info.run_id)
     tags = dict(mv.tags) | {KEY: _key(mv), "shipped_version": str(mv.version)}
     new = dst.create_model_version(name, f"{run.info.artifact_uri}/model",
@@ -94,10 +113,12 @@ def import_shipped(shipped: Path, target_uri: str, name: str = "radio-cxr") -> d
             mlflow.set_registry_uri(src_uri)
             with chdir(shipped.parent):
                 folder = model_path(name, str(mv.version))
+                summary = _run_summary(src, mv)
         finally:
             mlflow.set_tracking_uri(previous[0])
             mlflow.set_registry_uri(previous[1])
-        imported[str(mv.version)] = known[key] = _copy_version(src, dst, name, mv, folder)
+        imported[str(mv.version)] = known[key] = _copy_version(src, dst, name, mv, folder,
+                                                                  summary)
     production = None
     if reg.alias_version(dst, name, reg.PRODUCTION) is None:
         shipped_prod = reg.alias_version(src, name, reg.PRODUCTION)

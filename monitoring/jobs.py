@@ -14,6 +14,8 @@ MLflow's client). Settings (environment, defaults in brackets):
 * MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
   model whose features are compared and whose card is the yardstick;
 * RADIO_DRIFT_REFERENCE: the reference file (``python -m monitoring.reference build``);
+  RADIO_DRIFT_DATA: the training sources' folder; when set, the reference is (re)built
+  there for the production version whenever it is missing or production moved;
 * RADIO_DRIFT_WINDOW_DAYS [7], RADIO_DRIFT_ALPHA [0.05, family-wise over the groups],
   RADIO_DRIFT_MIN_IMAGES [10];
 * RADIO_MODEL_DRIFT_DAYS [90], RADIO_MODEL_DRIFT_MIN_CASES [10], RADIO_MODEL_DRIFT_ALPHA
@@ -124,7 +126,7 @@ def window_clusters(patients: list[str | None]) -> np.ndarray | None:
 def data_drift_job() -> dict[str, Any]:
     """Compare the recent window's images with the reference, per group and overall."""
     from monitoring.features import DriftSpace, NetworkFeatures, stats_array
-    from monitoring.reference import Reference
+    from monitoring.reference import Reference, current
 
     cfg, folder = _settings()
     days = float(_env("RADIO_DRIFT_WINDOW_DAYS", "7"))
@@ -134,8 +136,12 @@ def data_drift_job() -> dict[str, Any]:
     if not ref_path:
         raise RuntimeError("RADIO_DRIFT_REFERENCE is not set: build one with "
                            "`python -m monitoring.reference build --out FILE`")
-    reference = Reference.load(ref_path)
     version, model_dir = production_model()
+    data_root = os.environ.get("RADIO_DRIFT_DATA")
+    # With the training data on the host the reference follows production (rebuilt once
+    # when the alias moved); without, a stale one is refused.
+    reference = (current(ref_path, data_root, model_dir, version) if data_root
+                 else Reference.load(ref_path))
     if reference.model_version != version:
         raise RuntimeError(f"the drift reference was built with model version "
                            f"{reference.model_version}; production is {version}: rebuild it")

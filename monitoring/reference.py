@@ -4,7 +4,9 @@
 train split of every source (``training.sources``), computes the network features with the
 production model and the image statistics, and saves them with each image's source and
 patient and the model version. The drift job loads that file; network features of another
-model version are not comparable, so the job refuses a reference built for another one.
+model version are not comparable, so the job refuses a reference built for another one,
+unless it has the training data (``RADIO_DRIFT_DATA``, placed on the frontend by the
+deployment): then :func:`current` rebuilds the reference for the version production names.
 """
 
 from __future__ import annotations
@@ -64,6 +66,25 @@ def build(data_root: str | Path, model_dir: str | Path, model_version: str,
     return Reference(NetworkFeatures(model_dir)(images), image_statistics(images),
                      np.array([s.source for s in samples]),
                      np.array([f"{s.source}/{s.patient}" for s in samples]), model_version)
+
+
+def current(path: str | Path, data_root: str | Path, model_dir: str | Path,
+            model_version: str) -> Reference:
+    """The reference at ``path`` for ``model_version``, built from ``data_root`` (and saved
+    there) when it is absent or was built for another version: production moved, and the
+    old network's features are not comparable. Written whole or not at all (a job killed
+    mid-write leaves the previous file)."""
+    path = Path(path)
+    if path.is_file():
+        reference = Reference.load(path)
+        if reference.model_version == model_version:
+            return reference
+    reference = build(data_root, model_dir, model_version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.npz")
+    reference.save(partial)
+    partial.replace(path)
+    return reference
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,4 +201,5 @@ with mock_aws():
         "radio_public_hostname": "198-51-100-10.sslip.io",
         "radio_node_exporter_port": "9100", "radio_mlflow_metrics_port": "9102",
         "radio_release": "0123456789ab", "radio_registry_admin_password": "pw",
-        "radio_registry_url": "http://172.31.20.5:5000"}
+        "radio_registry_url": "http://172.31.20.5:5000",
+        "radio_registry_private_url": "http://172.31.20.5:5000"}

@@ -8,6 +8,7 @@ wheel directory); skipped otherwise. Slow: minutes per playbook.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,3 +79,48 @@ def test_playbook_converges_twice_and_the_service_answers(
             "WARNING: HTTPS uses a SELF-SIGNED certificate"
             in (tmp_path / "converge-1.log").read_text()
         )
+
+
+def test_every_scheduled_job_succeeds_on_a_fresh_deployment(
+    prepared: tuple[Path, Path], real_sources: list[Path], tmp_path: Path
+) -> None:
+    """Both playbooks on one system as deploy.sh applies them (the model host's, then the
+    frontend's, with the data sources placed: a few real films of each source and split),
+    then every scheduled job once through its real systemd unit: each exits 0. The admin
+    page's listing goes to the one registry (the MLflow host's, logged in), the prepared
+    candidate meets the gate on the placed val splits (promoted or refused, not an error),
+    the drift reference is built from the placed train splits for whatever production is
+    after that, and the model-drift card is found on a freshly imported registry."""
+    from sources_subset import copy_subset
+
+    rootfs, wheels = prepared
+    data = copy_subset(real_sources, tmp_path / "data")
+    result = run(
+        ["bash", str(CONVERGE / "converge.sh"), "jobs", str(rootfs), str(wheels),
+         str(tmp_path / "out"), str(data)],
+        timeout=3600,
+    )
+    logs = "".join((tmp_path / "out" / f).read_text()[-3000:] for f in ("jobs.log",)
+                   if (tmp_path / "out" / f).exists())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:] + logs
+    out = json.loads((tmp_path / "out" / "jobs.json").read_text())
+    assert out["app_registry"] == {
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000", "MLFLOW_TRACKING_USERNAME": "admin",
+        "RADIO_DRIFT_DATA": "/var/lib/radio/sources",
+        "RADIO_DRIFT_REFERENCE": "/var/lib/radio/monitoring/drift-reference.npz"}
+    # the admin page's listing: the host's registry, whose production is the shipped one
+    assert len(out["listed_production"]) == 1
+    journals = {job: (tmp_path / "out" / f"journal-{job}.txt").read_text()[-2000:]
+                for job in out["units"]}
+    assert out["units"] == {job: {"rc": 0, "result": "success"} for job in
+                            ("deploy-ready", "data-drift", "model-drift", "healthcheck")}, journals
+    events = {e["job"]: e for e in out["events"]}
+    assert {job: e["ok"] for job, e in events.items()} == {
+        "deploy-ready": True, "data-drift": True, "model-drift": True, "healthcheck": True}
+    # the gate judged the candidate on the placed data: not "no candidate", not an error
+    assert events["deploy-ready"]["detail"] in ("deployed", "refused"), events
+    production = (out["candidate"] if events["deploy-ready"]["detail"] == "deployed"
+                  else out["listed_production"][0])
+    assert out["reference"] is True
+    assert {k: r["model_version"] for k, r in out["reports"].items()} == {
+        "data": production, "model": production}

@@ -404,7 +404,8 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
         "wait-ssh 198.51.100.10 198.51.100.20",
         f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e @{state}/registry.json"
         " -e radio_max_upload_mb=30",
-        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_max_upload_mb=30",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e @{state}/registry.json"
+        " -e radio_max_upload_mb=30",
         "sync-registry 198.51.100.20",
         "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
@@ -514,11 +515,42 @@ def test_rollback_runs_both_playbooks_without_a_release(
         "wait-ssh 198.51.100.10 198.51.100.20",
         f"ansible-playbook -i {state}/inventory.ini mlflow.playbook.yml -e @{state}/registry.json"
         " -e radio_rollback=true",
-        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e radio_rollback=true",
+        f"ansible-playbook -i {state}/inventory.ini app.playbook.yml -e @{state}/registry.json"
+        " -e radio_rollback=true",
         "smoke https://198-51-100-10.sslip.io/health --allow-self-signed",
     ]
     inventory = (state / "inventory.ini").read_text()
     assert "radio_release" not in inventory and "radio_src_archive" not in inventory
+
+
+def test_deploy_places_the_data_sources_on_both_hosts(
+    project: Project, sts_endpoint: str
+) -> None:
+    """RADIO_DATA (default ../shared/data) is packed once and passed to both playbooks, which
+    unpack it for the gate (val splits) and the drift reference (train splits)."""
+    project.all_tools()
+    project.add_credentials()
+    project.add_key()
+    project.commit()
+    data = project.root.parent / "data"
+    (data / "hannover-covid" / "val" / "Covid").mkdir(parents=True)
+    (data / "hannover-covid" / "val" / "Covid" / "a.png").write_bytes(b"png")
+    result = project.source(NETWORK_STUBS + "main deploy", RADIO_ADMIN_CIDR=ADMIN,
+                            AWS_ENDPOINT_URL_STS=sts_endpoint, RADIO_DATA=str(data))
+    assert result.returncode == 0, result.stderr
+    state = project.root / ".deploy"
+    playbooks = [c for c in project.calls() if c.startswith("ansible-playbook")]
+    assert playbooks == [
+        f"ansible-playbook -i {state}/inventory.ini {book} -e @{state}/registry.json"
+        f" -e radio_data_archive={state}/radio-data.tar.gz"
+        for book in ("mlflow.playbook.yml", "app.playbook.yml")]
+    with tarfile.open(state / "radio-data.tar.gz") as archive:
+        assert "./hannover-covid/val/Covid/a.png" in archive.getnames()
+    # Without data: said so, and nothing passed.
+    result = project.source(NETWORK_STUBS + "main deploy", RADIO_ADMIN_CIDR=ADMIN,
+                            AWS_ENDPOINT_URL_STS=sts_endpoint, RADIO_DATA=str(data / "none"))
+    assert result.returncode == 0, result.stderr
+    assert "deploy-ready and data-drift will fail on the hosts" in result.stderr
 
 
 def test_rerun_remembers_the_admin_cidr(project: Project, sts_endpoint: str) -> None:

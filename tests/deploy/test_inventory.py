@@ -87,6 +87,7 @@ def test_scaled_out_inventory_keeps_the_mlflow_host_and_its_volume(tmp_path: Pat
         "radio-mlflow-3 ansible_host=198.51.100.30 radio_registry_url=http://172.31.20.5:5000",
     ]
     assert "radio_registry_url" not in text.split("[all:vars]", 1)[1]
+    assert "radio_registry_private_url=http://172.31.20.5:5000\n" in text
     assert ("radio_model_registry_backend_uri="
             "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow\n") in text
     assert "radio_model_registry_artifacts=s3://radio-mlflow-abc/artifacts\n" in text
@@ -103,6 +104,7 @@ def test_scaled_out_inventory_lists_every_server_and_the_load_balancer(tmp_path:
         in text
     )
     assert "radio_mlflow_private_ip" not in text
+    assert "radio_registry" not in text  # no MLflow host in that state: no registry to name
     assert (
         "radio-frontend ansible_host=198.51.100.10 radio_data_volume_id=vol-0f00000000000000a\n"
         in text
@@ -160,10 +162,13 @@ def test_cli_writes_the_inventory(tmp_path: Path) -> None:
         "[frontend]\nradio-frontend ansible_host=198.51.100.10 "
         "radio_data_volume_id=vol-0f00000000000000a\n" in text
     )
+    # The registry listens on the MLflow host's private network, where the frontend (admin
+    # page, retraining, drift jobs) reaches it.
     assert (
         "[mlflow]\nradio-mlflow ansible_host=198.51.100.20 "
-        "radio_data_volume_id=vol-0f00000000000000b\n" in text
+        "radio_data_volume_id=vol-0f00000000000000b radio_registry_listen=0.0.0.0\n" in text
     )
+    assert "radio_registry_private_url=http://172.31.20.5:5000\n" in text
     assert "radio_public_hostname=198-51-100-10.sslip.io\n" in text
     assert "radio_mlflow_private_ip=172.31.20.5\n" in text
     assert f"ansible_ssh_private_key_file={shlex.quote(str(key))}\n" in text

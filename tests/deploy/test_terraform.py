@@ -318,6 +318,11 @@ def test_model_port_only_from_the_frontend_group(main: dict[str, Any], variables
     assert registry["referenced_security_group_id"] == "${aws_security_group.mlflow.id}"
     assert registry["from_port"] == registry["to_port"] == "${local.registry_port}"
     assert "cidr_ipv4" not in registry
+    # ... and from the frontend (admin page, retraining, drift jobs), with any count.
+    front = rules.pop("registry_from_frontend")
+    assert front["referenced_security_group_id"] == "${aws_security_group.frontend.id}"
+    assert front["from_port"] == front["to_port"] == "${local.registry_port}"
+    assert "cidr_ipv4" not in front and "count" not in front
     model_port = "${var.mlflow_port}"
     assert variables["mlflow_port"]["default"] == 8000
     by_port = {}

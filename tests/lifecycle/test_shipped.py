@@ -69,6 +69,17 @@ def test_import_is_idempotent_and_never_overwrites_the_host(as_admin, tmp_path, 
                                                               "production")
     assert prod.tags["git_commit"] == shipped_reg.get_model_version(
         "radio-cxr", prod.tags["shipped_version"]).tags["git_commit"]
+    # the training run's figures come along: the model-drift job's card for a version
+    # without a model_card tag (the shipped production's) on a fresh host
+    import json
+    from pathlib import Path
+
+    from monitoring.model_drift import card_from_summary
+
+    summary = json.loads(Path(host.download_artifacts(prod.run_id, "summary.json",
+                                                      str(tmp_path))).read_text())
+    assert set(card_from_summary(summary)) == {"accuracy", "covid_recall",
+                                               "normals_called_covid"}
     # the host trains a version of its own and promotes it
     own = str(host.create_model_version("radio-cxr", prod.source, run_id=prod.run_id).version)
     host.set_registered_model_alias("radio-cxr", "production", own)

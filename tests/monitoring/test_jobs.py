@@ -221,3 +221,33 @@ def test_reference_file_keeps_what_the_job_needs(reference_file) -> None:
     assert len(ref.network) == len(ref.stats) == len(ref.sources) == len(ref.patients)
     assert np.isfinite(ref.network).all() and np.isfinite(ref.stats).all()
     assert len(set(ref.sources)) >= 2 and len(set(ref.patients)) < len(ref.patients)
+
+
+@pytest.mark.slow
+def test_the_reference_follows_production_when_the_data_are_on_the_host(
+        real_sources, shipped_production, tmp_path) -> None:
+    """With the training data placed (RADIO_DRIFT_DATA), a reference built for another version
+    is rebuilt for production's, once: the next run reuses the file."""
+    from sources_subset import copy_subset
+
+    from monitoring.reference import Reference, current
+
+    version, folder = shipped_production
+    data = copy_subset(real_sources, tmp_path / "data")
+    path = tmp_path / "monitoring" / "drift-reference.npz"
+    path.parent.mkdir()
+    rng = np.random.default_rng(0)
+    Reference(rng.normal(size=(4, 8)), rng.normal(size=(4, 7)), np.array(["a"] * 4),
+              np.array([f"a/{i}" for i in range(4)]), "999").save(path)
+    ref = current(path, data, folder, version)
+    assert ref.model_version == version
+    # 2 train films of each class folder of each source, with their source and patient
+    assert len(ref.stats) == len(ref.network) == sum(
+        min(2, len(list(c.iterdir()))) for s in real_sources for c in (s / "train").iterdir()
+        if c.is_dir())
+    assert set(ref.sources) == {s.name for s in real_sources}
+    assert Reference.load(path).model_version == version
+    assert [p.name for p in path.parent.iterdir()] == ["drift-reference.npz"]
+    built = path.stat().st_mtime_ns
+    assert current(path, data, folder, version).model_version == version
+    assert path.stat().st_mtime_ns == built  # kept, not rebuilt

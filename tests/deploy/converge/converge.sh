@@ -3,12 +3,16 @@
 # with systemd-nspawn (systemd as PID 1, so the roles' units really start), then
 # checks that the second run changed nothing and that the service answers.
 #
-#   converge.sh PLAYBOOK ROOTFS WHEELS OUT
-#     PLAYBOOK  mlflow.playbook.yml or app.playbook.yml
+#   converge.sh PLAYBOOK ROOTFS WHEELS OUT [DATA]
+#     PLAYBOOK  mlflow.playbook.yml or app.playbook.yml, or "jobs": both on one system (the
+#               model host's once, then the frontend's once, the frontend's registry being
+#               the model host's), then every scheduled job once through its systemd unit
 #     ROOTFS    a Debian bookworm tree (debootstrap; see tests/deploy/test_converge.py),
 #               used read-only: the container runs on a copy (--ephemeral)
 #     WHEELS    a directory of wheels: pip inside the container installs from it only
 #     OUT       where the two runs' logs go (converge-1.log, converge-2.log)
+#     DATA      optional: a folder of data sources the deployment places (radio_data_archive,
+#               as deploy.sh packs RADIO_DATA)
 #
 # --register=no --keep-unit: no machined or system bus is needed on the host.
 # The container has its own network namespace with loopback only (--private-network):
@@ -16,12 +20,17 @@
 # apt finds its packages already in ROOTFS and pip finds them in WHEELS.
 set -euo pipefail
 
-playbook="$1" rootfs="$2" wheels="$3" out="$4"
+playbook="$1" rootfs="$2" wheels="$3" out="$4" data="${5:-}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 name="radio-converge-$$"
 mkdir -p "$out"
 release="$(git -C "$repo" rev-parse --short=12 HEAD)"
 git -C "$repo" archive --format=tar.gz -o "$out/release.tar.gz" HEAD
+data_vars=()
+if [ -n "$data" ]; then
+  tar -C "$data" -czf "$out/data.tar.gz" .
+  data_vars=(-e radio_data_archive=/srv/out/data.tar.gz)
+fi
 
 # A loop device plays the EBS data volume: the role formats it (once), mounts it
 # on /var/lib/radio and records it in fstab, as on EC2 (where the device is found
@@ -102,18 +111,31 @@ h.ThreadingHTTPServer(("127.0.0.1", 8000), Ping).serve_forever()' </dev/null >/d
   stub=$!
 fi
 
-for round in 1 2; do
+# apply PLAYBOOK LOG: one run of a playbook as deploy.sh runs it.
+apply() {
   inside env ANSIBLE_ROLES_PATH=/srv/repo/roles ANSIBLE_NOCOLOR=1 ANSIBLE_LOCAL_TEMP=/tmp/al \
-    ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$playbook" \
+    ANSIBLE_FORCE_COLOR=0 ansible-playbook -i /srv/out/inventory.ini "/srv/repo/$1" \
     -e radio_release="$release" -e radio_src_archive=/srv/out/release.tar.gz \
     -e ansible_python_interpreter=/usr/bin/python3 \
     -e radio_mlflow_private_ip=127.0.0.1 \
     -e radio_registry_admin_password=converge-only-password \
     -e radio_common_apt_cache_valid_s=31536000 \
     -e radio_data_volume_id=vol-0converge -e radio_common_data_device="$loop" \
-    -e radio_grafana=false \
-    >"$out/converge-$round.log" 2>&1 || { tail -40 "$out/converge-$round.log" >&2; exit 1; }
-  grep -E '^(radio-frontend|radio-mlflow) +:' "$out/converge-$round.log" >&2
+    -e radio_grafana=false ${data_vars[@]+"${data_vars[@]}"} \
+    >"$2" 2>&1 || { tail -40 "$2" >&2; exit 1; }
+  grep -E '^(radio-frontend|radio-mlflow) +:' "$2" >&2
+}
+
+if [ "$playbook" = jobs ]; then
+  apply mlflow.playbook.yml "$out/converge-1.log"
+  apply app.playbook.yml "$out/converge-2.log"
+  inside /bin/bash /srv/repo/tests/deploy/converge/jobs.sh >"$out/jobs.log" 2>&1 ||
+    { tail -60 "$out/jobs.log" >&2; exit 1; }
+  exit 0
+fi
+
+for round in 1 2; do
+  apply "$playbook" "$out/converge-$round.log"
 done
 
 # The data volume is mounted where the services write.

@@ -132,6 +132,11 @@ run "defaults" {
   }
 
   assert {
+    condition     = aws_vpc_security_group_ingress_rule.registry_from_frontend.referenced_security_group_id == aws_security_group.frontend.id && aws_vpc_security_group_ingress_rule.registry_from_frontend.security_group_id == aws_security_group.mlflow.id && aws_vpc_security_group_ingress_rule.registry_from_frontend.from_port == 5000 && aws_vpc_security_group_ingress_rule.registry_from_frontend.cidr_ipv4 == null
+    error_message = "The registry (port 5000) admits the frontend's security group: its admin page, retraining and drift jobs use the one registry."
+  }
+
+  assert {
     condition     = aws_vpc_security_group_ingress_rule.frontend_ssh.cidr_ipv4 == "203.0.113.7/32" && aws_vpc_security_group_ingress_rule.mlflow_ssh.cidr_ipv4 == "203.0.113.7/32"
     error_message = "SSH comes from admin_cidr only."
   }
@@ -278,6 +283,11 @@ run "three_model_servers_behind_an_internal_load_balancer" {
   assert {
     condition     = aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].referenced_security_group_id == aws_security_group.mlflow.id && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].from_port == 5000 && aws_vpc_security_group_ingress_rule.registry_from_model_servers[0].cidr_ipv4 == null
     error_message = "The MLflow host's registry admits the model servers' group only."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.registry_from_frontend.referenced_security_group_id == aws_security_group.frontend.id
+    error_message = "With several model servers the frontend still reaches the one registry."
   }
 
   assert {
