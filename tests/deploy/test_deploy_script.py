@@ -529,6 +529,8 @@ def test_deploy_places_the_data_sources_on_both_hosts(
     """RADIO_DATA (default ../shared/data) is packed once and passed to both playbooks, which
     unpack it for the gate (val splits) and the drift reference (train splits)."""
     project.all_tools()
+    project.link("tar")
+    project.link("gzip")
     project.add_credentials()
     project.add_key()
     project.commit()
