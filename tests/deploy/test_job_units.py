@@ -2,7 +2,9 @@
 verified by systemd-analyze, on the schedules of lifecycle.jobs, and each job run once
 through its rendered unit (its ExecStart and environment file), every failure e-mailed to
 a real STARTTLS SMTP server. The drift jobs run the real monitoring.jobs (the project root
-comes first on the path), which fail loudly on a host without a reference or cases."""
+comes first on the path), which fail loudly on a host without a reference or cases.
+Their success paths run through the real units in test_converge.py (every job, on a fresh
+deployment with its data placed) and through Airflow in tests/dags."""
 
 from __future__ import annotations
 
