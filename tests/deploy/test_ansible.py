@@ -152,3 +152,16 @@ def test_frontend_migrates_and_creates_the_first_admin_before_starting() -> None
     assert boot < names.index("Start the web app and nginx at boot and now")
     show = tasks[names.index("Show how to log in the first time")]
     assert "one-time password" in show["when"]
+
+
+def test_only_the_mlflow_host_runs_the_promotion_job() -> None:
+    """deploy-ready runs where the gate's data are placed (the MLflow host); a scaled-out
+    model server, which follows the MLflow host's registry, runs none."""
+    import jinja2
+
+    play = yaml.safe_load((ROOT / "mlflow.playbook.yml").read_text())[0]
+    expr = next(r["vars"]["radio_common_jobs"] for r in play["roles"]
+                if r["role"] == "radio_common")
+    template = jinja2.Environment().from_string(expr)
+    assert yaml.safe_load(template.render()) == ["deploy-ready"]
+    assert yaml.safe_load(template.render(radio_registry_url="http://10.0.1.23:5000")) == []
