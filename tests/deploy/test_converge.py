@@ -90,7 +90,8 @@ def test_every_scheduled_job_succeeds_on_a_fresh_deployment(
     page's listing goes to the one registry (the MLflow host's, logged in), the prepared
     candidate meets the gate on the placed val splits (promoted or refused, not an error),
     the drift reference is built from the placed train splits for whatever production is
-    after that, and the model-drift card is found on a freshly imported registry."""
+    after that, and the model-drift card is found on a freshly imported registry. The
+    frontend's playbook applied again afterwards changes nothing."""
     from sources_subset import copy_subset
 
     rootfs, wheels = prepared
@@ -124,3 +125,7 @@ def test_every_scheduled_job_succeeds_on_a_fresh_deployment(
     assert out["reference"] is True
     assert {k: r["model_version"] for k, r in out["reports"].items()} == {
         "data": production, "model": production}
+    # the frontend's playbook again, data placed and jobs run: nothing changes
+    again = recap((tmp_path / "out" / "converge-3.log").read_text(), "radio-frontend")
+    assert again["failed"] == 0 and again["changed"] == 0, (
+        tmp_path / "out" / "converge-3.log").read_text()[-5000:]

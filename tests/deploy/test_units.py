@@ -120,6 +120,7 @@ def test_app_env(rendered: Path, env_file, fake_root: Path) -> None:
     assert env["MLFLOW_TRACKING_PASSWORD"] == "render-test-password"
     assert env["RADIO_DRIFT_REFERENCE"] == str(
         fake_root / "var/lib/radio/monitoring/drift-reference.npz")
+    assert env["RADIO_LIFECYCLE_LOG"] == str(fake_root / "var/lib/radio/lifecycle/events.jsonl")
     assert "RADIO_DRIFT_DATA" not in env  # no data archive placed
 
 

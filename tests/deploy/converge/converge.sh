@@ -7,6 +7,7 @@
 #     PLAYBOOK  mlflow.playbook.yml or app.playbook.yml, or "jobs": both on one system (the
 #               model host's once, then the frontend's once, the frontend's registry being
 #               the model host's), then every scheduled job once through its systemd unit
+#               (jobs.sh), then the frontend's again (converge-3.log: must change nothing)
 #     ROOTFS    a Debian bookworm tree (debootstrap; see tests/deploy/test_converge.py),
 #               used read-only: the container runs on a copy (--ephemeral)
 #     WHEELS    a directory of wheels: pip inside the container installs from it only
@@ -131,6 +132,8 @@ if [ "$playbook" = jobs ]; then
   apply app.playbook.yml "$out/converge-2.log"
   inside /bin/bash /srv/repo/tests/deploy/converge/jobs.sh >"$out/jobs.log" 2>&1 ||
     { tail -60 "$out/jobs.log" >&2; exit 1; }
+  # Once more, with the data placed and the jobs run: nothing may change.
+  apply app.playbook.yml "$out/converge-3.log"
   exit 0
 fi
 
