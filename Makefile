@@ -74,7 +74,7 @@ $(AIRFLOW_STAMP): pyproject.toml
 airflow-venv: $(AIRFLOW_STAMP)  ## create/update .venv-airflow (Airflow 3 + Radio) for dags/
 
 run: $(VENV_ML)  ## serve the model and the app on 127.0.0.1 (PORT, default 8080)
-	RADIO_VENV=$(abspath $(VENV)) bash app/run_local.sh
+	RADIO_VENV=$(abspath $(VENV)) bash app/platform/run_local.sh
 
 test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from app.config import Config, load_config
+from app.platform.config import Config, load_config
 
 __version__ = "0.1.0"
 
@@ -25,26 +25,15 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     environment (handy in tests), or None to read everything from the environment.
     """
     # Late imports: keep import cycles away.
-    from app import (
-        admin,
-        auth,
-        clinical,
-        contribute,
-        errors,
-        headers,
-        health,
-        metrics,
-        model_admin,
-        monitoring,
-        openapi,
-        predict,
-        presentation,
-        state,
-        timeouts,
-        web,
-    )
-    from app.db import web as dbweb
-    from app.request import RadioRequest
+    from app.accounts import accounts as admin
+    from app.accounts import auth
+    from app.admin import models as model_admin
+    from app.admin import monitoring
+    from app.clinical import clinical, predict, presentation
+    from app.datasets import datasets as contribute
+    from app.platform import errors, headers, health, metrics, openapi, state, timeouts, web
+    from app.platform.request import RadioRequest
+    from app.store.db import web as dbweb
 
     cfg = config if isinstance(config, Config) else load_config(overrides=config)
     app = Flask(__name__)

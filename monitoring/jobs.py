@@ -9,7 +9,7 @@ raises on a failure (so the scheduler's failure e-mail fires). They run on the f
 host (the database and the image store are there) with the ``[serve]`` extra (ONNX Runtime,
 MLflow's client). Settings (environment, defaults in brackets):
 
-* the app's own: DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE (``app/config.py``);
+* the app's own: DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE (``app/platform/config.py``);
   RADIO_MONITORING_DIR [<data dir>/monitoring] where reports go;
 * MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
   model whose features are compared and whose card is the yardstick;
@@ -48,8 +48,8 @@ def _env(name: str, default: str) -> str:
 
 
 def _settings():
-    from app.config import load_config
-    from app.metrics import reports_dir
+    from app.platform.config import load_config
+    from app.platform.metrics import reports_dir
 
     cfg = load_config()
     return cfg, reports_dir(cfg.data_dir)
@@ -74,7 +74,7 @@ def _model_input(data: bytes, fmt: str) -> np.ndarray:
     from serving.preprocessing import preprocess
 
     if fmt == "DICOM":
-        from app import dicom
+        from app.intake import dicom
 
         return dicom.load(data)[1]
     return preprocess(data)
@@ -83,12 +83,12 @@ def _model_input(data: bytes, fmt: str) -> np.ndarray:
 def current_window(cfg, since: datetime
                    ) -> tuple[list[np.ndarray], list[dict], list[str], list[str | None]]:
     """Model inputs, image statistics, groups and patient keys (the DICOM PatientID's keyed
-    hash, ``app.dicom.patient_key``; None where the upload carried none) of the answered
+    hash, ``app.intake.dicom.patient_key``; None where the upload carried none) of the answered
     predictions since ``since`` (images missing from the store are skipped and counted)."""
     from sqlalchemy import select
 
-    from app import db, images
-    from app.db.models import Prediction
+    from app.store import db, images
+    from app.store.db.models import Prediction
     from serving.image_stats import stats_dict
 
     where = images.location(cfg)
@@ -173,12 +173,13 @@ def data_drift_job() -> dict[str, Any]:
 
 
 def validated_cases(cfg, since: datetime) -> list[model_drift.Case]:
-    """Cases since ``since`` whose reviewers agree on a label (``app.reviews``)."""
+    """Cases since ``since`` whose reviewers agree on a label (``app.clinical.reviews``)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from app import db, reviews
-    from app.db.models import Prediction
+    from app.clinical import reviews
+    from app.store import db
+    from app.store.db.models import Prediction
 
     out = []
     with db.session_scope(cfg.db_url) as session:

@@ -1,6 +1,6 @@
 """Model drift: how the served model does on radiologist-validated cases, against its card.
 
-On the cases whose reviewers agree (``app.reviews.final_label``), per site / source and
+On the cases whose reviewers agree (``app.clinical.reviews.final_label``), per site / source and
 overall: accuracy, COVID recall (agreed COVID called COVID) and normals called COVID
 (agreed Normal called COVID), each with a 95% Wilson interval for the reader.
 

@@ -212,7 +212,7 @@ def postgres() -> Iterator:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """An empty database, once as a SQLite file and once on the real PostgreSQL."""
-    from app import db
+    from app.store import db
 
     if request.param == "sqlite":
         url = db.default_url(tmp_path / "db")

@@ -115,8 +115,9 @@ def ask_model_server(
 
 
 def gunicorn_cmd() -> list[str]:
-    """The web app under gunicorn with the project's settings (app/gunicorn.conf.py)."""
-    return [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
+    """The web app under gunicorn with the project's settings (app/platform/gunicorn.conf.py)."""
+    return [sys.executable, "-m", "gunicorn", "-c", "app/platform/gunicorn.conf.py",
+                "app.platform.wsgi:app"]
 
 
 def mlflow_serve_cmd(port: int) -> list[str]:
@@ -338,8 +339,8 @@ class SlowUpload(threading.Thread):
 def kept(cfg: Any, request_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
     """What Radio kept of one request under the app Config ``cfg``: its prediction row (as
     a dict of columns, None when there is none) and its stored image (None when absent)."""
-    from app import db, images
-    from app.db.models import Prediction
+    from app.store import db, images
+    from app.store.db.models import Prediction
 
     with db.session_scope(cfg.db_url) as session:
         row = session.get(Prediction, request_id)
@@ -356,6 +357,6 @@ def kept(cfg: Any, request_id: str) -> tuple[dict[str, Any] | None, bytes | None
 
 def stored_images(cfg: Any) -> list[Any]:
     """Every image in the store of the app Config ``cfg``."""
-    from app import images
+    from app.store import images
 
     return list(images.listing(images.location(cfg)))

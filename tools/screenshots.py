@@ -32,7 +32,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 def _users(data_dir: Path) -> dict[str, str]:
     """One user per role (password set, no change asked); a clinician's API token."""
-    from app import db, users
+    from app.accounts import users
+    from app.store import db
 
     url = db.default_url(data_dir)
     db.migrate(url, data_dir=data_dir)

@@ -140,7 +140,7 @@
 
   function render(data, clientMs) {
     var notXray = data.status === "not_xray";
-    // The statement in words comes from the server (app/answer.py): the same sentences as
+    // The statement in words comes from the server (app/clinical/answer.py): the same sentences as
     // the case page and the history.
     var said = data.explanation || {};
     var headline = document.getElementById("result-headline");

@@ -42,7 +42,8 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
     assert service["EnvironmentFile"] == "/etc/radio/app.env"
     src = fake_root / "opt/radio/current"
     assert service["ExecStart"] == (
-        f"{src}/.venv/bin/gunicorn --config {src}/app/gunicorn.conf.py app.wsgi:app"
+        f"{src}/.venv/bin/gunicorn --config {src}/app/platform/gunicorn.conf.py "
+        "app.platform.wsgi:app"
     )
     assert service["Restart"] == "on-failure"
     assert service["NoNewPrivileges"] == "yes"
@@ -56,13 +57,15 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
 
 
 def test_app_metrics_settings(rendered: Path, env_file) -> None:
-    """What app/gunicorn.conf.py reads: the multiprocess folder (the unit's, above: never in
-    the environment file that app.users and the monitoring jobs also read) and the master's
+    """What app/platform/gunicorn.conf.py reads: the multiprocess folder (the unit's, above:
+    never in the environment file that app.accounts.users and the monitoring jobs also read)
+    and the master's
     metrics on loopback (the local Prometheus scrapes it)."""
     env = env_file(rendered / "app.env")
     assert "PROMETHEUS_MULTIPROC_DIR" not in env
     assert (env["RADIO_METRICS_HOST"], env["RADIO_METRICS_PORT"]) == ("127.0.0.1", "9101")
-    conf = (Path(__file__).resolve().parents[2] / "app" / "gunicorn.conf.py").read_text()
+    conf = (Path(__file__).resolve().parents[2] / "app" / "platform"
+            / "gunicorn.conf.py").read_text()
     for key in ("PROMETHEUS_MULTIPROC_DIR", "RADIO_METRICS_HOST", "RADIO_METRICS_PORT"):
         assert key in conf, key
 

@@ -3,7 +3,7 @@ store, with a reference built from the real training images and the shipped prod
 model (../shared/data and mlflow/; skipped when the data are absent).
 
 The window is what the app recorded: predictions stored by the app's own code
-(``app.predict._keep`` and ``_record_in_db``: the image store and the prediction
+(``app.clinical.predict._keep`` and ``_record_in_db``: the image store and the prediction
 row), at two sites ("DICOM institutions"): the same 40 validation films of random
 patients, one each, as they are at one site and inverted at the other. Rows outside the window,
 refused uploads and images gone from the store must not count. The shipped registry is
@@ -88,8 +88,8 @@ def job_env(monkeypatch, tmp_path, data_dir):
 
 def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
     """One analysed upload stored the way /predict stores it; its request id."""
-    from app.intake import Intake
-    from app.predict import _keep, _record_in_db
+    from app.clinical.predict import _keep, _record_in_db
+    from app.intake.intake import Intake
     from serving.preprocessing import preprocess, sniff_format
 
     request_id = uuid.uuid4().hex
@@ -105,8 +105,8 @@ def _record(app, data: bytes, institution: str, status: str = "ok") -> str:
 
 
 def _age(app, request_id: str, days: float) -> None:
-    from app.db import web as dbweb
-    from app.db.models import Prediction
+    from app.store.db import web as dbweb
+    from app.store.db.models import Prediction
 
     with app.app_context():
         session = dbweb.session()
@@ -121,8 +121,8 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
                                                     shipped_production):
     from mlflow import MlflowClient
 
-    from app import images
-    from app.metrics import ReportCollector
+    from app.platform.metrics import ReportCollector
+    from app.store import images
     from monitoring.jobs import data_drift_job
 
     monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(reference_file[0]))
@@ -140,8 +140,8 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
     gone = _png(ImageOps.invert(Image.open(io.BytesIO(films[0])).rotate(90)))
     gone_id = _record(app, gone, "Gone")
     with app.app_context():
-        from app.db import web as dbweb
-        from app.db.models import Prediction
+        from app.store.db import web as dbweb
+        from app.store.db.models import Prediction
 
         row = dbweb.session().get(Prediction, gone_id)
         cfg = app.config["RADIO"]

@@ -141,8 +141,8 @@ def registry_copy(tmp_path, monkeypatch):
 
 
 def _validated_db(tmp_path, monkeypatch, n_wrong: int, n_right: int) -> None:
-    from app import db
-    from app.db.models import Prediction, Review, User
+    from app.store import db
+    from app.store.db.models import Prediction, Review, User
 
     data = tmp_path / "data"
     url = db.default_url(data)

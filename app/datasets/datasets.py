@@ -1,0 +1,111 @@
+"""Pages for the dataset: radiologists contribute images, admins snapshot versions.
+
+A contributed image (PNG, JPEG or DICOM, accepted by ``app.intake.intake`` like any upload) is
+stored by its hash and recorded as a prediction with status ``contributed`` and no model
+answer; with a label, the contributor's own review labels it, otherwise it waits in the
+review queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+
+from app.accounts import audit
+from app.accounts.auth import client_ip, current_user, requires
+from app.clinical import reviews
+from app.datasets import versions as datasets
+from app.intake import intake
+from app.platform.errors import APIError
+from app.store import images
+from app.store.db import web as dbweb
+from app.store.db.models import Prediction
+
+bp = Blueprint("datasets", __name__)
+
+
+def _page(message: str = "", error: str = "", status: int = 200) -> ResponseReturnValue:
+    return render_template("contribute.html", classes=reviews.KNOWN_CLASSES, message=message,
+                           error=error), status
+
+
+@bp.get("/contribute")
+@requires("radiologist")
+def contribute_form() -> ResponseReturnValue:
+    """The contribution form."""
+    return _page()
+
+
+@bp.post("/contribute")
+@requires("radiologist")
+def contribute() -> ResponseReturnValue:
+    """Store one contributed image, labelled or not."""
+    user = current_user()
+    assert user is not None
+    cfg = current_app.config["RADIO"]
+    upload = request.files.get("file")
+    label = request.form.get("label", "")
+    if upload is None:
+        return _page(error="Choose an image.", status=400)
+    if label and label not in reviews.KNOWN_CLASSES:
+        return _page(error="Unknown label.", status=400)
+    try:
+        # The same intake as POST /predict: decode slot, limits, de-identification.
+        item = intake.accept(cfg, upload.read(),
+                             patient_key=str(current_app.secret_key).encode())
+        sha = intake.keep(cfg, item)
+    except APIError as exc:  # StorageError (507) too
+        return _page(error=exc.message, status=exc.status)
+    session = dbweb.session()
+    pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
+                      image_format=item.fmt, image_bytes=len(item.data), source=item.source,
+                      status="contributed", needs_review=not label)
+    session.add(pred)
+    session.flush()
+    audit.log(session, "contribution", user_id=user.id, target=pred.id, ip=client_ip())
+    if label:
+        reviews.add(session, pred, user, "corrected", label,
+                    request.form.get("comment", ""), ip=client_ip())
+    session.commit()
+    note = f"labelled {label}" if label else "waiting in the review queue"
+    return _page(message=f"Image stored ({note}).", status=201)
+
+
+@bp.get("/datasets")
+@requires("admin")
+def overview() -> ResponseReturnValue:
+    """Validated images per class and source, and the dataset versions."""
+    data_dir = current_app.config["RADIO"].data_dir
+    pool = datasets.counts(datasets.validated(dbweb.session()))
+    return render_template("datasets.html", pool=pool,
+                           production=datasets.versions(data_dir, "production"),
+                           reference=datasets.versions(data_dir, "reference"), message="")
+
+
+@bp.post("/datasets/snapshot")
+@requires("admin")
+def snapshot() -> ResponseReturnValue:
+    """A new production version from every validated image."""
+    user = current_user()
+    assert user is not None
+    cfg = current_app.config["RADIO"]
+    data_dir = cfg.data_dir
+    session = dbweb.session()
+    status = 201
+    try:
+        entry = datasets.snapshot_production(session, data_dir, user.username, user.id,
+                                             image_store=images.location(cfg))
+        session.commit()
+        message = f"Production version {entry['version']}: {entry['images']} images."
+        if entry.get("missing_images"):
+            message += (f" {entry['missing_images']} validated images are no longer stored "
+                        "(removed after the retention period) and were left out.")
+    except datasets.DatasetError as exc:
+        message, status = str(exc), 400
+    pool = datasets.counts(datasets.validated(session))
+    return render_template("datasets.html", pool=pool,
+                           production=datasets.versions(data_dir, "production"),
+                           reference=datasets.versions(data_dir, "reference"),
+                           message=message), status
