@@ -15,7 +15,7 @@ from app.accounts.auth import client_ip, current_user, requires
 from app.store.db import web as dbweb
 from app.store.db.models import ROLES, ApiToken, User, utcnow
 
-bp = Blueprint("admin", __name__)
+bp = Blueprint("accounts", __name__)
 
 
 def _tokens_page(shown: str = "", status: int = 200) -> ResponseReturnValue:

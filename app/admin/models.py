@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from app.accounts import audit
 from app.accounts.auth import client_ip, current_user, requires
-from app.admin import lifecycle_cli as lifecycle
+from app.admin import lifecycle_cli
 from app.store.db import web as dbweb
 
 bp = Blueprint("models", __name__)
@@ -27,11 +27,11 @@ def _page(message: str = "", status: int = 200, task_id: str = "") -> ResponseRe
     cfg = current_app.config["RADIO"]
     error = ""
     try:
-        versions = lifecycle.list_versions(cfg)
-    except lifecycle.LifecycleUnavailable as exc:
+        versions = lifecycle_cli.list_versions(cfg)
+    except lifecycle_cli.LifecycleUnavailable as exc:
         versions, error = [], str(exc)
     return render_template("models.html", versions=versions, error=error, message=message,
-                           tasks=lifecycle.recent_tasks(cfg), modes=MODES,
+                           tasks=lifecycle_cli.recent_tasks(cfg), modes=MODES,
                            task_id=task_id, failed=status >= 400), status
 
 
@@ -51,7 +51,7 @@ def action() -> ResponseReturnValue:
     form = request.form
     name = form.get("action", "")
     try:
-        args = lifecycle.arguments(name, form.get("version", "").strip(),
+        args = lifecycle_cli.arguments(name, form.get("version", "").strip(),
                                    form.get("reason", ""), form.get("mode", ""),
                                    form.get("reference", "").strip(),
                                    form.get("production", "").strip(),
@@ -59,7 +59,7 @@ def action() -> ResponseReturnValue:
     except ValueError as exc:
         return _page(message=str(exc), status=400)
     cfg = current_app.config["RADIO"]
-    task_id = lifecycle.start(cfg, args, by=me.username)
+    task_id = lifecycle_cli.start(cfg, args, by=me.username)
     session = dbweb.session()
     detail = {"task": task_id, "args": args}
     if name == "force":
@@ -74,7 +74,7 @@ def action() -> ResponseReturnValue:
 @requires("admin")
 def task_status(task_id: str) -> ResponseReturnValue:
     """A task's state, progress (epochs, folds) and result, as JSON for the page."""
-    found = lifecycle.task(current_app.config["RADIO"], task_id)
+    found = lifecycle_cli.task(current_app.config["RADIO"], task_id)
     if found is None:
         abort(404)
     return jsonify(found)

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from app.accounts import audit
 from app.accounts.auth import client_ip, current_user, requires
 from app.clinical import reviews
-from app.datasets import versions as datasets
+from app.datasets import service
 from app.intake import intake
 from app.platform.errors import APIError
 from app.store import images
@@ -78,10 +78,10 @@ def contribute() -> ResponseReturnValue:
 def overview() -> ResponseReturnValue:
     """Validated images per class and source, and the dataset versions."""
     data_dir = current_app.config["RADIO"].data_dir
-    pool = datasets.counts(datasets.validated(dbweb.session()))
+    pool = service.counts(service.validated(dbweb.session()))
     return render_template("datasets.html", pool=pool,
-                           production=datasets.versions(data_dir, "production"),
-                           reference=datasets.versions(data_dir, "reference"), message="")
+                           production=service.versions(data_dir, "production"),
+                           reference=service.versions(data_dir, "reference"), message="")
 
 
 @bp.post("/datasets/snapshot")
@@ -95,17 +95,17 @@ def snapshot() -> ResponseReturnValue:
     session = dbweb.session()
     status = 201
     try:
-        entry = datasets.snapshot_production(session, data_dir, user.username, user.id,
+        entry = service.snapshot_production(session, data_dir, user.username, user.id,
                                              image_store=images.location(cfg))
         session.commit()
         message = f"Production version {entry['version']}: {entry['images']} images."
         if entry.get("missing_images"):
             message += (f" {entry['missing_images']} validated images are no longer stored "
                         "(removed after the retention period) and were left out.")
-    except datasets.DatasetError as exc:
+    except service.DatasetError as exc:
         message, status = str(exc), 400
-    pool = datasets.counts(datasets.validated(session))
+    pool = service.counts(service.validated(session))
     return render_template("datasets.html", pool=pool,
-                           production=datasets.versions(data_dir, "production"),
-                           reference=datasets.versions(data_dir, "reference"),
+                           production=service.versions(data_dir, "production"),
+                           reference=service.versions(data_dir, "reference"),
                            message=message), status

@@ -9,7 +9,7 @@ import accounts
 import pytest
 from sqlalchemy import select
 
-from app.admin import lifecycle_cli as lifecycle
+from app.admin import lifecycle_cli
 from app.store.db import web as dbweb
 from app.store.db.models import AuditEntry
 
@@ -68,7 +68,7 @@ def test_forced_deploy_moves_the_alias_and_is_audited(make_app, registry_env):
     resp = _post(client, action="force", version="3", reason="urgent fix for site B")
     assert resp.status_code == 202
     with app.app_context():
-        (task_id,) = [t["id"] for t in lifecycle.recent_tasks(app.config["RADIO"])]
+        (task_id,) = [t["id"] for t in lifecycle_cli.recent_tasks(app.config["RADIO"])]
     done = _wait(client, task_id)
     assert done["state"] == "done", done
     assert done["result"]["action"] == "forced" and done["result"]["by"] == "boss"
@@ -85,7 +85,7 @@ def test_a_request_the_lifecycle_refuses_shows_its_message(make_app, registry_en
     app, client = _admin(make_app)
     assert _post(client, action="rollback").status_code == 202  # nothing to roll back to
     with app.app_context():
-        (task_id,) = [t["id"] for t in lifecycle.recent_tasks(app.config["RADIO"])]
+        (task_id,) = [t["id"] for t in lifecycle_cli.recent_tasks(app.config["RADIO"])]
     failed = _wait(client, task_id)
     assert failed["state"] == "failed" and "no 'previous' version" in failed["error"]
 
@@ -97,8 +97,8 @@ def test_bad_forms_start_nothing(make_app, registry_env):
     assert _post(client, action="reboot").status_code == 400
     assert _post(client, action="train", mode="finetune").status_code == 400  # no production
     with app.app_context():
-        assert lifecycle.recent_tasks(app.config["RADIO"]) == []
-        assert lifecycle.task(app.config["RADIO"], "../../etc") is None
+        assert lifecycle_cli.recent_tasks(app.config["RADIO"]) == []
+        assert lifecycle_cli.task(app.config["RADIO"], "../../etc") is None
 
 
 def test_an_unreachable_registry_is_a_message_not_a_crash(make_app, monkeypatch, tmp_path):
@@ -110,17 +110,17 @@ def test_an_unreachable_registry_is_a_message_not_a_crash(make_app, monkeypatch,
 
 
 def test_training_arguments_from_the_page():
-    assert lifecycle.arguments("train", mode="scratch", reference="/d/ref/v2") == [
+    assert lifecycle_cli.arguments("train", mode="scratch", reference="/d/ref/v2") == [
         "train", "--mode", "scratch", "--reference", "/d/ref/v2"]
-    assert lifecycle.arguments("train", mode="finetune", production="/d/prod/v3") == [
+    assert lifecycle_cli.arguments("train", mode="finetune", production="/d/prod/v3") == [
         "train", "--mode", "finetune", "--production", "/d/prod/v3"]
-    assert lifecycle.arguments("deploy") == ["deploy"]
-    assert lifecycle.arguments("force", "4", "why") == ["force", "4", "--reason", "why"]
-    assert lifecycle.arguments("train", mode="scratch", epochs="2", folds="3")[-4:] == [
+    assert lifecycle_cli.arguments("deploy") == ["deploy"]
+    assert lifecycle_cli.arguments("force", "4", "why") == ["force", "4", "--reason", "why"]
+    assert lifecycle_cli.arguments("train", mode="scratch", epochs="2", folds="3")[-4:] == [
         "--epochs", "2", "--folds", "3"]
     for bad in ({"epochs": "0"}, {"epochs": "x"}, {"folds": "1"}):
         with pytest.raises(ValueError):
-            lifecycle.arguments("train", mode="scratch", **bad)
+            lifecycle_cli.arguments("train", mode="scratch", **bad)
 
 
 def test_a_training_launched_from_the_page_reports_progress_and_figures(
@@ -134,7 +134,7 @@ def test_a_training_launched_from_the_page_reports_progress_and_figures(
                  folds="2")
     assert resp.status_code == 202
     with app.app_context():
-        (task_id,) = [t["id"] for t in lifecycle.recent_tasks(app.config["RADIO"])]
+        (task_id,) = [t["id"] for t in lifecycle_cli.recent_tasks(app.config["RADIO"])]
     seen: list[dict] = []
     end = time.monotonic() + 600
     while time.monotonic() < end:

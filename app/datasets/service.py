@@ -252,11 +252,11 @@ def build_reference(data_dir: Path, initial: Sequence[Path], production: Sequenc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m app.datasets.versions snapshot | reference | list``."""
+    """``python -m app.datasets.service snapshot | reference | list``."""
     from app.platform.config import load_config
     from app.store import db
 
-    parser = argparse.ArgumentParser(prog="python -m app.datasets.versions", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m app.datasets.service", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("snapshot", help="new production version from the validated images")

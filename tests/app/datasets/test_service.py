@@ -1,4 +1,4 @@
-"""app/datasets/versions.py: production snapshots of validated images, reference versions, CLI."""
+"""app/datasets/service.py: production snapshots of validated images, reference versions, CLI."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.accounts import users
 from app.clinical import reviews
-from app.datasets import versions as datasets
+from app.datasets import service
 from app.intake import dicom
 from app.store import db, images
 from app.store.db.models import AuditEntry, Prediction
@@ -63,7 +63,7 @@ def _manifest(folder):
 def test_snapshot_holds_agreed_images_only_with_source_and_label(pool):
     db_url, data_dir, preds = pool
     with db.session_scope(db_url) as s:
-        entry = datasets.snapshot_production(s, data_dir, "r1")
+        entry = service.snapshot_production(s, data_dir, "r1")
     assert entry["version"] == 1 and entry["images"] == 3
     assert entry["per_class"] == {"COVID": 2, "Normal": 1}
     folder = data_dir / "datasets" / "production" / "v1"
@@ -82,11 +82,11 @@ def test_snapshot_holds_agreed_images_only_with_source_and_label(pool):
         data_dir / "images", agreed["sha256"], "PNG")
     assert (folder / rows[preds["dicom"].id]["file"]).read_bytes().startswith(b"\x89PNG")
     with db.session_scope(db_url) as s:
-        assert datasets.snapshot_production(s, data_dir, "r1")["version"] == 2
+        assert service.snapshot_production(s, data_dir, "r1")["version"] == 2
         audit = list(s.scalars(select(AuditEntry.target)
                                .where(AuditEntry.action == "dataset_snapshot")))
     assert audit == ["production/v1", "production/v2"]
-    assert [v["version"] for v in datasets.versions(data_dir, "production")] == [1, 2]
+    assert [v["version"] for v in service.versions(data_dir, "production")] == [1, 2]
 
 
 def test_the_same_image_with_doubt_anywhere_stays_out(pool):
@@ -99,7 +99,7 @@ def test_the_same_image_with_doubt_anywhere_stays_out(pool):
         s.flush()
         reviews.add(s, again, users.find(s, "r1"), "unknown", None, "")
         s.flush()
-        shas = {r["sha256"] for r in datasets.validated(s)}
+        shas = {r["sha256"] for r in service.validated(s)}
     assert preds["agreed"].image_sha256 not in shas and len(shas) == 2
 
 
@@ -110,9 +110,9 @@ def test_reference_keeps_sources_apart_and_training_reads_it(pool, tmp_path):
         (initial / split / "Normal").mkdir(parents=True)
         (initial / split / "Normal" / f"{split}.png").write_bytes(helpers.synthetic_image())
     with db.session_scope(db_url) as s:
-        datasets.snapshot_production(s, data_dir, "r1")
-        datasets.snapshot_production(s, data_dir, "r1")
-    entry = datasets.build_reference(data_dir, [initial], [1, 2], "admin")
+        service.snapshot_production(s, data_dir, "r1")
+        service.snapshot_production(s, data_dir, "r1")
+    entry = service.build_reference(data_dir, [initial], [1, 2], "admin")
     folder = data_dir / "datasets" / "reference" / f"v{entry['version']}"
     rows = _manifest(folder)
     sources = {r["source"] for r in rows}
@@ -123,8 +123,8 @@ def test_reference_keeps_sources_apart_and_training_reads_it(pool, tmp_path):
     assert {(s.source, s.label) for s in samples} >= {("pub-src", "Normal"),
                                                       ("production-site-a", "COVID")}
     assert len(samples) == 5
-    with pytest.raises(datasets.DatasetError, match="No production version"):
-        datasets.build_reference(data_dir, [initial], [9], "admin")
+    with pytest.raises(service.DatasetError, match="No production version"):
+        service.build_reference(data_dir, [initial], [9], "admin")
 
 
 def test_cli_snapshot_reference_and_list(pool, tmp_path):
@@ -133,7 +133,7 @@ def test_cli_snapshot_reference_and_list(pool, tmp_path):
                              DATABASE_URL=db_url)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "app.datasets.versions", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "app.datasets.service", *args], env=env,
                               capture_output=True, text=True, cwd=helpers.ROOT)
 
     out = run("snapshot", "--by", "ops")
