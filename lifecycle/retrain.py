@@ -7,7 +7,7 @@
 * ``scratch``: from scratch on a reference dataset version (``DIR``: its source folders,
   ``<source>/{train,val}/<class>/...``; the default is every source of ``../shared/data``);
 * ``scratch-plus-production``: from scratch on the reference plus a production dataset
-  version (``app.datasets.versions``), its images laid out as ``production-<hospital>`` sources with
+  version (``app.datasets.service``), its images laid out as ``production-<hospital>`` sources with
   the train/val split every reference version uses;
 * ``finetune``: the current production model's networks, trained further on the
   production version only (same outputs as the parent; smaller learning rate).
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", type=Path, default=None,
                    help="reference dataset version folder (default: ../shared/data sources)")
     p.add_argument("--production", type=Path, default=None,
-                   help="production dataset version folder (app.datasets.versions)")
+                   help="production dataset version folder (app.datasets.service)")
     p.add_argument("--registry", type=Path, default=None,
                    help="registry folder to register in (default RADIO_TRAIN_REGISTRY or mlflow)")
     p.add_argument("--epochs", type=int, default=None)
@@ -71,7 +71,7 @@ def source_folders(reference: Path) -> list[Path]:
 
 def production_sources(production: Path, into: Path) -> list[Path]:
     """A production version laid out as training sources (links, split by image hash)."""
-    from app.datasets.versions import production_source, production_split
+    from app.datasets.service import production_source, production_split
 
     manifest = production / "manifest.csv"
     if not manifest.is_file():

@@ -26,7 +26,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     where.add_argument(
         "--reference", type=Path,
-        help="a reference dataset version (python -m app.datasets.versions reference): its source "
+        help="a reference dataset version (python -m app.datasets.service reference): its source "
         "folders, each kept apart for per-source evaluation",
     )
     t.add_argument(
