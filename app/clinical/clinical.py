@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from app.accounts.auth import client_ip, current_user, requires
 from app.clinical import review_queue, reviews
 from app.intake import intake
+from app.platform import state
 from app.store import images
 from app.store.db import web as dbweb
 from app.store.db.models import Prediction, User
@@ -111,7 +112,8 @@ def image(pred_id: str) -> ResponseReturnValue:
     pred = _visible(dbweb.session().get(Prediction, pred_id), user)
     cfg = current_app.config["RADIO"]
     try:  # a DICOM's rendering, stored at intake: never decoded again per view
-        data, media = intake.shown(cfg, pred.image_sha256, pred.image_format)
+        data, media = intake.shown(cfg, state.get().decode_slots, pred.image_sha256,
+                                   pred.image_format)
     except images.ImageMissing:
         abort(404)
     resp = current_app.response_class(data, mimetype=media)

@@ -21,8 +21,9 @@ from app.clinical import records
 from app.intake import intake
 from app.platform import contract, metrics, model_client, state
 from app.platform.config import Config
-from app.platform.errors import APIError
-from app.store import storage
+from app.platform.errors import APIError, describe
+from app.platform.failures import DomainError, StorageFull
+from app.store.db import web as dbweb
 from serving.background import Background
 from serving.image_stats import stats_dict
 
@@ -76,8 +77,10 @@ def _record_in_db(cfg: Config, request_id: str, kept: tuple[str, dict[str, float
     """The prediction row, committed before answering (the image is already in the store)."""
     user = current_user()
     sha, image_stats = kept
-    records.record(cfg, request_id, user.id if user else None, sha, item.fmt, len(item.data),
-                   source=item.source, image_stats=image_stats, **fields)
+    session = dbweb.session()
+    records.record(session, cfg, request_id, user.id if user else None, sha, item.fmt,
+                   len(item.data), source=item.source, image_stats=image_stats, **fields)
+    session.commit()
 
 
 def _answer(cfg: Config, request_id: str, item: intake.Intake,
@@ -88,8 +91,8 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
     if wait_s is not None:  # fail fast: nothing stored, nothing analysed
         metrics.MODEL_ERRORS.labels(kind="breaker_open").inc()
         raise model_client.ModelServerError(
-            503, "The model server is not answering; Radio will try it again in "
-            f"{wait_s:.0f} s. Nothing was analysed.", request_id)
+            "The model server is not answering; Radio will try it again in "
+            f"{wait_s:.0f} s. Nothing was analysed.", request_id, kind="breaker_open")
     # The image is stored (and its drift statistics computed) while the model works on it:
     # the write waits on the disk and the call on a socket, so together they take the longer
     # of the two (3 ms saved of a 1024² PNG's answer, make bench).
@@ -99,16 +102,16 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
         breaker.record(ok=True)
     except model_client.ModelServerError as exc:
         # Only "no answer" counts against the server: a 502 is an answer, not a hang.
-        breaker.record(ok=exc.status not in (503, 504))
+        breaker.record(ok=not exc.no_answer)
         if exc.kind == "contract":  # raised by the check above, after a timed call
             metrics.MODEL_ERRORS.labels(kind="contract").inc()
         metrics.observe_prediction(None, error=True)
         exc.request_id = request_id
         cause = repr(exc.__cause__) if exc.__cause__ else None
-        log.warning("id=%s model server error %s: %s", request_id, exc.status, cause)
+        log.warning("id=%s model server error %s: %s", request_id, exc.kind, cause)
         try:  # the failure is recorded when it can be; the user gets the model's error
             _record_in_db(cfg, request_id, stored(), item, error=exc.message)
-        except (SQLAlchemyError, storage.StorageError) as db_exc:
+        except (SQLAlchemyError, StorageFull) as db_exc:
             log.error("id=%s could not record the model error: %s", request_id,
                       type(db_exc).__name__)
         raise
@@ -117,9 +120,9 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
         raise
     try:
         kept = stored()
-    except storage.StorageError as exc:
+    except StorageFull as exc:
         # The model answered but the image cannot be kept: no answer Radio cannot account for.
-        raise storage.StorageError(request_id, analysed=True) from exc
+        raise StorageFull(request_id, analysed=True) from exc
     result = {"id": request_id, **parsed}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
     try:
@@ -128,7 +131,7 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
         # An answer Radio cannot account for later is not given; the stored image has no
         # row now and the retention pass removes it as an orphan.
         log.error("id=%s could not record the answer: %s", request_id, type(exc).__name__)
-        raise storage.StorageError(request_id, analysed=True, image_left=True) from exc
+        raise StorageFull(request_id, analysed=True, image_left=True) from exc
     return result
 
 
@@ -152,7 +155,7 @@ def predict() -> Response:
         data = _read_upload(request_id)
         size = len(data)
         # From here on only the accepted form exists (a DICOM's de-identified copy).
-        item = intake.accept(cfg, data, request_id,
+        item = intake.accept(cfg, state.get().decode_slots, data, request_id,
                              patient_key=str(current_app.secret_key).encode())
         del data
         result = _answer(cfg, request_id, item, started)
@@ -161,6 +164,9 @@ def predict() -> Response:
         return jsonify(result)
     except APIError as exc:
         status = exc.status
+        raise
+    except DomainError as exc:
+        status = describe(exc)[0]
         raise
     except HTTPException as exc:  # e.g. 413 raised by Werkzeug while reading the body
         status = exc.code or 500

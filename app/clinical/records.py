@@ -1,19 +1,21 @@
 """Predictions in the database: what was asked, by whom, where, and what the model said.
 
-``record`` is called once per analysed upload by ``app.clinical.predict``; the row is committed
-before the answer is sent, so an acknowledged prediction survives a crash of the app.
+``record`` is called once per analysed upload by ``app.clinical.predict``, which commits the
+row before the answer is sent, so an acknowledged prediction survives a crash of the app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.platform.config import Config
-from app.store.db import web as dbweb
 from app.store.db.models import Prediction
 
 
 def record(
+    session: Session,
     cfg: Config,
     request_id: str,
     user_id: int | None,
@@ -25,7 +27,8 @@ def record(
     source: dict[str, Any] | None = None,
     image_stats: dict[str, float] | None = None,
 ) -> Prediction:
-    """Insert and commit one prediction (``result`` is the JSON answered, or ``error``)."""
+    """Add one prediction to ``session`` (``result`` is the JSON answered, or ``error``);
+    the caller commits."""
     result = result or {}
     model = result.get("model") or {}
     row = Prediction(
@@ -52,7 +55,5 @@ def record(
         error=error,
         image_stats=image_stats,
     )
-    session = dbweb.session()
     session.add(row)
-    session.commit()
     return row

@@ -18,7 +18,8 @@ from app.accounts.auth import client_ip, current_user, requires
 from app.clinical import reviews
 from app.datasets import service
 from app.intake import intake
-from app.platform.errors import APIError
+from app.platform import errors, state
+from app.platform.failures import DomainError
 from app.store import images
 from app.store.db import web as dbweb
 from app.store.db.models import Prediction
@@ -53,11 +54,12 @@ def contribute() -> ResponseReturnValue:
         return _page(error="Unknown label.", status=400)
     try:
         # The same intake as POST /predict: decode slot, limits, de-identification.
-        item = intake.accept(cfg, upload.read(),
+        item = intake.accept(cfg, state.get().decode_slots, upload.read(),
                              patient_key=str(current_app.secret_key).encode())
         sha = intake.keep(cfg, item)
-    except APIError as exc:  # StorageError (507) too
-        return _page(error=exc.message, status=exc.status)
+    except DomainError as exc:  # refused, busy, or the store is full
+        status, message = errors.describe(exc)
+        return _page(error=message, status=status)
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
                       image_format=item.fmt, image_bytes=len(item.data), source=item.source,

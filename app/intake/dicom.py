@@ -9,7 +9,8 @@ to their maximum exactly like a 16-bit PNG, so both give the same model input.
 
 Decoders: uncompressed and RLE natively (pydicom + NumPy); JPEG baseline/extended, JPEG
 Lossless (the usual CR/DX export), JPEG-LS and JPEG 2000 through GDCM (python-gdcm) or
-Pillow. Another transfer syntax (video, ...) gets a 415 naming it.
+Pillow. Another transfer syntax (video, ...) is refused as a format Radio cannot decode,
+named.
 
 Nothing is decompressed before ``app.intake.dicom_limits`` has checked the header's pixel and byte
 budget and the compressed frame (issue 26); the display pipeline then works in bands of
@@ -30,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from app.intake import dicom_limits
-from app.platform.errors import APIError
+from app.platform.failures import Malformed, NotAccepted, UnsupportedFormat
 from serving.preprocessing import to_array
 
 if TYPE_CHECKING:
@@ -68,10 +69,6 @@ def is_dicom(data: bytes) -> bool:
     return len(data) > 132 and data[128:132] == b"DICM"
 
 
-def _refuse(status: int, message: str, request_id: str | None) -> APIError:
-    return APIError(status, message, request_id)
-
-
 def _is_lateral(ds: Dataset) -> bool:
     """A lateral or oblique view: by View Position, or, without one, by the patient
     orientation (a frontal view's rows run left/right: L or R; a lateral's anterior or
@@ -91,34 +88,34 @@ def _is_lateral(ds: Dataset) -> bool:
 def _check(ds: Dataset, request_id: str | None) -> None:
     modality = str(ds.get("Modality", "")).upper()
     if modality not in MODALITIES:
-        raise _refuse(422, f"This DICOM is not a radiograph (modality {modality or 'missing'}); "
-                      "Radio reads chest X-rays (modality CR or DX).", request_id)
+        raise NotAccepted(f"This DICOM is not a radiograph (modality {modality or 'missing'}); "
+                          "Radio reads chest X-rays (modality CR or DX).", request_id)
     body = str(ds.get("BodyPartExamined", "")).upper()
     if body and body not in ("CHEST", "THORAX", "LUNG"):
-        raise _refuse(422, f"This DICOM shows the {body.lower()}, not the chest.", request_id)
+        raise NotAccepted(f"This DICOM shows the {body.lower()}, not the chest.", request_id)
     if _is_lateral(ds):
-        raise _refuse(422, "This is a lateral view, not a frontal chest X-ray; Radio reads "
-                      "frontal (PA or AP) views only.", request_id)
+        raise NotAccepted("This is a lateral view, not a frontal chest X-ray; Radio reads "
+                          "frontal (PA or AP) views only.", request_id)
     if "PixelData" not in ds:
-        raise _refuse(422, "This DICOM has no image in it.", request_id)
+        raise NotAccepted("This DICOM has no image in it.", request_id)
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     number = dicom_limits.header_int
     if (number(ds.get("NumberOfFrames"), "NumberOfFrames", 1) > 1
             or number(ds.get("SamplesPerPixel"), "SamplesPerPixel", 1) != 1
             or photometric not in GREYSCALE):
         # PALETTE COLOR (with or without its table), RGB, YBR...: not an X-ray as exported.
-        raise _refuse(422, "This DICOM is not a single greyscale X-ray image "
-                      f"({photometric or 'no photometric interpretation'}).", request_id)
+        raise NotAccepted("This DICOM is not a single greyscale X-ray image "
+                          f"({photometric or 'no photometric interpretation'}).", request_id)
     if number(ds.get("BitsAllocated"), "BitsAllocated", 0) not in (8, 16):
-        raise _refuse(422, "This DICOM is not an 8- or 16-bit greyscale X-ray image.",
-                      request_id)
+        raise NotAccepted("This DICOM is not an 8- or 16-bit greyscale X-ray image.",
+                          request_id)
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise _refuse(422, "This DICOM says patient details are burned into the image; Radio "
-                      "cannot de-identify it. Export it without annotations.", request_id)
+        raise NotAccepted("This DICOM says patient details are burned into the image; Radio "
+                          "cannot de-identify it. Export it without annotations.", request_id)
     rows, cols = number(ds.get("Rows"), "Rows", 0), number(ds.get("Columns"), "Columns", 0)
     if rows < 32 or cols < 32:
-        raise _refuse(400, f"The image is only {cols}x{rows} pixels; too small to read.",
-                      request_id)
+        raise Malformed(f"The image is only {cols}x{rows} pixels; too small to read.",
+                        request_id)
 
 
 def _has_voi(ds: Dataset) -> bool:
@@ -241,8 +238,8 @@ def _decode(ds: Dataset, request_id: str | None) -> Image.Image:
     syntax = getattr(meta, "TransferSyntaxUID", None)
     name = getattr(syntax, "name", str(syntax))
     if str(syntax) not in dicom_limits.SUPPORTED:
-        raise _refuse(415, f"Radio cannot decode this DICOM's compression ({name}); export "
-                      "it uncompressed or as JPEG.", request_id)
+        raise UnsupportedFormat(f"Radio cannot decode this DICOM's compression ({name}); export "
+                                "it uncompressed or as JPEG.", request_id)
     rows, cols = dicom_limits.check_budget(ds)
     filled = dicom_limits.check_frame(ds, str(syntax), rows, cols)
     try:
@@ -250,11 +247,11 @@ def _decode(ds: Dataset, request_id: str | None) -> Image.Image:
             _same_with_filler(ds, filled)
         return to_display(ds)
     except NotImplementedError as exc:  # no decoder installed for it
-        raise _refuse(415, f"Radio cannot decode this DICOM's compression ({name}); export "
-                      "it uncompressed or as JPEG.", request_id) from exc
+        raise UnsupportedFormat(f"Radio cannot decode this DICOM's compression ({name}); export "
+                                "it uncompressed or as JPEG.", request_id) from exc
     except (RuntimeError, ValueError, TypeError, AttributeError, EOFError, KeyError,
             IndexError) as exc:  # the decoder of a syntax Radio reads refused the data
-        raise _refuse(400, dicom_limits.DAMAGED_IMAGE, request_id) from exc
+        raise Malformed(dicom_limits.DAMAGED_IMAGE, request_id) from exc
 
 
 def _digest(ds: Dataset) -> bytes:
@@ -273,7 +270,7 @@ def _same_with_filler(ds: Dataset, filled: bytes) -> None:
     finally:
         ds.PixelData = original  # also drops the probe's decoded pixels
     if _digest(ds) != probe:
-        raise dicom_limits.DicomLimitError(400, dicom_limits.DAMAGED_IMAGE)
+        raise dicom_limits.DicomLimitError(dicom_limits.DAMAGED_IMAGE)
 
 
 def load(data: bytes, request_id: str | None = None, key: bytes | None = None) -> Loaded:
@@ -282,8 +279,8 @@ def load(data: bytes, request_id: str | None = None, key: bytes | None = None) -
     With ``key``, the source keeps the PatientID's keyed hash (:func:`patient_key`) as
     ``patient``; the PatientID itself is removed with the rest.
 
-    APIError 400 (damaged, over the limits), 415 (undecodable compression), 422 (not a
-    frontal chest X-ray).
+    ``Malformed`` (damaged, over the limits), ``UnsupportedFormat`` (undecodable
+    compression), ``NotAccepted`` (not a frontal chest X-ray): ``app.platform.failures``.
     """
     from pydicom.errors import InvalidDicomError
 
@@ -296,7 +293,7 @@ def load(data: bytes, request_id: str | None = None, key: bytes | None = None) -
                 struct.error) as exc:
             if isinstance(exc, dicom_limits.DicomLimitError):
                 raise
-            raise _refuse(400, dicom_limits.DAMAGED, request_id) from exc
+            raise Malformed(dicom_limits.DAMAGED, request_id) from exc
         _check(ds, request_id)
         image = _decode(ds, request_id)
         model_input, rendering = to_array(image), render(image)
@@ -308,9 +305,10 @@ def load(data: bytes, request_id: str | None = None, key: bytes | None = None) -
         ds.save_as(out, enforce_file_format=True)
         del ds  # its pixel data, before the saved copy is copied out
     except dicom_limits.DicomLimitError as exc:
-        raise _refuse(exc.status, exc.message, request_id) from exc
+        exc.request_id = request_id
+        raise
     except RecursionError as exc:  # sequences nested thousands deep
-        raise _refuse(400, "The DICOM file is damaged: its sequences are nested too deeply.",
-                      request_id) from exc
+        raise Malformed("The DICOM file is damaged: its sequences are nested too deeply.",
+                        request_id) from exc
     return Loaded(out.getvalue(), model_input, source, rendering)
 

@@ -16,8 +16,8 @@ the compressed bytes, never from decoded pixels:
   for the 8-bit ones Pillow decodes), the tile-part chain for JPEG 2000, the segment table
   for RLE.
 
-Errors are :class:`DicomLimitError` with the status and the user's message; ``app.intake.dicom``
-turns them into API errors.
+Errors are :class:`DicomLimitError` (``app.platform.failures.Malformed``) with the user's
+message.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import struct
 import zlib
 from itertools import pairwise
 
+from app.platform.failures import Malformed
 from serving import integrity
 from serving.preprocessing import MAX_DECODE_MB, MAX_PIXELS
 
@@ -56,13 +57,9 @@ RLE = "1.2.840.10008.1.2.5"
 SUPPORTED = NATIVE | JPEG_8BIT | JPEG_LOSSLESS | JPEG_2000 | {RLE}
 
 
-class DicomLimitError(ValueError):
-    """A DICOM refused before decoding: ``status`` and a message meant for the user."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class DicomLimitError(Malformed, ValueError):
+    """A DICOM refused before decoding, with a message meant for the user. A ValueError too:
+    the decoders' callers treat it as the damaged data it is."""
 
 
 def max_bytes() -> int:
@@ -72,30 +69,30 @@ def max_bytes() -> int:
 
 def inflate(deflated: bytes) -> bytes:
     """The dataset of a deflated DICOM, inflated at most to the budget plus the header
-    allowance; DicomLimitError 400 when it would be larger or is not a deflate stream."""
+    allowance; DicomLimitError when it would be larger or is not a deflate stream."""
     limit = max_bytes() + HEADER_ALLOWANCE
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
         out = inflater.decompress(deflated, limit + 1)
     except zlib.error as exc:
-        raise DicomLimitError(400, DAMAGED + " (its data is not deflate-compressed as its "
+        raise DicomLimitError(DAMAGED + " (its data is not deflate-compressed as its "
                               "transfer syntax says)") from exc
     if len(out) > limit or inflater.unconsumed_tail:
-        raise DicomLimitError(400, "The DICOM file inflates to more than "
+        raise DicomLimitError("The DICOM file inflates to more than "
                               f"{limit // 2**20} MB; it has too many pixels to decode safely.")
     if not inflater.eof:
-        raise DicomLimitError(400, DAMAGED + " (its deflate-compressed data ends early)")
+        raise DicomLimitError(DAMAGED + " (its deflate-compressed data ends early)")
     return out
 
 
 def header_int(value: object, name: str, default: int) -> int:
-    """A non-negative integer attribute; DicomLimitError 400 when it is not one."""
+    """A non-negative integer attribute; DicomLimitError when it is not one."""
     try:
         number = int(str(value)) if value not in (None, "") else default
     except ValueError as exc:
-        raise DicomLimitError(400, f"{DAMAGED} ({name} is not a number)") from exc
+        raise DicomLimitError(f"{DAMAGED} ({name} is not a number)") from exc
     if number < 0:
-        raise DicomLimitError(400, f"{DAMAGED} ({name} is negative)")
+        raise DicomLimitError(f"{DAMAGED} ({name} is negative)")
     return number
 
 
@@ -108,12 +105,12 @@ def check_budget(ds: object) -> tuple[int, int]:
     frames = header_int(get("NumberOfFrames"), "NumberOfFrames", 1) or 1
     pixels = rows * cols * frames
     if pixels > MAX_PIXELS:
-        raise DicomLimitError(400, f"The image is {cols}x{rows} pixels ({frames} frame(s)); "
+        raise DicomLimitError(f"The image is {cols}x{rows} pixels ({frames} frame(s)); "
                               f"the limit is {MAX_PIXELS:,} pixels.")
     needed = pixels * samples * max(-(-bits // 8), 1)
     if needed > max_bytes():
         raise DicomLimitError(
-            400, f"The image has too many pixels to decode safely: {cols}x{rows}, {bits}-bit, "
+            f"The image has too many pixels to decode safely: {cols}x{rows}, {bits}-bit, "
             f"{samples} sample(s), {frames} frame(s) need {needed / 2**20:,.0f} MB; the limit "
             f"is {MAX_DICOM_DECODE_MB} MB.")
     return rows, cols
@@ -121,7 +118,7 @@ def check_budget(ds: object) -> tuple[int, int]:
 
 def _same_size(kind: str, height: int, width: int, rows: int, cols: int) -> None:
     if (height, width) != (rows, cols):
-        raise DicomLimitError(400, f"The DICOM header says {cols}x{rows} pixels but its "
+        raise DicomLimitError(f"The DICOM header says {cols}x{rows} pixels but its "
                               f"{kind} image says {width}x{height}; the file is damaged.")
 
 
@@ -133,9 +130,9 @@ def _check_jpeg(frame: bytes, syntax: str, rows: int, cols: int, bits: int) -> b
     try:
         layout = integrity.jpeg_layout(frame, lossless=syntax in JPEG_LOSSLESS)
     except integrity.ScanLimitError as exc:
-        raise DicomLimitError(400, str(exc)) from exc
+        raise DicomLimitError(str(exc)) from exc
     except integrity.StructureError as exc:
-        raise DicomLimitError(400, DAMAGED_IMAGE) from exc
+        raise DicomLimitError(DAMAGED_IMAGE) from exc
     _same_size("JPEG", layout.height, layout.width, rows, cols)
     if syntax in JPEG_8BIT and bits == 8:
         # The plain-JPEG truncation check (serving.preprocessing): a scan that ended early
@@ -148,9 +145,9 @@ def _check_jpeg(frame: bytes, syntax: str, rows: int, cols: int, bits: int) -> b
                 img.draft("L", (256, 256))
                 img.load()
         except (OSError, SyntaxError, ValueError) as exc:
-            raise DicomLimitError(400, DAMAGED_IMAGE) from exc
+            raise DicomLimitError(DAMAGED_IMAGE) from exc
         if shown[0].tobytes() != shown[1].tobytes():
-            raise DicomLimitError(400, DAMAGED_IMAGE)
+            raise DicomLimitError(DAMAGED_IMAGE)
         return None
     if syntax in LOSSLESS_FILLER:
         return integrity.with_scan_filler(frame, layout)
@@ -161,38 +158,38 @@ def _check_j2k(frame: bytes, rows: int, cols: int) -> None:
     """JPEG 2000: the SIZ dimensions, then the chain of tile-parts up to the end marker."""
     start = frame.find(b"\xff\x4f\xff\x51")  # SOC then SIZ (a JP2 wrapper comes before)
     if start < 0 or len(frame) < start + 42:
-        raise DicomLimitError(400, DAMAGED_IMAGE)
+        raise DicomLimitError(DAMAGED_IMAGE)
     xsiz, ysiz, xo, yo = struct.unpack(">IIII", frame[start + 8 : start + 24])
     _same_size("JPEG 2000", ysiz - yo, xsiz - xo, rows, cols)
     pos = start + 2
     end = len(frame.rstrip(b"\x00")) if not frame.endswith(b"\xff\xd9") else len(frame)
     if frame[end - 2 : end] != b"\xff\xd9":
-        raise DicomLimitError(400, DAMAGED_IMAGE)
+        raise DicomLimitError(DAMAGED_IMAGE)
     # Main header segments (each with its length) up to the first tile-part (SOT).
     while frame[pos : pos + 2] != b"\xff\x90":
         if pos + 4 > end or frame[pos] != 0xFF:
-            raise DicomLimitError(400, DAMAGED_IMAGE)
+            raise DicomLimitError(DAMAGED_IMAGE)
         pos += 2 + struct.unpack(">H", frame[pos + 2 : pos + 4])[0]
     # Tile-parts: Psot is the length of each, 0 for "up to the end marker".
     while frame[pos : pos + 2] == b"\xff\x90":
         if pos + 12 > end:
-            raise DicomLimitError(400, DAMAGED_IMAGE)
+            raise DicomLimitError(DAMAGED_IMAGE)
         (psot,) = struct.unpack(">I", frame[pos + 6 : pos + 10])
         pos = end - 2 if psot == 0 else pos + psot
     if pos != end - 2:  # a cut codestream given an end marker: the chain does not meet it
-        raise DicomLimitError(400, DAMAGED_IMAGE)
+        raise DicomLimitError(DAMAGED_IMAGE)
 
 
 def _check_rle(frame: bytes, bits: int, samples: int) -> None:
     """RLE: the 64-byte header names one segment per byte plane, each inside the frame."""
     if len(frame) < 64:
-        raise DicomLimitError(400, DAMAGED_IMAGE)
+        raise DicomLimitError(DAMAGED_IMAGE)
     count, *offsets = struct.unpack("<16I", frame[:64])
     expected = samples * max(-(-bits // 8), 1)
     used = offsets[:count]
     if (count != expected or used[0] != 64 or any(b <= a for a, b in pairwise(used))
             or used[-1] >= len(frame)):
-        raise DicomLimitError(400, DAMAGED_IMAGE)
+        raise DicomLimitError(DAMAGED_IMAGE)
 
 
 def check_frame(ds: object, syntax: str, rows: int, cols: int) -> bytes | None:
@@ -210,7 +207,7 @@ def check_frame(ds: object, syntax: str, rows: int, cols: int) -> bytes | None:
     try:
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))  # type: ignore[attr-defined]
     except (ValueError, StopIteration, struct.error, KeyError) as exc:
-        raise DicomLimitError(400, DAMAGED_IMAGE) from exc
+        raise DicomLimitError(DAMAGED_IMAGE) from exc
     if syntax in JPEG_8BIT or syntax in JPEG_LOSSLESS:
         return _check_jpeg(frame, syntax, rows, cols, bits)
     if syntax in JPEG_2000:

@@ -12,6 +12,7 @@ are shown of it (:func:`shown`), so a stored DICOM is never decoded again per vi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.intake import dicom, metadata
-from app.platform import state
 from app.platform.config import Config
-from app.platform.errors import APIError
-from app.store import images, storage
+from app.platform.failures import Busy, Malformed, StorageFull, UnsupportedFormat
+from app.store import images
 from serving.preprocessing import ImageError, preprocess, sniff_format
 
 
@@ -38,56 +38,61 @@ class Intake:
 
 
 @contextmanager
-def decode_slot(cfg: Config, request_id: str | None) -> Iterator[None]:
-    """One of the worker's decode slots (each decode may take ~100 MB), or 503."""
-    slots = state.get().decode_slots
+def decode_slot(cfg: Config, slots: threading.BoundedSemaphore,
+                request_id: str | None) -> Iterator[None]:
+    """One of the worker's decode slots (each decode may take ~100 MB), or Busy.
+
+    ``slots`` is the worker's ``AppState.decode_slots`` (``app.platform.state``), passed in by
+    the view: intake never reaches for the Flask app."""
     if not slots.acquire(timeout=cfg.decode_wait_s):
-        raise APIError(503, "Radio is busy decoding other images; please try again in a "
-                       "moment.", request_id)
+        raise Busy("Radio is busy decoding other images; please try again in a moment.",
+                   request_id)
     try:
         yield
     finally:
         slots.release()
 
 
-def accept(cfg: Config, data: bytes, request_id: str | None = None,
-           patient_key: bytes | None = None) -> Intake:
-    """The accepted form of an upload; APIError 400/415/422 (the message says why) or 503.
+def accept(cfg: Config, slots: threading.BoundedSemaphore, data: bytes,
+           request_id: str | None = None, patient_key: bytes | None = None) -> Intake:
+    """The accepted form of an upload; Malformed, UnsupportedFormat or NotAccepted (the
+    message says why), or Busy (``app.platform.failures``).
 
     ``patient_key`` (the app's secret): a DICOM's PatientID is kept as its keyed hash, so
     that data drift permutes a patient's films together (dicom.patient_key)."""
     if dicom.is_dicom(data):
-        with decode_slot(cfg, request_id):
+        with decode_slot(cfg, slots, request_id):
             loaded = dicom.load(data, request_id, key=patient_key)
         return Intake(loaded.clean, "DICOM", loaded.image, loaded.source, loaded.rendering)
     try:
         fmt = sniff_format(data)
     except ImageError as exc:
         # Empty is a bad request; non-empty bytes of another kind are the wrong media type.
-        raise APIError(415 if data else 400, str(exc), request_id) from exc
-    with decode_slot(cfg, request_id):
+        raise (UnsupportedFormat if data else Malformed)(str(exc), request_id) from exc
+    with decode_slot(cfg, slots, request_id):
         try:
             image = preprocess(data)
         except ImageError as exc:
-            raise APIError(400, str(exc), request_id) from exc
+            raise Malformed(str(exc), request_id) from exc
     return Intake(metadata.strip(data, fmt), fmt, image)
 
 
 def keep(cfg: Config, item: Intake, request_id: str | None = None) -> str:
     """Store the accepted upload (and a DICOM's rendering) once, by content; its SHA-256.
-    StorageError (507) when the server cannot."""
+    StorageFull when the server cannot."""
     where = images.location(cfg)
     try:
         sha = images.store(where, item.data, item.fmt)
         if item.rendering is not None:
             images.store_rendering(where, sha, item.rendering)
-    except storage.StorageError as exc:
+    except StorageFull as exc:
         exc.request_id = request_id
         raise
     return sha
 
 
-def shown(cfg: Config, sha256: str, fmt: str) -> tuple[bytes, str]:
+def shown(cfg: Config, slots: threading.BoundedSemaphore, sha256: str,
+          fmt: str) -> tuple[bytes, str]:
     """``(bytes, media type)`` a browser is shown of a stored image: a DICOM's stored
     rendering. A DICOM stored before renderings were kept is rendered once (in a decode
     slot) and its rendering kept. ImageMissing when the image is gone."""
@@ -100,11 +105,11 @@ def shown(cfg: Config, sha256: str, fmt: str) -> tuple[bytes, str]:
     except images.ImageMissing:
         pass
     data = images.load(where, sha256, fmt)
-    with decode_slot(cfg, None):
+    with decode_slot(cfg, slots, None):
         png = dicom.load(data).rendering
     try:
         images.store_rendering(where, sha256, png)
-    except storage.StorageError:
+    except StorageFull:
         pass  # shown all the same; rendered again next time
     return png, "image/png"
 

@@ -90,8 +90,8 @@ def _explained(parsed: dict[str, Any]) -> dict[str, Any]:
 def parse_response(body: Any) -> dict[str, Any]:
     """The whole ``/invocations`` body for one image -> its parsed prediction.
 
-    Raises ModelServerError(502) with a user-facing message if the body breaks the contract;
-    the precise reason is attached as ``__cause__`` for the log.
+    Raises ModelServerError (kind "contract") with a user-facing message if the body breaks
+    the contract; the precise reason is attached as ``__cause__`` for the log.
     """
     try:
         if not isinstance(body, dict) or not isinstance(body.get("predictions"), list):
@@ -101,5 +101,5 @@ def parse_response(body: Any) -> dict[str, Any]:
         return parse_prediction(body["predictions"][0])
     except ContractError as exc:
         raise ModelServerError(
-            502, "The model server sent an answer Radio cannot use; please report this.",
+            "The model server sent an answer Radio cannot use; please report this.",
             kind="contract") from exc

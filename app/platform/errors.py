@@ -1,5 +1,8 @@
 """Errors: a sentence, never a stack trace; JSON for API clients, a page for browsers.
 
+The one place that turns domain errors (``app.platform.failures``, the model client's
+``ModelServerError``) into HTTP statuses and sentences: :func:`describe`.
+
 API clients (the API paths, or an Accept that does not prefer HTML, as ``fetch`` sends)
 get JSON ``{"error": ..., "id": ...}``; a browser opening a page gets the same sentence
 on an HTML page with the site's navigation. The errors gunicorn answers itself before the
@@ -12,6 +15,16 @@ import logging
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
+
+from app.platform.failures import (
+    Busy,
+    DomainError,
+    Malformed,
+    NotAccepted,
+    StorageFull,
+    UnsupportedFormat,
+)
+from app.platform.model_client import ModelServerError
 
 log = logging.getLogger("radio.errors")
 
@@ -43,6 +56,38 @@ class APIError(Exception):
         self.status = status
         self.message = message
         self.request_id = request_id
+
+
+# The status of each domain error; a model-server error's depends on its kind.
+STATUSES: dict[type[DomainError], int] = {
+    Malformed: 400, UnsupportedFormat: 415, NotAccepted: 422, Busy: 503, StorageFull: 507}
+MODEL_SERVER_STATUSES = {"unreachable": 503, "breaker_open": 503, "timeout": 504}
+
+
+def _storage_message(exc: StorageFull) -> str:
+    kept = ("the image stays on the server until the next clean-up removes it"
+            if exc.image_left else "nothing was kept")
+    what = (
+        "Radio analysed the image but cannot store the result (the server's storage is "
+        f"full or not writable), so the answer is not shown and {kept}."
+        if exc.analysed
+        else "Radio cannot store the upload (the server's storage is full or not "
+        "writable); nothing was analysed."
+    )
+    return f"{what} Please tell the service administrators."
+
+
+def describe(exc: DomainError) -> tuple[int, str]:
+    """``(HTTP status, sentence)`` of a domain error."""
+    if isinstance(exc, ModelServerError):
+        # A bad answer (HTTP error, not JSON, broken contract) is the gateway's fault: 502.
+        return MODEL_SERVER_STATUSES.get(exc.kind, 502), exc.message
+    if isinstance(exc, StorageFull):
+        return 507, _storage_message(exc)
+    for cls, status in STATUSES.items():
+        if isinstance(exc, cls):
+            return status, exc.message
+    return 500, MESSAGES[500]
 
 
 def json_error_body(status: int, message: str | None = None) -> bytes:
@@ -148,8 +193,17 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _api_error(exc: APIError) -> Response:
-    resp = error_response(exc.status, exc.message, exc.request_id)
-    if exc.status == 503 and request.content_length:
+    return _answer(exc.status, exc.message, exc.request_id)
+
+
+def _domain_error(exc: DomainError) -> Response:
+    status, message = describe(exc)
+    return _answer(status, message, exc.request_id)
+
+
+def _answer(status: int, message: str, request_id: str | None) -> Response:
+    resp = error_response(status, message, request_id)
+    if status == 503 and request.content_length:
         # Transient: say when to retry. A busy refusal never read the body, so the
         # connection is closed rather than kept to drain it (app/platform/timeouts.py).
         resp.headers["Connection"] = "close"
@@ -167,6 +221,7 @@ def _unexpected(exc: Exception) -> Response:
 def register(app: Flask) -> None:
     """Install the JSON error handlers on ``app``."""
     app.register_error_handler(APIError, _api_error)
+    app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(RequestTimeout, _timeout)
     app.register_error_handler(HTTPException, _http_error)

@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from app.platform import metrics
 from app.platform.config import Config
-from app.platform.errors import APIError
+from app.platform.failures import DomainError
 from serving.wire import build_request
 
 _lock = threading.Lock()
@@ -33,15 +33,24 @@ _session_pid: int | None = None
 _session_pool: int | None = None
 
 
-class ModelServerError(APIError):
-    """The model server could not give a usable answer (HTTP 502, 503 or 504).
+class ModelServerError(DomainError):
+    """The model server could not give a usable answer.
 
-    ``kind`` names the failure for the metrics (``app.platform.metrics.MODEL_ERRORS``).
+    ``kind`` names the failure for the metrics (``app.platform.metrics.MODEL_ERRORS``) and
+    for ``app.platform.errors``, which answers it: "unreachable" and "breaker_open" (the
+    server is down), "timeout" (no answer in time), "http", "not_json" and "contract" (a
+    bad answer). Only the first three mean the server did not answer (:attr:`no_answer`).
     """
 
-    def __init__(self, *args: Any, kind: str = "other", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, message: str, request_id: str | None = None, *,
+                 kind: str = "other") -> None:
+        super().__init__(message, request_id)
         self.kind = kind
+
+    @property
+    def no_answer(self) -> bool:
+        """The server did not answer at all (what the circuit breaker counts)."""
+        return self.kind in ("unreachable", "breaker_open", "timeout")
 
 
 def session(pool_size: int) -> requests.Session:
@@ -61,9 +70,10 @@ def session(pool_size: int) -> requests.Session:
 def invoke(cfg: Config, image: np.ndarray, heatmap: bool = True) -> Any:
     """POST one preprocessed image to ``/invocations`` and return the decoded JSON.
 
-    Raises ModelServerError: 503 unreachable, 504 no answer in time, 502 HTTP error or
-    a body that is not JSON. The body's shape is checked by :mod:`app.platform.contract`.
-    Each call is timed, and each failure counted by kind (``app.platform.metrics``).
+    Raises ModelServerError of kind "unreachable", "timeout" (no answer in time), "http"
+    (an HTTP error) or "not_json" (a body that is not JSON). The body's shape is checked by
+    :mod:`app.platform.contract`. Each call is timed, and each failure counted by kind
+    (``app.platform.metrics``).
     """
     started = time.perf_counter()
     try:
@@ -91,23 +101,22 @@ def _invoke(cfg: Config, image: np.ndarray, heatmap: bool) -> Any:
                 time.sleep(0.05)  # let a restarting server finish binding its port
                 continue
             raise ModelServerError(
-                503, "The model server is unreachable; the service cannot analyse images now.",
+                "The model server is unreachable; the service cannot analyse images now.",
                 kind="unreachable") from exc
         except requests.Timeout as exc:
             raise ModelServerError(
-                504,
                 f"The model server did not answer within {cfg.mlflow_timeout_s:g} s; "
                 "please try again in a moment.", kind="timeout",
             ) from exc
     assert resp is not None
     if resp.status_code != 200:
         raise ModelServerError(
-            502, f"The model server failed (HTTP {resp.status_code}); please try again later.",
+            f"The model server failed (HTTP {resp.status_code}); please try again later.",
             kind="http")
     try:
         return resp.json()
     except ValueError as exc:
-        raise ModelServerError(502, "The model server sent an answer that is not JSON.",
+        raise ModelServerError("The model server sent an answer that is not JSON.",
                                kind="not_json") from exc
 
 

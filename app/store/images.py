@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.platform.failures import StorageFull
 from app.store import storage
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "DICOM": "dcm"}
@@ -91,9 +92,9 @@ def _write(where: str | Path, name: str, data: bytes) -> None:
         try:
             storage.atomic_write(path, data)
         except OSError as exc:
-            raise storage.StorageError() from exc
+            raise StorageFull() from exc
     except OSError as exc:
-        raise storage.StorageError() from exc
+        raise StorageFull() from exc
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Durable files under RADIO_DATA_DIR: atomic writes, the free-space check, and the 507
-answer when the disk refuses.
+"""Durable files under RADIO_DATA_DIR: atomic writes and the free-space check.
+
+When the disk refuses, the image store raises ``app.platform.failures.StorageFull``.
 
 Every file is written to a temporary name, fsynced and renamed with ``os.replace``, so a
 crash never leaves a half-written file under a final name. What a request keeps (the image
-once by content, its prediction row) is in ``app/store/images.py`` and ``app/clinical/records.py``;
-Radio versions before the database also wrote ``uploads/`` and ``predictions/*.json`` here,
-imported by the migration ``0002``.
+once by content, its prediction row) is in ``app/store/images.py`` and
+``app/clinical/records.py``; Radio versions before the database also wrote ``uploads/`` and
+``predictions/*.json`` here, imported by the migration ``0002``.
 """
 
 from __future__ import annotations
@@ -13,31 +14,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-
-from app.platform.errors import APIError
-
-
-class StorageError(APIError):
-    """The data directory cannot take the file (full disk, read-only, no permission): 507.
-
-    ``analysed``: the model had answered, but its record could not be kept; the answer is
-    withheld (an answer Radio cannot account for later is not given). ``image_left``: the
-    image was stored before the record failed; without a row, it goes at the next retention
-    pass (app/store/retention.py), and the message says so rather than "nothing was kept".
-    """
-
-    def __init__(self, request_id: str | None = None, analysed: bool = False,
-                 image_left: bool = False) -> None:
-        kept = ("the image stays on the server until the next clean-up removes it"
-                if image_left else "nothing was kept")
-        what = (
-            "Radio analysed the image but cannot store the result (the server's storage is "
-            f"full or not writable), so the answer is not shown and {kept}."
-            if analysed
-            else "Radio cannot store the upload (the server's storage is full or not "
-            "writable); nothing was analysed."
-        )
-        super().__init__(507, f"{what} Please tell the service administrators.", request_id)
 
 
 def check(data_dir: Path, min_free_mb: float) -> tuple[bool, str]:

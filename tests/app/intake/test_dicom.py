@@ -15,7 +15,8 @@ from pydicom import dcmread
 from sqlalchemy import select
 
 from app.intake import dicom
-from app.platform.errors import APIError
+from app.platform.errors import describe
+from app.platform.failures import DomainError
 from app.store import db
 from app.store.db.models import Prediction
 from serving.preprocessing import preprocess
@@ -104,26 +105,26 @@ def test_the_source_keeps_a_keyed_hash_of_the_patient_never_the_id():
 ])
 def test_not_a_frontal_chest_radiograph_is_refused(kwargs, status, words):
     data = dicom_files.make(dicom_files.radiograph(64, 64), **kwargs)
-    with pytest.raises(APIError) as info:
+    with pytest.raises(DomainError) as info:
         dicom.load(data, "rid")
-    assert info.value.status == status and words in info.value.message
+    assert describe(info.value)[0] == status and words in info.value.message
 
 
 def test_damaged_or_imageless_dicom_is_400_or_422():
     data = dicom_files.make(dicom_files.radiograph(64, 64))
-    with pytest.raises(APIError) as info:
+    with pytest.raises(DomainError) as info:
         dicom.load(data[:-1000])  # cut inside the pixel data
-    assert info.value.status == 400 and "damaged" in info.value.message
-    with pytest.raises(APIError) as info:
+    assert describe(info.value)[0] == 400 and "damaged" in info.value.message
+    with pytest.raises(DomainError) as info:
         dicom.load(data[:300])  # cut inside the header: nothing says it is a radiograph
-    assert info.value.status in (400, 422)
+    assert describe(info.value)[0] in (400, 422)
     ds = dcmread(io.BytesIO(data))
     del ds.PixelData
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    with pytest.raises(APIError) as info:
+    with pytest.raises(DomainError) as info:
         dicom.load(buf.getvalue())
-    assert info.value.status == 422 and "no image" in info.value.message
+    assert describe(info.value)[0] == 422 and "no image" in info.value.message
 
 
 def test_dicom_upload_is_diagnosed_and_nothing_identifying_is_kept(make_app, model_server,
@@ -211,9 +212,9 @@ def test_jpeg_compressed_dicom_is_decoded_and_unknown_compression_is_415():
 
     assert np.abs(image.astype(int) - to_array(Image.fromarray(direct)).astype(int)).max() <= 1
     assert dcmread(io.BytesIO(clean)).file_meta.TransferSyntaxUID == JPEGBaseline8Bit
-    with pytest.raises(APIError) as info:
+    with pytest.raises(DomainError) as info:
         dicom.load(_encapsulated(b"\x00\x00\x01\xb3video", MPEG2MPML, pixels))
-    assert info.value.status == 415 and "MPEG2" in info.value.message
+    assert describe(info.value)[0] == 415 and "MPEG2" in info.value.message
 
 
 def test_dicom_and_contributions_wait_for_the_decode_slot(make_app, model_server):
@@ -285,7 +286,7 @@ def test_header_budget_is_checked_before_decoding(monkeypatch):
     monkeypatch.setattr(Dataset, "pixel_array", property(no_decoding))
     for data in (dicom_files.rle_bomb(6000), dicom_files.encapsulated(
             b"\xff\x4f\xff\x51" + bytes(60), dicom_files.JPEG_2000, 6000, 6000)):
-        with pytest.raises(APIError) as info:
+        with pytest.raises(DomainError) as info:
             dicom.load(data)
-        assert info.value.status == 400 and "too many pixels" in info.value.message
+        assert describe(info.value)[0] == 400 and "too many pixels" in info.value.message
         assert "6000x6000, 16-bit" in info.value.message and "limit is 40 MB" in info.value.message

@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from app.platform.contract import parse_response
+from app.platform.errors import describe
 from app.platform.model_client import ModelServerError
 
 GOOD = {
@@ -68,7 +69,7 @@ def test_missing_heatmap_is_allowed():
 def test_malformed_answers_are_502(body):
     with pytest.raises(ModelServerError) as info:
         parse_response(body)
-    assert info.value.status == 502
+    assert describe(info.value)[0] == 502
     assert "cannot use" in info.value.message
 
 

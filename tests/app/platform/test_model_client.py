@@ -7,6 +7,7 @@ import pytest
 from app.platform import model_client
 from app.platform.config import load_config
 from app.platform.contract import parse_response
+from app.platform.errors import describe
 from serving.preprocessing import preprocess_path
 
 
@@ -35,7 +36,7 @@ def test_closed_port_is_503_after_one_retry():
     cfg = _cfg(f"http://127.0.0.1:{helpers.free_port()}")
     with pytest.raises(model_client.ModelServerError) as info:
         model_client.invoke(cfg, np.zeros((224, 224), np.uint8))
-    assert info.value.status == 503
+    assert describe(info.value)[0] == 503
     assert "unreachable" in info.value.message
     ok, detail = model_client.ping(cfg)
     assert not ok and "unreachable" in detail
@@ -47,7 +48,7 @@ def test_hung_server_is_504_and_not_retried():
         cfg = _cfg(server.url, mlflow_timeout_s=0.5, health_timeout_s=0.5)
         with pytest.raises(model_client.ModelServerError) as info:
             model_client.invoke(cfg, np.zeros((224, 224), np.uint8))
-        assert info.value.status == 504
+        assert describe(info.value)[0] == 504
         assert "did not answer within 0.5 s" in info.value.message
         # Exactly one connection: a POST that reached the server is not sent twice.
         assert len(server.accepted) == 1

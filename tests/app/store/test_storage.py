@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from app.platform.errors import describe
+from app.platform.failures import StorageFull
 from app.store import storage
 
 
@@ -41,13 +43,13 @@ def test_check_reports_free_space_and_unusable_folders(tmp_path):
 
 
 def test_the_two_507_messages_say_whether_the_image_was_analysed():
-    before = storage.StorageError("abc")
-    after = storage.StorageError("abc", analysed=True)
-    assert before.status == after.status == 507 and before.request_id == "abc"
-    assert before.message.startswith("Radio cannot store the upload")
-    assert "nothing was analysed" in before.message
-    assert after.message.startswith("Radio analysed the image")
-    assert "answer is not shown" in after.message
+    (status, before), (again, after) = (describe(StorageFull("abc")),
+                                        describe(StorageFull("abc", analysed=True)))
+    assert status == again == 507 and StorageFull("abc").request_id == "abc"
+    assert before.startswith("Radio cannot store the upload")
+    assert "nothing was analysed" in before
+    assert after.startswith("Radio analysed the image")
+    assert "answer is not shown" in after
 
 
 def test_the_sqlite_database_is_readable_by_its_owner_only(make_app, model_server, data_dir):
