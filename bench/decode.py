@@ -114,7 +114,7 @@ def _all_cases() -> dict[str, bytes]:
 # VmHWM, not ru_maxrss: the latter survives exec and would include this parent's peak.
 _ALONE = """
 import sys, time
-from app.platform.errors import APIError
+from app.platform.failures import DomainError
 from app.intake import dicom
 from serving.preprocessing import ImageError, preprocess
 def hwm():
@@ -129,7 +129,7 @@ t0 = time.perf_counter()
 try:
     dicom.load(data) if dicom.is_dicom(data) else preprocess(data)
     outcome = "ok"
-except (ImageError, APIError):
+except (ImageError, DomainError):
     outcome = "refused"
 print(outcome, hwm() - base, time.perf_counter() - t0)
 """

@@ -17,7 +17,16 @@ from app.accounts import accounts, auth
 from app.admin import models, monitoring
 from app.clinical import clinical, predict, presentation
 from app.datasets import datasets
-from app.platform import errors, headers, health, metrics, openapi, state, timeouts, web
+from app.platform import (
+    errors,
+    headers,
+    health,
+    openapi,
+    request_timing,
+    state,
+    timeouts,
+    web,
+)
 from app.platform.config import Config, load_config
 from app.platform.request import RadioRequest
 from app.store.db import web as dbweb
@@ -50,6 +59,6 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     state.install(app, cfg)
     dbweb.init_app(app)
     auth.init_app(app)
-    metrics.init_app(app)
+    request_timing.init_app(app)
     app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
     return app

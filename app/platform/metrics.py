@@ -8,6 +8,8 @@ gunicorn (the tests' client) the same metrics live in the process's default regi
 
 The drift gauges are read from the monitoring jobs' latest reports at scrape time
 (:class:`ReportCollector`), so a job that runs elsewhere needs no metrics server of its own.
+Request timing (Flask hooks) is ``app.platform.request_timing``; this module needs no Flask,
+so that domain code (reviews, the model client) can count.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -53,12 +53,6 @@ REVIEWS = Counter(
     ["verdict"])
 
 
-def route_label() -> str:
-    """The matched URL rule (``/history/<pred_id>``), never the raw path (bounded labels)."""
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
-
-
 def observe_prediction(result: dict[str, Any] | None, error: bool = False) -> None:
     """Count one analysed upload (``result``: the app's answer)."""
     if error or not result:
@@ -69,22 +63,6 @@ def observe_prediction(result: dict[str, Any] | None, error: bool = False) -> No
     PREDICTIONS.labels(label=label, status=status).inc()
     if status == "ok" and result.get("confidence") is not None:
         CONFIDENCE.labels(label=label).observe(float(result["confidence"]))
-
-
-def init_app(app: Flask) -> None:
-    """Time every request by route, method and status."""
-
-    @app.before_request
-    def _start() -> None:
-        g.metrics_t0 = time.perf_counter()
-
-    @app.after_request
-    def _observe(response: Response) -> Response:
-        t0 = g.pop("metrics_t0", None)
-        if t0 is not None:
-            REQUEST_SECONDS.labels(route_label(), request.method,
-                                   str(response.status_code)).observe(time.perf_counter() - t0)
-        return response
 
 
 # --- drift reports -> gauges ------------------------------------------------------------
