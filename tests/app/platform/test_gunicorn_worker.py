@@ -1,6 +1,5 @@
 """app/platform/gunicorn_worker.py (+ app/platform/gunicorn.conf.py): JSON errors from gunicorn
-itself, a hung
-model server that never blocks the page or /health, no shared control socket."""
+itself, a hung model server that never blocks the page or /health, no shared control socket."""
 
 from __future__ import annotations
 
