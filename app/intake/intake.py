@@ -2,12 +2,13 @@
 ``POST /contribute`` both go through :func:`accept` and :func:`keep`.
 
 :func:`accept` sniffs the kind (DICOM, PNG, JPEG), then decodes inside one of the worker's
-RADIO_DECODE_SLOTS (a request waits RADIO_DECODE_WAIT_S for one, then gets 503), under the
-limits of its kind: ``serving.preprocessing`` for PNG and JPEG, ``app.intake.dicom_limits`` for
-DICOM, checked from the header before anything is decompressed. What comes out is what
-Radio keeps: the upload without its text metadata (``app.intake.metadata``), or the de-identified
-DICOM and the PNG rendering browsers
-are shown of it (:func:`shown`), so a stored DICOM is never decoded again per view.
+RADIO_DECODE_SLOTS (a request waits RADIO_DECODE_WAIT_S for one, then is told Radio is
+busy), under the limits of its kind: ``serving.preprocessing`` for PNG and JPEG,
+``app.intake.dicom_limits`` for DICOM, checked from the header before anything is
+decompressed. What comes out is what Radio keeps: the upload without its text metadata
+(``app.intake.metadata``), or the de-identified DICOM and the PNG rendering browsers are
+shown of it (:func:`shown`), so a stored DICOM is never decoded again per view. Refusals
+are domain errors (``app.platform.failures``); ``app.platform.errors`` gives their statuses.
 """
 
 from __future__ import annotations

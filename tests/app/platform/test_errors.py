@@ -50,3 +50,43 @@ def test_an_unexpected_error_is_an_html_page_for_a_browser(make_app):
     html = resp.get_data(as_text=True)
     assert "Internal error in the Radio web app; please try again." in html
     assert "secret" not in html and "Traceback" not in html
+
+
+def test_domain_errors_get_their_status_and_sentence_in_one_place():
+    from app.platform.errors import describe
+    from app.platform.failures import Busy, Malformed, NotAccepted, StorageFull, UnsupportedFormat
+    from app.platform.model_client import ModelServerError
+
+    assert describe(Malformed("damaged")) == (400, "damaged")
+    assert describe(UnsupportedFormat("a PDF")) == (415, "a PDF")
+    assert describe(NotAccepted("a lateral view")) == (422, "a lateral view")
+    assert describe(Busy("busy")) == (503, "busy")
+    assert describe(StorageFull())[0] == 507
+    statuses = {kind: describe(ModelServerError("m", kind=kind))[0]
+                for kind in ("unreachable", "breaker_open", "timeout", "http", "not_json",
+                             "contract")}
+    assert statuses == {"unreachable": 503, "breaker_open": 503, "timeout": 504, "http": 502,
+                        "not_json": 502, "contract": 502}
+
+
+def test_a_domain_error_raised_below_a_view_is_answered_as_json(make_app):
+    from app.platform.failures import Busy, NotAccepted
+
+    app = make_app()
+
+    @app.post("/api/refuse")
+    def refuse():
+        raise NotAccepted("This is a lateral view.", "req1")
+
+    @app.post("/api/busy")
+    def busy():
+        raise Busy("Radio is busy.")
+
+    client = app.test_client()
+    resp = client.post("/api/refuse")
+    assert resp.status_code == 422
+    assert resp.json == {"error": "This is a lateral view.", "id": "req1"}
+    # Busy with a body: say when to retry, and close rather than drain the unread body.
+    resp = client.post("/api/busy", data=b"x" * 10)
+    assert resp.status_code == 503 and resp.json == {"error": "Radio is busy."}
+    assert resp.headers["Retry-After"] == "5" and resp.headers["Connection"] == "close"
