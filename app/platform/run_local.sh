@@ -5,7 +5,7 @@
 # Environment: PORT [8080] (web app), MODEL_SERVER_PORT [8000], RADIO_START_TIMEOUT_S [300],
 # RADIO_VENV [<project>/.venv]; every app setting of the README passes through.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 venv="${RADIO_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH"
