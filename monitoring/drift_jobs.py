@@ -1,8 +1,8 @@
 """The scheduled monitoring jobs: ``data_drift_job()`` and ``model_drift_job()``.
 
-Called by name by the lifecycle's scheduler (systemd timers, Airflow), or by hand with
-``python -m monitoring.jobs data|model`` (prints the summary; exit 1 with the reason when the
-job cannot run); each returns
+Library code, run only through the one jobs entry point: ``python -m lifecycle job
+data-drift|model-drift`` (:mod:`lifecycle.jobs`; the systemd timers and Airflow DAGs call
+it, and so does an operator by hand); each returns
 ``{"drift": bool, "summary": str, ...}``, writes its report (``monitoring.reports``) where the
 app's admin page and metrics read it, logs it to MLflow when MLFLOW_TRACKING_URI is set, and
 raises on a failure (so the scheduler's failure e-mail fires). They run on the frontend
@@ -27,11 +27,9 @@ MLflow's client). Settings (environment, defaults in brackets):
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +62,7 @@ def group_of(site: str, source: dict[str, Any] | None) -> str:
 
 def production_model() -> tuple[str, Path]:
     """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the tracking server."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
 
     version = resolve(MODEL_NAME, ALIAS)
     return version, model_path(MODEL_NAME, version)
@@ -242,7 +240,7 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
 
 def model_drift_job() -> dict[str, Any]:
     """Metrics on validated cases with intervals, against the production model's card."""
-    from serving.registry import MODEL_NAME
+    from serving.served_model import MODEL_NAME
 
     cfg, folder = _settings()
     days = float(_env("RADIO_MODEL_DRIFT_DAYS", "90"))
@@ -270,25 +268,3 @@ def _finish(report: dict[str, Any], folder: Path, figure: str) -> dict[str, Any]
     report["retraining"] = trigger.maybe_retrain(report)
     log.info("%s drift job: %s", report["kind"], report["summary"])
     return report
-
-
-JOBS = {"data": data_drift_job, "model": model_drift_job}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``data`` or ``model``: run that job once; its summary, or why it could not run."""
-    parser = argparse.ArgumentParser(prog="python -m monitoring.jobs")
-    parser.add_argument("kind", choices=sorted(JOBS))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        report = JOBS[args.kind]()
-    except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
-        print(f"error: {args.kind}-drift job: {exc}", file=sys.stderr)
-        return 1
-    print(f"{'DRIFT' if report['drift'] else 'no drift'}: {report['summary']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
