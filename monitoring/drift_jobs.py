@@ -9,7 +9,8 @@ raises on a failure (so the scheduler's failure e-mail fires). They run on the f
 host (the database and the image store are there) with the ``[serve]`` extra (ONNX Runtime,
 MLflow's client). Settings (environment, defaults in brackets):
 
-* the app's own: DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE (``app/config.py``);
+* where the images, the database and the registry are: :mod:`radio_config` (the app's and
+  the lifecycle's answer too): DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE;
   RADIO_MONITORING_DIR [<data dir>/monitoring] where reports go;
 * MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
   model whose features are compared and whose card is the yardstick;
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+import radio_config
 from monitoring import drift, model_drift, reports, trigger
 
 log = logging.getLogger("radio.monitoring")
@@ -45,12 +47,12 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def _settings():
-    from app.config import load_config
+def _settings() -> tuple[radio_config.Wiring, Path]:
+    """Where this host's images, database and registry are, and the reports folder."""
     from app.metrics import reports_dir
 
-    cfg = load_config()
-    return cfg, reports_dir(cfg.data_dir)
+    wiring = radio_config.load()
+    return wiring, reports_dir(wiring.data_dir)
 
 
 def group_of(site: str, source: dict[str, Any] | None) -> str:
@@ -60,12 +62,13 @@ def group_of(site: str, source: dict[str, Any] | None) -> str:
     return institution.strip() or (site or "").strip() or "unknown"
 
 
-def production_model() -> tuple[str, Path]:
-    """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the tracking server."""
-    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
+def production_model(wiring: radio_config.Wiring) -> tuple[str, Path]:
+    """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the wiring's registry."""
+    from serving.served_model import model_path, resolve
 
-    version = resolve(MODEL_NAME, ALIAS)
-    return version, model_path(MODEL_NAME, version)
+    with radio_config.mlflow_env(wiring):
+        version = resolve(wiring.model_name, wiring.model_alias)
+        return version, model_path(wiring.model_name, version)
 
 
 def _model_input(data: bytes, fmt: str) -> np.ndarray:
@@ -78,7 +81,7 @@ def _model_input(data: bytes, fmt: str) -> np.ndarray:
     return preprocess(data)
 
 
-def current_window(cfg, since: datetime
+def current_window(cfg: radio_config.Wiring, since: datetime
                    ) -> tuple[list[np.ndarray], list[dict], list[str], list[str | None]]:
     """Model inputs, image statistics, groups and patient keys (the DICOM PatientID's keyed
     hash, ``app.dicom.patient_key``; None where the upload carried none) of the answered
@@ -89,7 +92,7 @@ def current_window(cfg, since: datetime
     from app.db.models import Prediction
     from serving.image_stats import stats_dict
 
-    where = images.location(cfg)
+    where = cfg.image_store
     arrays, stats, groups, patients = [], [], [], []
     missing = 0
     with db.session_scope(cfg.db_url) as session:
@@ -133,7 +136,7 @@ def data_drift_job() -> dict[str, Any]:
         raise RuntimeError("RADIO_DRIFT_REFERENCE is not set: build one with "
                            "`python -m monitoring.reference build --out FILE`")
     reference = Reference.load(ref_path)
-    version, model_dir = production_model()
+    version, model_dir = production_model(cfg)
     if reference.model_version != version:
         raise RuntimeError(f"the drift reference was built with model version "
                            f"{reference.model_version}; production is {version}: rebuild it")
@@ -170,7 +173,7 @@ def data_drift_job() -> dict[str, Any]:
     return _finish(report, folder, reports.p_value_figure(report["groups"], alpha))
 
 
-def validated_cases(cfg, since: datetime) -> list[model_drift.Case]:
+def validated_cases(cfg: radio_config.Wiring, since: datetime) -> list[model_drift.Case]:
     """Cases since ``since`` whose reviewers agree on a label (``app.reviews``)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
@@ -240,13 +243,12 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
 
 def model_drift_job() -> dict[str, Any]:
     """Metrics on validated cases with intervals, against the production model's card."""
-    from serving.served_model import MODEL_NAME
-
     cfg, folder = _settings()
     days = float(_env("RADIO_MODEL_DRIFT_DAYS", "90"))
     min_cases = int(_env("RADIO_MODEL_DRIFT_MIN_CASES", str(model_drift.MIN_CASES)))
-    version, _ = production_model()
-    card, card_source = model_card(MODEL_NAME, version)
+    version, _ = production_model(cfg)
+    with radio_config.mlflow_env(cfg):
+        card, card_source = model_card(cfg.model_name, version)
     cases = validated_cases(cfg, datetime.now(UTC) - timedelta(days=days))
     alpha = float(_env("RADIO_MODEL_DRIFT_ALPHA", str(model_drift.ALPHA)))
     results = model_drift.evaluate(cases, card, min_cases, alpha)
