@@ -95,8 +95,8 @@ def measure(feats: dict[str, tuple], repeats: int) -> dict:
 
 def main() -> int:
     """Measure and print; the last line is one JSON object."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
-    from training.registry import tracking_uri
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
+    from training.registry_folder import tracking_uri
     from training.sources import missing, source_paths
 
     if missing(source_paths(DATA)):

@@ -1,5 +1,5 @@
 """The lifecycle's actions, as the CLI, the admin page and the jobs call them: prepare,
-deploy through the gate, force, roll back. Each moves aliases (:mod:`lifecycle.registry`),
+deploy through the gate, force, roll back. Each moves aliases (:mod:`lifecycle.model_versions`),
 appends to the event log (:mod:`lifecycle.events`) and sends the e-mail a person must see
 (:mod:`lifecycle.notify`). The model server follows ``production`` by itself
 (:mod:`lifecycle.follow`), so no action here touches a server.
@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from lifecycle import events, heldout, notify
-from lifecycle import registry as reg
-from lifecycle.gate import decide
+from lifecycle import model_versions as reg
+from lifecycle.promotion_gate import decide
 from lifecycle.settings import Settings
 from monitoring.model_drift import CARD_TAG, card_from_decision
 
@@ -46,7 +46,8 @@ def load_heldout(s: Settings) -> heldout.HeldOut:
 
 def evaluate(s: Settings, production: str, candidate: str,
              data: heldout.HeldOut | None = None):
-    """The gate's :class:`~lifecycle.gate.Decision` for ``candidate`` against ``production``."""
+    """The gate's :class:`~lifecycle.promotion_gate.Decision` for ``candidate`` against
+    ``production``."""
     data = data if data is not None else load_heldout(s)
     ask = lambda v: heldout.answers(s.tracking_uri, s.registry_root, s.model_name, v,  # noqa: E731
                                     data.images)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 DEFAULT_KEEP_LATEST = 2
 

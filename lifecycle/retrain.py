@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle import events, notify
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 from lifecycle.settings import PROJECT_ROOT, Settings
 
 MODES = ("scratch", "scratch-plus-production", "finetune")
@@ -132,9 +132,9 @@ def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[
 
     import keras
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
     from training.model import Standardize
-    from training.registry import use_registry
+    from training.registry_folder import use_registry
 
     use_registry(registry)
     with chdir(Path(registry).resolve().parent):
@@ -189,7 +189,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
         # version 1's CNN.
         backbone = os.environ.get("RADIO_TRAIN_BACKBONE", "lite0-frozen")
         if mode == "finetune":
-            from training.registry import tracking_uri
+            from training.registry_folder import tracking_uri
 
             parent = reg.alias_version(reg.client(tracking_uri(registry)), s.model_name,
                                        reg.PRODUCTION)

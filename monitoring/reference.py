@@ -68,7 +68,7 @@ def build(data_root: str | Path, model_dir: str | Path, model_version: str,
 
 def main(argv: list[str] | None = None) -> int:
     """``build --data DIR --out FILE``: the reference of the production model."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
 
     parser = argparse.ArgumentParser(prog="python -m monitoring.reference")
     sub = parser.add_subparsers(dest="cmd", required=True)

@@ -179,7 +179,7 @@ def not_chest_xray() -> Path:
 @pytest.fixture(scope="session")
 def shipped_model():
     """The production model of the shipped registry (mlflow/), loaded in-process."""
-    from training.registry import load_model
+    from training.registry_folder import load_model
 
     return load_model(ROOT / "mlflow")
 

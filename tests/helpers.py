@@ -64,7 +64,7 @@ def register_again(registry: Path, version: str, name: str = "radio-cxr") -> str
     that ships"): tests that switch between two real versions make the second one so."""
     registry = Path(registry).resolve()
     uri = f"sqlite:///{registry / 'mlflow.db'}"
-    from lifecycle import registry as reg
+    from lifecycle import model_versions as reg
 
     cl = reg.client(uri)
     mv = cl.get_model_version(name, version)

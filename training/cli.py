@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from training.fit import HParams
-from training.registry import is_server
+from training.registry_folder import is_server
 from training.sources import EXTRA, Source, missing, training_sources
 
 

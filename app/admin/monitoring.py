@@ -1,6 +1,6 @@
 """The admin's monitoring page: the latest data-drift and model-drift reports.
 
-The reports are files the monitoring jobs (``monitoring/jobs.py``) write in the reports
+The reports are files the monitoring jobs (``monitoring/drift_jobs.py``) write in the reports
 folder (``app.platform.metrics.reports_dir``); the app only reads them, so it needs neither MLflow
 nor ONNX Runtime. Each report's HTML (figures as inline SVG, no script) is shown as-is.
 """

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from radio_config import DEFAULT_DATA_DIR
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,7 +26,7 @@ class Config:
     connect_timeout_s: float = 2.0  # MLFLOW_CONNECT_TIMEOUT_S
     health_timeout_s: float = 2.0  # RADIO_HEALTH_TIMEOUT_S: /ping from /health
     max_upload_mb: float = 20.0  # RADIO_MAX_UPLOAD_MB
-    data_dir: Path = PROJECT_ROOT / "var" / "data"  # RADIO_DATA_DIR
+    data_dir: Path = DEFAULT_DATA_DIR  # RADIO_DATA_DIR (radio_config's default)
     pool_size: int = 8  # RADIO_POOL_SIZE: keep-alive connections per worker process
     log_level: str = "INFO"  # RADIO_LOG_LEVEL
     # Hostile clients and faults (README, "Limits and timeouts")

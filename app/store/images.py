@@ -36,7 +36,9 @@ class ImageMissing(LookupError):
 
 def location(cfg: Any) -> str | Path:
     """The image store of a Config: RADIO_IMAGE_STORE, else ``<data dir>/images``."""
-    return cfg.image_store or Path(cfg.data_dir) / "images"
+    from radio_config import image_store  # one answer for the app and the jobs
+
+    return image_store(cfg.data_dir, cfg.image_store)
 
 
 def _name(sha256: str, fmt: str) -> str:

@@ -1,7 +1,7 @@
 """dags/radio_lifecycle.py with Airflow itself (3.x, in its own venv: `make airflow-venv`):
 every DAG is parsed by a real DagBag and run once with ``dag.test()``; a failing job fails
 its task and e-mails (a real STARTTLS SMTP server), detected drift e-mails and succeeds.
-The drift jobs use the TEST DOUBLE of monitoring.jobs (tests/lifecycle/doubles)."""
+The drift jobs use the TEST DOUBLE of monitoring.drift_jobs (tests/lifecycle/doubles)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def airflow() -> Path:
 
 
 def test_every_job_runs_once_through_airflow(airflow, smtp, tmp_path):
-    from lifecycle import registry as reg
+    from lifecycle import model_versions as reg
 
     home = tmp_path / "airflow"
     uri = f"sqlite:///{tmp_path / 'reg.db'}"

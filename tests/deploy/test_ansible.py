@@ -133,7 +133,7 @@ def test_model_host_installs_the_registry_extra_without_tensorflow() -> None:
     frontend = next(r for r in app_play["roles"] if r["role"] == "radio_common")
     assert frontend["vars"]["radio_common_pip_extras"] == "[serve]"
     check = frontend["vars"]["radio_common_import_check"]
-    assert "app" in check.split(", ") and "monitoring.jobs" in check
+    assert "app" in check.split(", ") and "monitoring.drift_jobs" in check
     defaults = yaml.safe_load((ROLES / "radio_common" / "defaults" / "main.yml").read_text())
     assert defaults["radio_common_pip_extras"] == ""
     # One venv per release, reached through the current link.

@@ -84,14 +84,15 @@ def test_model_unit_runs_the_follower(rendered: Path, fake_root: Path) -> None:
 def test_registry_unit_and_env(rendered: Path, env_file, fake_root: Path) -> None:
     service = parse_unit(rendered / "radio-registry.service")["Service"]
     assert service["User"] == "radio" and service["NoNewPrivileges"] == "yes"
-    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/registry.sh"
+    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/tracking_server.sh"
     env = env_file(rendered / "registry.env")
     # loopback only, on the data volume, password from deploy.sh; SQLite and volume by default
     assert env["RADIO_REGISTRY_HOST"] == "127.0.0.1"
     assert env["RADIO_REGISTRY_DIR"] == str(fake_root / "var/lib/radio/registry")
     assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "render-test-password"
     assert "RADIO_REGISTRY_BACKEND" not in env and "RADIO_REGISTRY_ARTIFACTS" not in env
-    registry_sh = (Path(__file__).resolve().parents[2] / "mlflow" / "registry.sh").read_text()
+    registry_sh = (Path(__file__).resolve().parents[2] / "mlflow"
+                   / "tracking_server.sh").read_text()
     for key in env:
         if key.startswith("RADIO_REGISTRY"):
             assert key in registry_sh, key
@@ -142,7 +143,8 @@ def test_model_env_names_what_serve_sh_reads(rendered: Path, env_file) -> None:
     follower (lifecycle/follow.py, lifecycle/settings.py) uses."""
     root = Path(__file__).resolve().parents[2]
     serve = "".join((root / f).read_text() for f in (
-        "mlflow/serve.sh", "lifecycle/follow.py", "lifecycle/settings.py", "serving/registry.py"))
+        "mlflow/serve.sh", "lifecycle/follow.py", "lifecycle/settings.py",
+        "serving/served_model.py"))
     for key in env_file(rendered / "model.env"):
         if key.startswith(("MODEL_SERVER_", "RADIO_")):
             assert key in serve, key

@@ -12,7 +12,7 @@ from lifecycle_helpers import settings_for
 from mlflow.exceptions import MlflowException
 
 from lifecycle import cli, events, prune
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 NAME = "radio-cxr"
 

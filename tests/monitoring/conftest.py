@@ -18,8 +18,8 @@ def shipped_production() -> tuple[str, Path]:
 
     from helpers import mlflow_target
 
-    from serving.registry import model_path, resolve
-    from training.registry import tracking_uri
+    from serving.served_model import model_path, resolve
+    from training.registry_folder import tracking_uri
 
     cwd = os.getcwd()
     os.chdir(ROOT)  # the shipped registry's paths are relative to the project root
@@ -50,8 +50,8 @@ def calibrated_dir() -> Path:
 
     from helpers import mlflow_target
 
-    from serving.registry import model_path
-    from training.registry import tracking_uri
+    from serving.served_model import model_path
+    from training.registry_folder import tracking_uri
 
     cwd = os.getcwd()
     os.chdir(ROOT)

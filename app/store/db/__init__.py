@@ -39,8 +39,10 @@ def migrated_mark(url: str) -> str:
 
 
 def default_url(data_dir: Path) -> str:
-    """The SQLite database under the data directory."""
-    return f"sqlite:///{Path(data_dir).resolve() / 'radio.db'}"
+    """The SQLite database under the data directory (radio_config decides, for every process)."""
+    from radio_config import database_url
+
+    return database_url(data_dir)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def registry_env(tmp_path, monkeypatch):
     """A scratch registry with versions 1-3 (2 in production), named by the environment."""
-    from lifecycle.registry import client
+    from lifecycle.model_versions import client
 
     uri = f"sqlite:///{tmp_path / 'reg.db'}"
     cl = client(uri)

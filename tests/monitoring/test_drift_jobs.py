@@ -1,4 +1,4 @@
-"""monitoring/jobs.py end to end: ``data_drift_job()`` on a real app database and image
+"""monitoring/drift_jobs.py end to end: ``data_drift_job()`` on a real app database and image
 store, with a reference built from the real training images and the shipped production
 model (../shared/data and mlflow/; skipped when the data are absent).
 
@@ -123,7 +123,7 @@ def test_data_drift_job_flags_the_drifted_site_only(make_app, data_dir, job_env,
 
     from app.platform.metrics import ReportCollector
     from app.store import images
-    from monitoring.jobs import data_drift_job
+    from monitoring.drift_jobs import data_drift_job
 
     monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(reference_file[0]))
     app = make_app(data_dir=data_dir)
@@ -191,7 +191,8 @@ def test_data_drift_job_refuses_a_reference_of_another_model_version(
     make_app, data_dir, job_env, tmp_path, monkeypatch, capsys, shipped_production
 ):
     """Features of another version live in another space: the job refuses, loudly."""
-    from monitoring.jobs import data_drift_job, main
+    from lifecycle.cli import main
+    from monitoring.drift_jobs import data_drift_job
     from monitoring.reference import Reference
 
     make_app(data_dir=data_dir)
@@ -203,9 +204,11 @@ def test_data_drift_job_refuses_a_reference_of_another_model_version(
     production = shipped_production[0]
     with pytest.raises(RuntimeError, match=rf"version 999.*production is {production}: rebuild"):
         data_drift_job()
-    # By hand (python -m monitoring.jobs data): the reason in one line, exit status 1.
-    assert main(["data"]) == 1
-    assert "rebuild it" in capsys.readouterr().err
+    # By hand, through the one jobs entry point (python -m lifecycle job data-drift): the
+    # job's result names the reason, exit status 1.
+    monkeypatch.setenv("RADIO_LIFECYCLE_LOG", str(tmp_path / "events.jsonl"))
+    assert main(["job", "data-drift"]) == 1
+    assert "rebuild it" in capsys.readouterr().out
     monkeypatch.delenv("RADIO_DRIFT_REFERENCE")
     with pytest.raises(RuntimeError, match="RADIO_DRIFT_REFERENCE is not set"):
         data_drift_job()

@@ -1,11 +1,11 @@
-"""lifecycle/gate.py: the exact McNemar test per source and pooled, the adult-normals rule,
-films that are not COVID called COVID, and versions with different classes."""
+"""lifecycle/promotion_gate.py: the exact McNemar test per source and pooled, the adult-normals
+rule, films that are not COVID called COVID, and versions with different classes."""
 
 from __future__ import annotations
 
 import pytest
 
-from lifecycle.gate import decide, mcnemar_worse_p
+from lifecycle.promotion_gate import decide, mcnemar_worse_p
 
 
 def ok(label):

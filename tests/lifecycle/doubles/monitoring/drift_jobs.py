@@ -1,4 +1,4 @@
-"""TEST DOUBLE of ``monitoring.jobs`` (the real drift statistics are issue 16's): the two
+"""TEST DOUBLE of ``monitoring.drift_jobs`` (the real drift statistics are issue 16's): the two
 functions the lifecycle's drift jobs call, with the agreed return shape. Behaviour from
 ``RADIO_TEST_DRIFT``: ``data`` / ``model`` (that kind drifts), ``raise`` (both fail),
 anything else (no drift). Used only by tests/lifecycle to test the job plumbing."""

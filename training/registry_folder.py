@@ -8,9 +8,9 @@ does it). While a training run writes, paths are made absolute, then relative ag
 
 Command line::
 
-    python -m training.registry promote NAME VERSION [--alias production]
+    python -m training.registry_folder promote NAME VERSION [--alias production]
 
-Reading which version an alias names is :mod:`serving.registry` (the model host has no
+Reading which version an alias names is :mod:`serving.served_model` (the model host has no
 ``training``).
 """
 
@@ -22,7 +22,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from serving.registry import ALIAS, MODEL_NAME
+from serving.served_model import ALIAS, MODEL_NAME
 
 EXPERIMENT = "radio-cxr"
 
@@ -163,7 +163,7 @@ def promote(name: str, version: str, alias: str = ALIAS, reason: str | None = No
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: promote."""
-    parser = argparse.ArgumentParser(prog="python -m training.registry")
+    parser = argparse.ArgumentParser(prog="python -m training.registry_folder")
     sub = parser.add_subparsers(dest="cmd", required=True)
     pro = sub.add_parser("promote", help="point an alias at a version")
     pro.add_argument("name")

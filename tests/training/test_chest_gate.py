@@ -1,4 +1,4 @@
-"""training/gate.py: check 4 of the gate, fitted against real negatives."""
+"""training/chest_gate.py: check 4 of the gate, fitted against real negatives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from PIL import Image
 from test_ood import chest_like
 
 from serving.ood import OODDetector, negative_inputs
-from training import gate
+from training import chest_gate as gate
 from training.ood import fit
 
 

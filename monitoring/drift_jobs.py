@@ -1,15 +1,16 @@
 """The scheduled monitoring jobs: ``data_drift_job()`` and ``model_drift_job()``.
 
-Called by name by the lifecycle's scheduler (systemd timers, Airflow), or by hand with
-``python -m monitoring.jobs data|model`` (prints the summary; exit 1 with the reason when the
-job cannot run); each returns
+Library code, run only through the one jobs entry point: ``python -m lifecycle job
+data-drift|model-drift`` (:mod:`lifecycle.jobs`; the systemd timers and Airflow DAGs call
+it, and so does an operator by hand); each returns
 ``{"drift": bool, "summary": str, ...}``, writes its report (``monitoring.reports``) where the
 app's admin page and metrics read it, logs it to MLflow when MLFLOW_TRACKING_URI is set, and
 raises on a failure (so the scheduler's failure e-mail fires). They run on the frontend
 host (the database and the image store are there) with the ``[serve]`` extra (ONNX Runtime,
 MLflow's client). Settings (environment, defaults in brackets):
 
-* the app's own: DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE (``app/platform/config.py``);
+* where the images, the database and the registry are: :mod:`radio_config` (the app's and
+  the lifecycle's answer too): DATABASE_URL, RADIO_DATA_DIR, RADIO_IMAGE_STORE;
   RADIO_MONITORING_DIR [<data dir>/monitoring] where reports go;
 * MLFLOW_TRACKING_URI, RADIO_MODEL_NAME [radio-cxr], RADIO_MODEL_ALIAS [production]: the
   model whose features are compared and whose card is the yardstick;
@@ -27,17 +28,16 @@ MLflow's client). Settings (environment, defaults in brackets):
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import radio_config
 from monitoring import drift, model_drift, reports, trigger
 
 log = logging.getLogger("radio.monitoring")
@@ -47,12 +47,12 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def _settings():
-    from app.platform.config import load_config
+def _settings() -> tuple[radio_config.Wiring, Path]:
+    """Where this host's images, database and registry are, and the reports folder."""
     from app.platform.metrics import reports_dir
 
-    cfg = load_config()
-    return cfg, reports_dir(cfg.data_dir)
+    wiring = radio_config.load()
+    return wiring, reports_dir(wiring.data_dir)
 
 
 def group_of(site: str, source: dict[str, Any] | None) -> str:
@@ -62,12 +62,13 @@ def group_of(site: str, source: dict[str, Any] | None) -> str:
     return institution.strip() or (site or "").strip() or "unknown"
 
 
-def production_model() -> tuple[str, Path]:
-    """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the tracking server."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+def production_model(wiring: radio_config.Wiring) -> tuple[str, Path]:
+    """(version, folder) of RADIO_MODEL_NAME@RADIO_MODEL_ALIAS in the wiring's registry."""
+    from serving.served_model import model_path, resolve
 
-    version = resolve(MODEL_NAME, ALIAS)
-    return version, model_path(MODEL_NAME, version)
+    with radio_config.mlflow_env(wiring):
+        version = resolve(wiring.model_name, wiring.model_alias)
+        return version, model_path(wiring.model_name, version)
 
 
 def _model_input(data: bytes, fmt: str) -> np.ndarray:
@@ -80,7 +81,7 @@ def _model_input(data: bytes, fmt: str) -> np.ndarray:
     return preprocess(data)
 
 
-def current_window(cfg, since: datetime
+def current_window(cfg: radio_config.Wiring, since: datetime
                    ) -> tuple[list[np.ndarray], list[dict], list[str], list[str | None]]:
     """Model inputs, image statistics, groups and patient keys (the DICOM PatientID's keyed
     hash, ``app.intake.dicom.patient_key``; None where the upload carried none) of the answered
@@ -91,7 +92,7 @@ def current_window(cfg, since: datetime
     from app.store.db.models import Prediction
     from serving.image_stats import stats_dict
 
-    where = images.location(cfg)
+    where = cfg.image_store
     arrays, stats, groups, patients = [], [], [], []
     missing = 0
     with db.session_scope(cfg.db_url) as session:
@@ -135,7 +136,7 @@ def data_drift_job() -> dict[str, Any]:
         raise RuntimeError("RADIO_DRIFT_REFERENCE is not set: build one with "
                            "`python -m monitoring.reference build --out FILE`")
     reference = Reference.load(ref_path)
-    version, model_dir = production_model()
+    version, model_dir = production_model(cfg)
     if reference.model_version != version:
         raise RuntimeError(f"the drift reference was built with model version "
                            f"{reference.model_version}; production is {version}: rebuild it")
@@ -172,7 +173,7 @@ def data_drift_job() -> dict[str, Any]:
     return _finish(report, folder, reports.p_value_figure(report["groups"], alpha))
 
 
-def validated_cases(cfg, since: datetime) -> list[model_drift.Case]:
+def validated_cases(cfg: radio_config.Wiring, since: datetime) -> list[model_drift.Case]:
     """Cases since ``since`` whose reviewers agree on a label (``app.clinical.reviews``)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
@@ -243,13 +244,12 @@ def model_card(name: str, version: str) -> tuple[dict[str, float], str]:
 
 def model_drift_job() -> dict[str, Any]:
     """Metrics on validated cases with intervals, against the production model's card."""
-    from serving.registry import MODEL_NAME
-
     cfg, folder = _settings()
     days = float(_env("RADIO_MODEL_DRIFT_DAYS", "90"))
     min_cases = int(_env("RADIO_MODEL_DRIFT_MIN_CASES", str(model_drift.MIN_CASES)))
-    version, _ = production_model()
-    card, card_source = model_card(MODEL_NAME, version)
+    version, _ = production_model(cfg)
+    with radio_config.mlflow_env(cfg):
+        card, card_source = model_card(cfg.model_name, version)
     cases = validated_cases(cfg, datetime.now(UTC) - timedelta(days=days))
     alpha = float(_env("RADIO_MODEL_DRIFT_ALPHA", str(model_drift.ALPHA)))
     results = model_drift.evaluate(cases, card, min_cases, alpha)
@@ -271,25 +271,3 @@ def _finish(report: dict[str, Any], folder: Path, figure: str) -> dict[str, Any]
     report["retraining"] = trigger.maybe_retrain(report)
     log.info("%s drift job: %s", report["kind"], report["summary"])
     return report
-
-
-JOBS = {"data": data_drift_job, "model": model_drift_job}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``data`` or ``model``: run that job once; its summary, or why it could not run."""
-    parser = argparse.ArgumentParser(prog="python -m monitoring.jobs")
-    parser.add_argument("kind", choices=sorted(JOBS))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        report = JOBS[args.kind]()
-    except Exception as exc:  # noqa: BLE001 - a CLI: one clear line, not a traceback
-        print(f"error: {args.kind}-drift job: {exc}", file=sys.stderr)
-        return 1
-    print(f"{'DRIFT' if report['drift'] else 'no drift'}: {report['summary']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

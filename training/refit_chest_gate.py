@@ -1,7 +1,7 @@
 """Give a registered model check 4 of the "not a chest X-ray" gate (fitted against real
-negatives, :mod:`training.gate`) and register it as a new version; same network.
+negatives, :mod:`training.chest_gate`) and register it as a new version; same network.
 
-    python -m training.refit_gate --version N [--registry mlflow] [--data ../shared/data]
+    python -m training.refit_chest_gate --version N [--registry mlflow] [--data ../shared/data]
                                   [--negatives ../shared/not-chest-xray]
 
 1. Fit check 4 on the train split's chest X-rays (every source) against
@@ -44,13 +44,13 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
     from mlflow import MlflowClient
 
     from serving.ood import OODDetector
-    from serving.registry import MODEL_NAME as NAME
+    from serving.served_model import MODEL_NAME as NAME
     from training import data, gate
     from training.logging_model import log_and_register
     from training.ood_eval import real_negatives
     from training.packaging import artifact_files
     from training.pipeline import ARTIFACT_FILES, git_commit
-    from training.registry import ALIAS, load_model, open_registry
+    from training.registry_folder import ALIAS, load_model, open_registry
     from training.repackage import _artifact_dir, answers_of
     from training.sources import source_paths
 
@@ -114,7 +114,7 @@ def refit(registry: Path, data_root: Path, negatives_root: Path, version: str) -
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit 1 when the new version is not promoted."""
-    parser = argparse.ArgumentParser(prog="python -m training.refit_gate")
+    parser = argparse.ArgumentParser(prog="python -m training.refit_chest_gate")
     parser.add_argument("--registry", type=Path, default=Path("mlflow"))
     parser.add_argument("--version", required=True, help="the registered version to refit")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))

@@ -1,11 +1,11 @@
-"""lifecycle/registry.py and lifecycle/operations.py without the gate: aliases, tags, log."""
+"""lifecycle/model_versions.py and lifecycle/operations.py without the gate: aliases, tags, log."""
 
 from __future__ import annotations
 
 import pytest
 
 from lifecycle import events, operations
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 
 def _aliases(s):

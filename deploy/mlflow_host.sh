@@ -1,11 +1,11 @@
-# Sourced by deploy.sh: the registry that lives on the MLflow host (mlflow/registry.sh).
+# Sourced by deploy.sh: the registry that lives on the MLflow host (mlflow/tracking_server.sh).
 # Its admin password is made once on this machine and kept in .deploy/ (mode 600, never in
 # git); after the playbooks, the model versions shipped in mlflow/ that the host lacks are
 # copied to it through an SSH tunnel (lifecycle/shipped.py), never touching its aliases.
 # Uses deploy.sh's ROOT, STATE_DIR, KEY, OUTPUTS, python_bin, info and die.
 # shellcheck shell=bash
 
-# The registry's admin password (the host's tracking server, mlflow/registry.sh): made
+# The registry's admin password (the host's tracking server, mlflow/tracking_server.sh): made
 # once here, kept in .deploy/ (mode 600, never in git), handed to the model host's
 # playbook as a vars file (not on a command line that ps shows).
 registry_secrets() {

@@ -1,8 +1,8 @@
-"""training/registry.py: portable paths in the SQLite registry."""
+"""training/registry_folder.py: portable paths in the SQLite registry."""
 
 import sqlite3
 
-from training.registry import make_absolute, make_relative
+from training.registry_folder import make_absolute, make_relative
 
 
 def test_paths_become_relative_and_back(tmp_path):
@@ -37,7 +37,7 @@ def test_promotion_with_a_reason_moves_the_alias_and_keeps_the_reason(tmp_path, 
     from helpers import ROOT, register_again
     from mlflow import MlflowClient
 
-    from training.registry import main, use_registry
+    from training.registry_folder import main, use_registry
 
     shutil.copytree(ROOT / "mlflow", tmp_path / "mlflow", ignore=shutil.ignore_patterns("*.sh"))
     use_registry(tmp_path / "mlflow")

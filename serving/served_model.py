@@ -1,7 +1,7 @@
 """Which model is served: its registered name, alias and version, set in one place.
 
 The model host (``mlflow/serve.sh``) resolves ``RADIO_MODEL_NAME@RADIO_MODEL_ALIAS`` to a
-version once at start with ``python -m serving.registry resolve`` and exports it as
+version once at start with ``python -m serving.served_model resolve`` and exports it as
 ``RADIO_MODEL_VERSION``; the pyfunc reads the identity back with :func:`identity`, so every
 answer names the version that produced it, and the web app learns it from the answers.
 Needs MLflow (the ``[serve]`` extra), not ``training``.
@@ -76,7 +76,7 @@ def model_path(name: str, version: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """``resolve [NAME] [ALIAS] [--path] [--version V]``: print the version (and folder) an
     alias names, or check that version V exists and print its folder."""
-    parser = argparse.ArgumentParser(prog="python -m serving.registry")
+    parser = argparse.ArgumentParser(prog="python -m serving.served_model")
     sub = parser.add_subparsers(dest="cmd", required=True)
     res = sub.add_parser("resolve", help="print the version an alias points to")
     res.add_argument("name", nargs="?", default=MODEL_NAME)
