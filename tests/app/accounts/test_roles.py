@@ -1,116 +1,160 @@
-"""The role matrix: every route of the URL map, anonymously and as each role.
+"""The role matrix: every route of the URL map, anonymously and as each role, once with an
+API token (``Authorization: Bearer``) and once with a browser session (and its CSRF token).
 
-Each (endpoint, method) must have an entry in ROUTES; a new route without one fails the
-test, so nobody adds a page without deciding who may use it.
+Each answer must be the EXACT status written in MATRIX below (a 404 or a 500 where a 200 is
+written fails, as does a 200 where a 403 is). A route missing from MATRIX fails the test,
+so nobody adds a page without deciding who may use it. The requests carry no valid form, so
+an allowed POST is answered by its own validation (400, 404 for an unknown id, 302 back to
+the page with the error), which proves the role check let it through.
 """
 
 from __future__ import annotations
 
+import io
 import re
 
 import accounts
+import helpers
 import pytest
 
 from app.store.db import web as dbweb
 from app.store.db.models import Prediction
 
-# (endpoint, method) -> the least role allowed ("public": anyone; "login": the form itself)
-ROUTES = {
-    ("static", "GET"): "public",
-    ("health.health", "GET"): "public",
-    ("health.version", "GET"): "public",
-    ("openapi.openapi_json", "GET"): "public",
-    ("openapi.docs", "GET"): "public",
-    ("auth.login", "GET"): "public",
-    ("auth.login", "POST"): "login",
-    ("auth.logout", "POST"): "public",
-    ("auth.password", "GET"): "clinician",
-    ("auth.password", "POST"): "clinician",
-    ("web.index", "GET"): "clinician",
-    ("predict.predict", "POST"): "clinician",
-    ("clinical.history", "GET"): "clinician",
-    ("clinical.detail", "GET"): "clinician",
-    ("clinical.image", "GET"): "clinician",
-    ("clinical.review", "POST"): "radiologist",
-    ("clinical.queue", "GET"): "radiologist",
-    ("accounts.tokens", "GET"): "clinician",
-    ("accounts.new_token", "POST"): "clinician",
-    ("accounts.revoke_token", "POST"): "clinician",
-    ("accounts.users_page", "GET"): "admin",
-    ("accounts.create", "POST"): "admin",
-    ("accounts.change", "POST"): "admin",
-    ("datasets.contribute_form", "GET"): "radiologist",
-    ("datasets.contribute", "POST"): "radiologist",
-    ("datasets.overview", "GET"): "admin",
-    ("datasets.snapshot", "POST"): "admin",
-    ("monitoring.page", "GET"): "admin",
-    ("monitoring.report", "GET"): "admin",
-    ("models.page", "GET"): "admin",
-    ("models.action", "POST"): "admin",
-    ("models.task_status", "GET"): "admin",
+WHO = ("anonymous", "clinician", "radiologist", "admin")
+# (method, rule): (statuses with a token, statuses with a session), each in WHO's order.
+# /account/password is a browser page: a token cannot change a password (401). POST /login
+# needs the login page's CSRF token unless a bearer token proves it is no browser (403).
+MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {
+    ("GET", "/static/<path:filename>"): ((200, 200, 200, 200), (200, 200, 200, 200)),
+    ("GET", "/health"): ((503, 503, 503, 503), (503, 503, 503, 503)),  # no model server
+    ("GET", "/version"): ((200, 200, 200, 200), (200, 200, 200, 200)),
+    ("GET", "/openapi.json"): ((200, 200, 200, 200), (200, 200, 200, 200)),
+    ("GET", "/docs"): ((200, 200, 200, 200), (200, 200, 200, 200)),
+    ("GET", "/login"): ((200, 200, 200, 200), (200, 200, 200, 200)),
+    ("POST", "/login"): ((403, 401, 401, 401), (401, 401, 401, 401)),
+    ("POST", "/logout"): ((302, 302, 302, 302), (302, 302, 302, 302)),
+    ("GET", "/account/password"): ((401, 401, 401, 401), (401, 200, 200, 200)),
+    ("POST", "/account/password"): ((401, 401, 401, 401), (401, 400, 400, 400)),
+    ("GET", "/"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("POST", "/predict"): ((401, 415, 415, 415), (401, 415, 415, 415)),
+    ("GET", "/history"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("GET", "/predictions/<pred_id>"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("GET", "/predictions/<pred_id>/image"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("POST", "/predictions/<pred_id>/review"): ((401, 403, 302, 302), (401, 403, 302, 302)),
+    ("GET", "/queue"): ((401, 403, 200, 200), (401, 403, 200, 200)),
+    ("GET", "/account/tokens"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("POST", "/account/tokens"): ((401, 201, 201, 201), (401, 201, 201, 201)),
+    ("POST", "/account/tokens/<int:token_id>/revoke"): ((401, 404, 404, 404),
+                                                        (401, 404, 404, 404)),
+    ("GET", "/admin/users"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("POST", "/admin/users"): ((401, 403, 403, 400), (401, 403, 403, 400)),
+    ("POST", "/admin/users/<int:user_id>"): ((401, 403, 403, 400), (401, 403, 403, 400)),
+    ("GET", "/contribute"): ((401, 403, 200, 200), (401, 403, 200, 200)),
+    ("POST", "/contribute"): ((401, 403, 400, 400), (401, 403, 400, 400)),
+    ("GET", "/datasets"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("POST", "/datasets/snapshot"): ((401, 403, 403, 400), (401, 403, 403, 400)),
+    ("GET", "/admin/models"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("POST", "/admin/models"): ((401, 403, 403, 400), (401, 403, 403, 400)),
+    ("GET", "/admin/models/tasks/<task_id>"): ((401, 403, 403, 404), (401, 403, 403, 404)),
+    ("GET", "/admin/monitoring"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("GET", "/admin/monitoring/<kind>.html"): ((401, 403, 403, 404), (401, 403, 403, 404)),
 }
-ROLES = ("clinician", "radiologist", "admin")
-RANK = {"anonymous": -1, "clinician": 0, "radiologist": 1, "admin": 2}
 
 
 @pytest.fixture()
 def setup(make_app):
+    """An app with one user per role, a clinician's prediction whose image is really
+    stored (contributed through POST /contribute, so it went through the real intake), and
+    the values of the URL variables."""
     app = make_app(mlflow_url="http://127.0.0.1:9")
-    ids = {role: accounts.add_user(app, f"u-{role}", role) for role in ROLES}
+    ids = {role: accounts.add_user(app, f"u-{role}", role) for role in WHO[1:]}
+    spare = accounts.add_user(app, "spare", "clinician")
+    radiologist = accounts.bearer_client(app, "u-radiologist", "radiologist")
+    resp = radiologist.post("/contribute", data={
+        "file": (io.BytesIO(helpers.synthetic_image("PNG")), "x.png")})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
     with app.app_context():
         s = dbweb.session()
-        s.add(Prediction(id="c" * 32, user_id=ids["clinician"], image_sha256="0" * 64,
-                         image_format="PNG", image_bytes=1, status="ok", label="Normal",
-                         probabilities={"Normal": 1.0}, confidence=1.0))
+        stored = s.query(Prediction).one()
+        s.add(Prediction(id="c" * 32, user_id=ids["clinician"], image_sha256=stored.image_sha256,
+                         image_format=stored.image_format, image_bytes=stored.image_bytes,
+                         status="ok", label="Normal", probabilities={"Normal": 1.0},
+                         confidence=1.0))
         s.commit()
-    values = {"pred_id": "c" * 32, "token_id": "999999", "user_id": str(ids["clinician"]),
-              "filename": "app.css", "kind": "data",
-              "task_id": "0" * 16}
+    values = {"pred_id": "c" * 32, "token_id": "999999", "user_id": str(spare),
+              "filename": "app.css", "kind": "data", "task_id": "0" * 16}
     return app, values
 
 
-def _url(rule, values: dict[str, str]) -> str:
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: values[m.group(1)], rule.rule)
+def _url(rule: str, values: dict[str, str]) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: values[m.group(1)], rule)
 
 
-def _client(app, who: str):
+def _client(app, mode: str, who: str, address: str):
+    """A test client of ``who`` (``mode`` token or session) and the headers it sends.
+
+    Each client has its own address: the empty logins it tries count per address, and
+    eight of them from one address would lock the ninth out (429)."""
     client = app.test_client()
-    if who != "anonymous":
-        accounts.login(client, f"u-{who}")
-    page = client.get("/login").get_data(as_text=True)
-    return client, accounts.csrf_from(page)
+    client.environ_base["REMOTE_ADDR"] = address
+    headers: dict[str, str] = {}
+    if mode == "token" and who != "anonymous":
+        headers["Authorization"] = f"Bearer {accounts.token(app, f'u-{who}', who)}"
+    if mode == "session":
+        if who != "anonymous":
+            assert accounts.login(client, f"u-{who}").status_code == 302
+        headers["X-CSRF-Token"] = accounts.csrf_from(client.get("/login").get_data(as_text=True))
+    return client, headers
 
 
-def test_every_route_allows_and_denies_as_declared(setup):
+def _routes(app) -> list[tuple[str, str]]:
+    return sorted((method, rule.rule) for rule in app.url_map.iter_rules()
+                  for method in rule.methods - {"HEAD", "OPTIONS"})
+
+
+def test_the_matrix_names_every_route(setup):
+    app, _ = setup
+    routes = _routes(app)
+    assert [r for r in routes if r not in MATRIX] == [], "routes without a MATRIX entry"
+    assert [r for r in MATRIX if r not in routes] == [], "MATRIX entries of no route"
+
+
+@pytest.mark.parametrize("mode", ["token", "session"])
+def test_every_route_answers_each_role_exactly_as_declared(setup, mode):
     app, values = setup
-    rules = [(rule, method) for rule in app.url_map.iter_rules()
-             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
-    missing = [(r.endpoint, m) for r, m in rules if (r.endpoint, m) not in ROUTES]
-    assert not missing, f"routes without a role entry in ROUTES: {missing}"
-    for who in ("anonymous", *ROLES):
-        client, csrf = _client(app, who)
-        for rule, method in rules:
-            need = ROUTES[(rule.endpoint, method)]
-            url = _url(rule, values)
-            if rule.endpoint == "auth.logout":
-                continue  # would end this client's session; tried last below
-            resp = client.open(url, method=method, headers={"X-CSRF-Token": csrf},
+    column = 0 if mode == "token" else 1
+    wrong = []
+    for n, who in enumerate(WHO):
+        client, headers = _client(app, mode, who, f"10.0.{column}.{n + 1}")
+        # Logout last: it ends the session the other rows need.
+        for method, rule in sorted(MATRIX, key=lambda r: r[1] == "/logout"):
+            expected = MATRIX[(method, rule)][column][n]
+            resp = client.open(_url(rule, values), method=method, headers=headers,
                                data={} if method == "POST" else None)
-            got = resp.status_code
-            where = f"{who} {method} {url} -> {got}"
+            if resp.status_code != expected:
+                wrong.append(f"{mode} {who} {method} {rule}: {resp.status_code}, "
+                             f"expected {expected}")
             resp.close()
-            if need == "public":
-                assert got not in (401, 403), where
-            elif need == "login":
-                assert got == 401, where  # empty credentials are wrong credentials
-            elif RANK[who] < 0:
-                assert got == 401, where
-            elif RANK[who] < RANK[need]:
-                assert got == 403, where
-            else:
-                assert got not in (401, 403), where
-        resp = client.post("/logout", headers={"X-CSRF-Token": csrf})
-        assert resp.status_code == 302, who
+        if mode == "session" and who != "anonymous":
+            # The logout ended the session on the server: the same cookie is refused.
+            assert client.get("/").status_code == 401, who
+    assert wrong == []
+
+
+def test_a_session_without_its_csrf_token_changes_nothing(setup):
+    """Every state-changing route refuses a logged-in browser session that lacks the CSRF
+    token (403), whatever the role; /logout included, so a foreign page cannot log one
+    out. An empty ``Authorization:`` header is no token and does not skip the check."""
+    app, values = setup
+    posts = [rule for method, rule in MATRIX if method == "POST"]
+    for n, who in enumerate(WHO[1:]):
+        client, _ = _client(app, "session", who, f"10.0.3.{n + 1}")
+        for rule in posts:
+            for headers in ({}, {"Authorization": ""}):
+                resp = client.post(_url(rule, values), data={}, headers=headers)
+                assert resp.status_code == 403, (who, rule, headers)
+                resp.close()
+        assert client.get("/").status_code == 200, who  # still logged in
 
 
 def test_clinicians_see_only_their_own_predictions(setup):
