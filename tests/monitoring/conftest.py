@@ -37,15 +37,17 @@ def production_dir(shipped_production) -> Path:
     return shipped_production[1]
 
 
-def _features_cache(model_dir: Path, samples: list) -> Path:
+def _features_cache(model_dir: Path, output: str, samples: list) -> Path:
     """Where the features of ``samples`` with the model in ``model_dir`` are kept: keyed by
-    the ONNX graph's bytes and each image's path and size, so a new version or a corrected
-    source computes them afresh (build/ is not in git)."""
+    the ONNX graph's bytes, the output read and each image's path, size and time, so a new
+    version or a corrected source computes them afresh (build/ is not in git)."""
     import hashlib
 
     digest = hashlib.sha256((model_dir / "artifacts" / "model.onnx").read_bytes())
+    digest.update(output.encode())
     for s in samples:
-        digest.update(f"{s.path}:{s.path.stat().st_size}:{s.source}:{s.patient}".encode())
+        st = s.path.stat()
+        digest.update(f"{s.path}:{st.st_size}:{st.st_mtime_ns}:{s.source}:{s.patient}".encode())
     return ROOT / "build" / "test-cache" / f"drift-{digest.hexdigest()[:24]}.npz"
 
 
@@ -65,7 +67,7 @@ def real_features(real_sources, production_dir):
     out = {}
     for split in ("train", "val"):
         samples = list_samples(source_paths(real_sources[0].parent), split)
-        cache = _features_cache(production_dir, samples)
+        cache = _features_cache(production_dir, net.output, samples)
         images = None
         if cache.is_file():
             z = np.load(cache)
