@@ -158,6 +158,9 @@ def data_drift_job() -> dict[str, Any]:
              "reference tells it apart (its p-value is the largest over the references)"]
     if len(arrays) >= 2:
         net = NetworkFeatures(model_dir)(np.stack(arrays))
+        if net.shape[1] != reference.network.shape[1]:  # built before the job read `embedding`
+            raise RuntimeError(f"the drift reference has {reference.network.shape[1]} network "
+                               f"features, version {version} gives {net.shape[1]}: rebuild it")
         cur = drift.Window(space.transform(net, stats_array(stats)), np.array(groups),
                            window_clusters(patients))
         results = drift.compare(ref, cur, space.names(), alpha=alpha, min_images=min_images)

@@ -216,6 +216,28 @@ def test_data_drift_job_refuses_a_reference_of_another_model_version(
 
 
 @pytest.mark.slow
+def test_data_drift_job_refuses_a_reference_of_another_width(
+    make_app, data_dir, job_env, tmp_path, monkeypatch, real_sources, shipped_production
+):
+    """A reference of the production version built before the job read the graph's
+    ``embedding`` (version 10's 160 ``features``) is not comparable: refused, not crashed."""
+    from monitoring.drift_jobs import data_drift_job
+    from monitoring.reference import Reference
+
+    app = make_app(data_dir=data_dir)
+    for film in _films(real_sources)[:2]:
+        _record(app, film, SITES[0])
+    rng = np.random.default_rng(0)
+    old = tmp_path / "old.npz"
+    Reference(rng.normal(size=(30, 160)), rng.normal(size=(30, 7)), np.array(["a"] * 30),
+              np.array([f"a/{i}" for i in range(30)]), shipped_production[0]).save(old)
+    monkeypatch.setenv("RADIO_DRIFT_REFERENCE", str(old))
+    with pytest.raises(RuntimeError, match=r"has 160 network features, version .* gives "
+                                           r"1280: rebuild it"):
+        data_drift_job()
+
+
+@pytest.mark.slow
 def test_reference_file_keeps_what_the_job_needs(reference_file) -> None:
     from monitoring.reference import Reference
 
