@@ -60,7 +60,8 @@ def login(client, username: str, password: str = PASSWORD):
 def cli_token(env: dict[str, str], username: str, role: str) -> str:
     """``python -m app.accounts.users token`` in a subprocess with ``env``: its last line."""
     out = subprocess.run([sys.executable, "-m", "app.accounts.users", "token", "--user", username,
-                          "--role", role], env=env, capture_output=True, text=True, check=True)
+                          "--role", role], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]  # say why, not only the exit status
     return out.stdout.strip().splitlines()[-1]
 
 

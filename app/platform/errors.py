@@ -20,11 +20,11 @@ from app.platform.failures import (
     Busy,
     DomainError,
     Malformed,
+    ModelServerError,
     NotAccepted,
     StorageFull,
     UnsupportedFormat,
 )
-from app.platform.model_client import ModelServerError
 
 log = logging.getLogger("radio.errors")
 

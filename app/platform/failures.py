@@ -50,3 +50,23 @@ class StorageFull(DomainError):
         super().__init__("", request_id)
         self.analysed = analysed
         self.image_left = image_left
+
+
+class ModelServerError(DomainError):
+    """The model server could not give a usable answer.
+
+    ``kind`` names the failure for the metrics (``app.platform.metrics.MODEL_ERRORS``) and
+    for ``app.platform.errors``, which answers it: "unreachable" and "breaker_open" (the
+    server is down), "timeout" (no answer in time), "http", "not_json" and "contract" (a
+    bad answer). Only the first three mean the server did not answer (:attr:`no_answer`).
+    """
+
+    def __init__(self, message: str, request_id: str | None = None, *,
+                 kind: str = "other") -> None:
+        super().__init__(message, request_id)
+        self.kind = kind
+
+    @property
+    def no_answer(self) -> bool:
+        """The server did not answer at all (what the circuit breaker counts)."""
+        return self.kind in ("unreachable", "breaker_open", "timeout")

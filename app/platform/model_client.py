@@ -24,33 +24,16 @@ from requests.adapters import HTTPAdapter
 
 from app.platform import metrics
 from app.platform.config import Config
-from app.platform.failures import DomainError
+
+# Defined with the other domain errors: app.platform.errors maps it without importing this
+# module (and its metrics) into the gunicorn master.
+from app.platform.failures import ModelServerError
 from serving.wire import build_request
 
 _lock = threading.Lock()
 _session: requests.Session | None = None
 _session_pid: int | None = None
 _session_pool: int | None = None
-
-
-class ModelServerError(DomainError):
-    """The model server could not give a usable answer.
-
-    ``kind`` names the failure for the metrics (``app.platform.metrics.MODEL_ERRORS``) and
-    for ``app.platform.errors``, which answers it: "unreachable" and "breaker_open" (the
-    server is down), "timeout" (no answer in time), "http", "not_json" and "contract" (a
-    bad answer). Only the first three mean the server did not answer (:attr:`no_answer`).
-    """
-
-    def __init__(self, message: str, request_id: str | None = None, *,
-                 kind: str = "other") -> None:
-        super().__init__(message, request_id)
-        self.kind = kind
-
-    @property
-    def no_answer(self) -> bool:
-        """The server did not answer at all (what the circuit breaker counts)."""
-        return self.kind in ("unreachable", "breaker_open", "timeout")
 
 
 def session(pool_size: int) -> requests.Session:

@@ -114,3 +114,15 @@ def test_no_module_outside_the_views_and_platform_imports_flask():
 def test_the_check_sees_flask_when_a_view_is_imported():
     # The check itself works: a view does load Flask in the same kind of interpreter.
     assert _loads_flask(["app.clinical.predict"])
+
+
+def test_the_gunicorn_master_loads_no_metrics():
+    """gunicorn's master imports the worker class before ``on_starting`` prepares the metrics
+    folder; a metric created then fails to start the app (and leaves the master's own
+    files). So the worker module reaches neither prometheus_client nor app.platform.metrics."""
+    code = ("import sys, app.platform.gunicorn_worker\n"
+            "print(sorted(m for m in ('prometheus_client', 'app.platform.metrics') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    assert out.stdout.strip() == "[]"

@@ -152,10 +152,13 @@ def test_fuzzing_with_tokens_reaches_the_decoder_and_finds_no_server_error(app_s
                                                                            tmp_path):
     url, env = app_server
     runs = {}
-    for who in ("clinician", "radiologist", "admin"):
+    # Every token before any fuzzing: the command line then never waits on the app's writes.
+    tokens = {who: accounts.cli_token(env, f"fuzz-{who}", who)
+              for who in ("clinician", "radiologist", "admin")}
+    for who in tokens:
         (tmp_path / who).mkdir()
     runs["clinician"] = _st(
-        f"{url}/openapi.json", url, accounts.cli_token(env, "fuzz-clinician", "clinician"),
+        f"{url}/openapi.json", url, tokens["clinician"],
         tmp_path / "clinician", "not_a_server_error,status_code_conformance,"
         "content_type_conformance,response_schema_conformance")
     predict = _answers(runs["clinician"], "POST", "/predict")
@@ -168,7 +171,7 @@ def test_fuzzing_with_tokens_reaches_the_decoder_and_finds_no_server_error(app_s
     doc = tmp_path / "pages.json"
     doc.write_text(json.dumps(pages(pred_ids[:5])))
     for role in ("radiologist", "admin"):
-        runs[role] = _st(str(doc), url, accounts.cli_token(env, f"fuzz-{role}", role),
+        runs[role] = _st(str(doc), url, tokens[role],
                          tmp_path / role, "not_a_server_error", "--include-tag", role)
     contribute = _answers(runs["radiologist"], "POST", "/contribute")
     statuses = Counter(status for status, _ in contribute)
