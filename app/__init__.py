@@ -27,6 +27,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     # Late imports: keep import cycles away.
     from app import (
         admin,
+        audit_page,
         auth,
         clinical,
         contribute,
@@ -58,7 +59,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute, model_admin, monitoring):
+    for module in (auth, clinical, admin, contribute, model_admin, monitoring, audit_page):
         app.register_blueprint(module.bp)
     errors.register(app)
     presentation.install(app)
