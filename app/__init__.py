@@ -31,6 +31,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         auth,
         clinical,
         contribute,
+        dataset_versions,
         errors,
         headers,
         health,
@@ -59,7 +60,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute, model_admin, monitoring, audit_page):
+    for module in (auth, clinical, admin, contribute, model_admin, monitoring, audit_page,
+                   dataset_versions):
         app.register_blueprint(module.bp)
     errors.register(app)
     presentation.install(app)

@@ -13,7 +13,7 @@ import uuid
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, datasets, images, intake, reviews
+from app import audit, dataset_versions, datasets, images, intake, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction
@@ -90,7 +90,12 @@ def snapshot() -> ResponseReturnValue:
     data_dir = cfg.data_dir
     session = dbweb.session()
     status = 201
+    same = dataset_versions.same_as_latest(session, data_dir)
     try:
+        if same is not None:  # said, not made: a second identical version helps no one
+            raise datasets.DatasetError(
+                f"Nothing changed since production version {same}: the same images with the "
+                "same labels. No new version was made.")
         entry = datasets.snapshot_production(session, data_dir, user.username, user.id,
                                              image_store=images.location(cfg))
         session.commit()
@@ -99,9 +104,9 @@ def snapshot() -> ResponseReturnValue:
             message += (f" {entry['missing_images']} validated images are no longer stored "
                         "(removed after the retention period) and were left out.")
     except datasets.DatasetError as exc:
-        message, status = str(exc), 400
+        message, status = str(exc), 409 if same is not None else 400
     pool = datasets.counts(datasets.validated(session))
     return render_template("datasets.html", pool=pool,
                            production=datasets.versions(data_dir, "production"),
                            reference=datasets.versions(data_dir, "reference"),
-                           message=message), status
+                           message=message, failed=status >= 400), status
