@@ -38,6 +38,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         metrics,
         model_admin,
         monitoring,
+        monitoring_runs,
         openapi,
         predict,
         presentation,
@@ -61,7 +62,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
     for module in (auth, clinical, admin, contribute, model_admin, monitoring, audit_page,
-                   dataset_versions):
+                   dataset_versions, monitoring_runs):
         app.register_blueprint(module.bp)
     errors.register(app)
     presentation.install(app)
