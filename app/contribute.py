@@ -13,7 +13,7 @@ import uuid
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app import audit, dataset_versions, datasets, images, intake, reviews
+from app import audit, contribution_gate, dataset_versions, datasets, images, intake, reviews
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction
@@ -51,13 +51,17 @@ def contribute() -> ResponseReturnValue:
         # The same intake as POST /predict: decode slot, limits, de-identification.
         item = intake.accept(cfg, upload.read(),
                              patient_key=str(current_app.secret_key).encode())
+        gate = contribution_gate.check(cfg, item)  # before anything is stored
+        if gate.refused:
+            return _page(error=gate.message, status=422)
         sha = intake.keep(cfg, item)
     except APIError as exc:  # StorageError (507) too
         return _page(error=exc.message, status=exc.status)
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
                       image_format=item.fmt, image_bytes=len(item.data), source=item.source,
-                      status="contributed", needs_review=not label)
+                      status="contributed", needs_review=not label,
+                      ood_score=gate.ood_score, review_reasons=gate.reasons or None)
     session.add(pred)
     session.flush()
     audit.log(session, "contribution", user_id=user.id, target=pred.id, ip=client_ip())
@@ -66,7 +70,7 @@ def contribute() -> ResponseReturnValue:
                     request.form.get("comment", ""), ip=client_ip())
     session.commit()
     note = f"labelled {label}" if label else "waiting in the review queue"
-    return _page(message=f"Image stored ({note}).", status=201)
+    return _page(message=f"Image stored ({note}). {gate.message}".strip(), status=201)
 
 
 @bp.get("/datasets")
