@@ -51,7 +51,7 @@ else
 endif
 	@touch $(VENV_ML)
 
-.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-drift bench-ood bench-decode bench-load bench-scale bench-pages screenshots lint
+.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-drift bench-ood bench-decode bench-load bench-scale bench-pages bench-models screenshots lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -124,6 +124,9 @@ bench-scale: $(VENV_ML)  ## scale-out tier on loopback: req/s with 1 vs 2 model 
 
 bench-pages: $(VENV_ML)  ## history and review queue over 10,000 predictions: p50/p95 ms per page, SQL per page
 	$(PY) -m bench.pages
+
+bench-models: $(VENV_ML)  ## admin Models page with 10 registered versions under gunicorn: first view, then p50/max
+	$(PY) -m bench.models_page
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray

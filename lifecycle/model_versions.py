@@ -81,17 +81,24 @@ class VersionInfo:
                 "tags": self.tags, "created": self.created, "run_id": self.run_id}
 
 
-def _metrics(cl, run_id: str) -> dict[str, float]:
-    from mlflow.exceptions import MlflowException
-
-    if not run_id:
-        return {}
-    try:
-        all_metrics = cl.get_run(run_id).data.metrics
-    except MlflowException:
-        return {}
+def _shown(all_metrics: dict[str, float]) -> dict[str, float]:
     return dict(sorted((k, v) for k, v in all_metrics.items()
                        if k.startswith("val_") and k.endswith(SHOWN_SUFFIXES)))
+
+
+def run_metrics(cl, run_ids: list[str]) -> dict[str, dict[str, float]]:
+    """The shown metrics of each run (run id -> metrics), in one search: one registry round
+    trip for the whole listing, not one per version (the admin page lists them all)."""
+    ids = sorted({r for r in run_ids if r})
+    if not ids:
+        return {}
+    experiments = [e.experiment_id for e in cl.search_experiments()]
+    if not experiments:
+        return {}
+    quoted = ", ".join(f"'{r}'" for r in ids)
+    runs = cl.search_runs(experiments, f"attributes.run_id IN ({quoted})",
+                          max_results=max(len(ids), 1))
+    return {run.info.run_id: _shown(run.data.metrics) for run in runs}
 
 
 def versions(cl, name: str) -> list[VersionInfo]:
@@ -106,11 +113,12 @@ def versions(cl, name: str) -> list[VersionInfo]:
     for alias, v in aliases.items():
         by_version.setdefault(str(v), []).append(alias)
     found = cl.search_model_versions(f"name='{name}'")
+    metrics = run_metrics(cl, [mv.run_id or "" for mv in found])
     out = []
     for mv in sorted(found, key=lambda m: int(m.version), reverse=True):
         created = datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC)
         out.append(VersionInfo(str(mv.version), sorted(by_version.get(str(mv.version), [])),
-                               dict(mv.tags), _metrics(cl, mv.run_id or ""),
+                               dict(mv.tags), metrics.get(mv.run_id or "", {}),
                                created.isoformat(timespec="seconds"), mv.run_id or ""))
     return out
 

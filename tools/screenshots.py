@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                        {"queue": "/queue", "contribute": "/contribute"} | case)
                 _shoot(browser, stack.url, args.out, "admin",
                        {"models": "/admin/models", "monitoring": "/admin/monitoring",
-                        "users": "/admin/users", "datasets": "/datasets"})
+                        "users": "/admin/users", "audit": "/admin/audit",
+                        "datasets": "/datasets"})
                 browser.close()
         finally:
             stack.stop()

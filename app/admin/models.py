@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from app.accounts import audit
 from app.accounts.auth import client_ip, current_user, requires
-from app.admin import lifecycle_cli
+from app.admin import lifecycle_cli, models_listing
 from app.store.db import web as dbweb
 
 bp = Blueprint("models", __name__)
@@ -25,12 +25,9 @@ MODES = (("scratch", "from scratch on a reference dataset version"),
 
 def _page(message: str = "", status: int = 200, task_id: str = "") -> ResponseReturnValue:
     cfg = current_app.config["RADIO"]
-    error = ""
-    try:
-        versions = lifecycle_cli.list_versions(cfg)
-    except lifecycle_cli.LifecycleUnavailable as exc:
-        versions, error = [], str(exc)
-    return render_template("models.html", versions=versions, error=error, message=message,
+    listing = models_listing.for_page(cfg)  # a snapshot: no registry call in the view
+    return render_template("models.html", versions=listing.versions, error=listing.error,
+                           listing=listing, message=message,
                            tasks=lifecycle_cli.recent_tasks(cfg), modes=MODES,
                            task_id=task_id, failed=status >= 400), status
 
@@ -59,6 +56,9 @@ def action() -> ResponseReturnValue:
     except ValueError as exc:
         return _page(message=str(exc), status=400)
     cfg = current_app.config["RADIO"]
+    unknown = models_listing.unknown_version(cfg, args)
+    if unknown:
+        return _page(message=unknown, status=400)
     task_id = lifecycle_cli.start(cfg, args, by=me.username)
     session = dbweb.session()
     detail = {"task": task_id, "args": args}
@@ -78,3 +78,12 @@ def task_status(task_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     return jsonify(found)
+
+
+@bp.get("/admin/models/listing")
+@requires("admin")
+def listing_state() -> ResponseReturnValue:
+    """When the registry was last read and whether it is being read again (for the page)."""
+    found = models_listing.read(current_app.config["RADIO"])
+    return jsonify({"listed_at": found.listed_at if found else None,
+                    "refreshing": bool(found and found.refreshing)})

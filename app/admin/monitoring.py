@@ -7,11 +7,13 @@ nor ONNX Runtime. Each report's HTML (figures as inline SVG, no script) is shown
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from app.accounts.auth import requires
+from app.admin import monitoring_charts, monitoring_runs
 from app.platform.metrics import read_report, reports_dir
+from app.store.db import web as dbweb
 
 bp = Blueprint("monitoring", __name__)
 KINDS = ("data", "model")
@@ -21,9 +23,14 @@ KINDS = ("data", "model")
 @requires("admin")
 def page() -> ResponseReturnValue:
     """Summary of the latest reports, with links to their full HTML."""
-    data_dir = current_app.config["RADIO"].data_dir
+    cfg = current_app.config["RADIO"]
+    data_dir = cfg.data_dir
     reports = {kind: read_report(data_dir, kind) for kind in KINDS}
-    return render_template("monitoring.html", reports=reports)
+    return render_template("monitoring.html", reports=reports,
+                           charts=monitoring_charts.figures(dbweb.session(), data_dir),
+                           runs=monitoring_runs.recent(cfg),
+                           started=request.args.get("started", ""),
+                           busy=request.args.get("busy", ""))
 
 
 @bp.get("/admin/monitoring/<kind>.html")

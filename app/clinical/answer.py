@@ -81,8 +81,9 @@ def explain(status: str, label: str | None, probabilities: dict[str, float] | No
                 "why": f"{why} No diagnosis is given for it.", "review": None}
     if status == "contributed":
         return {"headline": "Contributed for the dataset",
-                "why": "An image contributed for the dataset by a radiologist; not analysed "
-                       "by the model.", "review": None}
+                "why": " ".join(["An image contributed for the dataset by a radiologist; "
+                                 "not analysed by the model.", *(reasons or [])]),
+                "review": None}
     if status != "ok" or not label or not probabilities:
         return {"headline": "No answer", "why": "The model did not answer.", "review": None}
     probs = {str(k): float(v) for k, v in probabilities.items()}

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from app.accounts import audit
 from app.accounts.auth import client_ip, current_user, requires
 from app.clinical import reviews
-from app.datasets import service
+from app.datasets import contribution_gate, dataset_versions, service
 from app.intake import intake
 from app.platform import errors, state
 from app.platform.failures import DomainError
@@ -56,6 +56,9 @@ def contribute() -> ResponseReturnValue:
         # The same intake as POST /predict: decode slot, limits, de-identification.
         item = intake.accept(cfg, state.get().decode_slots, upload.read(),
                              patient_key=str(current_app.secret_key).encode())
+        gate = contribution_gate.check(cfg, item)  # before anything is stored
+        if gate.refused:
+            return _page(error=gate.message, status=422)
         sha = intake.keep(cfg, item)
     except DomainError as exc:  # refused, busy, or the store is full
         status, message = errors.describe(exc)
@@ -63,7 +66,8 @@ def contribute() -> ResponseReturnValue:
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
                       image_format=item.fmt, image_bytes=len(item.data), source=item.source,
-                      status="contributed", needs_review=not label)
+                      status="contributed", needs_review=not label,
+                      ood_score=gate.ood_score, review_reasons=gate.reasons or None)
     session.add(pred)
     session.flush()
     audit.log(session, "contribution", user_id=user.id, target=pred.id, ip=client_ip())
@@ -72,7 +76,7 @@ def contribute() -> ResponseReturnValue:
                     request.form.get("comment", ""), ip=client_ip())
     session.commit()
     note = f"labelled {label}" if label else "waiting in the review queue"
-    return _page(message=f"Image stored ({note}).", status=201)
+    return _page(message=f"Image stored ({note}). {gate.message}".strip(), status=201)
 
 
 @bp.get("/datasets")
@@ -96,7 +100,12 @@ def snapshot() -> ResponseReturnValue:
     data_dir = cfg.data_dir
     session = dbweb.session()
     status = 201
+    same = dataset_versions.same_as_latest(session, data_dir)
     try:
+        if same is not None:  # said, not made: a second identical version helps no one
+            raise service.DatasetError(
+                f"Nothing changed since production version {same}: the same images with the "
+                "same labels. No new version was made.")
         entry = service.snapshot_production(session, data_dir, user.username, user.id,
                                              image_store=images.location(cfg))
         session.commit()
@@ -105,9 +114,9 @@ def snapshot() -> ResponseReturnValue:
             message += (f" {entry['missing_images']} validated images are no longer stored "
                         "(removed after the retention period) and were left out.")
     except service.DatasetError as exc:
-        message, status = str(exc), 400
+        message, status = str(exc), 409 if same is not None else 400
     pool = service.counts(service.validated(session))
-    return render_template("datasets.html", pool=pool,
+    return render_template("service.html", pool=pool,
                            production=service.versions(data_dir, "production"),
                            reference=service.versions(data_dir, "reference"),
-                           message=message), status
+                           message=message, failed=status >= 400), status

@@ -14,9 +14,9 @@ from typing import Any
 from flask import Flask
 
 from app.accounts import accounts, auth
-from app.admin import models, monitoring
+from app.admin import audit_page, models, monitoring, monitoring_runs
 from app.clinical import clinical, predict, presentation
-from app.datasets import datasets
+from app.datasets import dataset_versions, datasets
 from app.platform import (
     errors,
     headers,
@@ -51,7 +51,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("radio").setLevel(cfg.log_level)
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
-    for module in (auth, clinical, accounts, datasets, models, monitoring):
+    for module in (auth, clinical, accounts, datasets, models, monitoring, audit_page,
+                   dataset_versions, monitoring_runs):
         app.register_blueprint(module.bp)
     errors.register(app)
     presentation.install(app)

@@ -113,7 +113,7 @@ def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path):
     page = open_page(browser, url, admin, width=390, height=844)
     wide = {}
     for path in ("/", "/history", "/queue", "/contribute", "/datasets", "/admin/models",
-                 "/admin/monitoring", "/admin/users", "/account/tokens", "/docs",
+                 "/admin/monitoring", "/admin/users", "/admin/audit", "/account/tokens", "/docs",
                  f"/predictions/{pred_id}", "/no/such/page"):
         page.goto(url + path)
         page.wait_for_load_state("load")

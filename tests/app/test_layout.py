@@ -20,8 +20,9 @@ FLASK_MODULES = {
     "app.platform.gunicorn_worker",
     "app.clinical.predict", "app.clinical.clinical", "app.clinical.presentation",
     "app.accounts.auth", "app.accounts.accounts",
-    "app.datasets.datasets",
-    "app.admin.models", "app.admin.monitoring",
+    "app.datasets.datasets", "app.datasets.dataset_versions",
+    "app.admin.models", "app.admin.monitoring", "app.admin.audit_page",
+    "app.admin.monitoring_runs",
     "app.store.db.web",
 }
 
@@ -73,6 +74,8 @@ def test_every_blueprint_is_in_the_file_of_its_name():
         "clinical": "app.clinical.clinical", "auth": "app.accounts.auth",
         "accounts": "app.accounts.accounts", "datasets": "app.datasets.datasets",
         "models": "app.admin.models", "monitoring": "app.admin.monitoring",
+        "audit_page": "app.admin.audit_page", "monitoring_runs": "app.admin.monitoring_runs",
+        "dataset_versions": "app.datasets.dataset_versions",
     }
     for blueprint, module in blueprints.items():
         assert module.rsplit(".", 1)[1] == blueprint

@@ -72,6 +72,34 @@ def test_list_shows_aliases_lineage_and_metrics(bare_registry):
     assert by["3"]["lineage"]["mode"] == "?"  # older versions lack the tag: shown, not faked
 
 
+def test_list_gives_card_figures_production_from_its_ancestor(bare_registry):
+    import json
+    from pathlib import Path
+
+    s = bare_registry
+    cl = reg.client(s.tracking_uri)
+    folder = Path(s.tracking_uri.removeprefix("sqlite:///")).parent
+    run = cl.create_run(cl.create_experiment("t", artifact_location=str(folder / "art")))
+    for key, value in (("val_union_accuracy", 0.75), ("val_union_covid_recall", 0.5),
+                       ("val_union_non_covid_called_covid", 0.125), ("loss", 3.0)):
+        cl.log_metric(run.info.run_id, key, value)
+    cl.create_model_version(s.model_name, str(folder / "m4"), run_id=run.info.run_id)
+    cl.create_model_version(s.model_name, str(folder / "m5"), tags={"repackaged_from": "4"})
+    cl.set_registered_model_alias(s.model_name, "production", "5")
+    rows = {r["version"]: r for r in operations.list_versions(s)}
+    # one search read every run's metrics: version 4's, not the unshown loss
+    assert rows["4"]["metrics"] == {"val_union_accuracy": 0.75, "val_union_covid_recall": 0.5,
+                                    "val_union_non_covid_called_covid": 0.125}
+    assert rows["5"]["card"] == {
+        "figures": {"accuracy": 0.75, "covid_recall": 0.5, "normals_called_covid": 0.125},
+        "source": "ancestor version 4: training run"}
+    assert rows["1"]["card"] == {"figures": {}, "source": ""}
+    cl.set_model_version_tag(s.model_name, "5", "model_card", json.dumps({"accuracy": 0.875}))
+    rows = {r["version"]: r for r in operations.list_versions(s)}
+    assert rows["5"]["card"] == {"figures": {"accuracy": 0.875},
+                                 "source": "version 5: promotion gate"}
+
+
 def test_list_reads_the_shipped_registry_and_its_pruned_history(shipped_copy):
     rows = {r["version"]: r for r in operations.list_versions(shipped_copy)}
     (prod,) = [v for v, r in rows.items() if "production" in r["aliases"]]
