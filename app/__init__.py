@@ -40,6 +40,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         predict,
         presentation,
         state,
+        teaching_web,
         timeouts,
         web,
     )
@@ -60,6 +61,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     for module in (auth, clinical, admin, contribute, model_admin, monitoring):
         app.register_blueprint(module.bp)
+    app.register_blueprint(teaching_web.bp)
     errors.register(app)
     presentation.install(app)
     headers.register(app)

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app import images, intake, review_queue, reviews
+from app import images, intake, notes, review_queue, reviews, teaching
 from app.auth import client_ip, current_user, requires
 from app.db import web as dbweb
 from app.db.models import Prediction, User
@@ -50,8 +50,11 @@ def history() -> ResponseReturnValue:
     if not user.can("radiologist"):
         where.append(Prediction.user_id == user.id)
     label = request.args.get("label", "")
-    if label:
-        where.append(Prediction.label == label)
+    if label:  # never by the answer of a case its clinician has still to read
+        where.extend((Prediction.label == label, teaching.not_awaiting(user)))
+    note = request.args.get("note", "").strip()
+    if note:
+        where.append(notes.matching(user, note))
     start, end = _date(request.args.get("from")), _date(request.args.get("to"), end=True)
     error = ""
     if start and end and start >= end:
@@ -74,8 +77,11 @@ def history() -> ResponseReturnValue:
         .order_by(Prediction.created_at.desc(), Prediction.id)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
+    ids = [p.id for p in rows]
     return render_template(
         "history.html", items=[(p, reviews.state(p)) for p in rows], total=total,
+        note=note, notes=notes.of_cases(session, user, ids),
+        awaiting=teaching.awaiting(session, user, ids),
         page=page, pages=pages, args=args, label=label, state=wanted_state,
         start=request.args.get("from", ""), end=request.args.get("to", ""),
         classes=reviews.KNOWN_CLASSES, states=reviews.STATES, error=error,
@@ -90,6 +96,8 @@ def detail(pred_id: str) -> ResponseReturnValue:
     assert user is not None
     session = dbweb.session()
     pred = _visible(session.get(Prediction, pred_id), user)
+    if teaching.awaits_read(session, pred, user):  # their own read before Radio's answer
+        return redirect(url_for("teaching.read_form", pred_id=pred.id))
     # After "Save and next case": which case was just reviewed (a radiologist's own).
     saved_id = request.args.get("saved", "")
     saved = session.get(Prediction, saved_id) if saved_id and user.can("radiologist") else None
