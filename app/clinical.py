@@ -162,4 +162,5 @@ def queue() -> ResponseReturnValue:
     queued = review_queue.page(session, user, int(number) if number.isdigit() else 1)
     saved_id = request.args.get("saved", "")
     return render_template("queue.html", queue=queued, reasons=review_queue.REASONS,
+                           verdict_words=reviews.VERDICT_WORDS,
                            saved=session.get(Prediction, saved_id) if saved_id else None)
