@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app import errors, notes, predict, reviews, teaching
 from app.auth import client_ip, current_user, requires
@@ -36,12 +38,23 @@ def _me() -> User:
 @requires("clinician")
 def analyse() -> ResponseReturnValue:
     """Analyse the upload and keep the answer from the clinician until they read the case."""
-    result = predict.analyse_upload()
-    session = dbweb.session()
+    user, session = _me(), dbweb.session()
+
+    def blind_new(sess: Session, _context: Any, _instances: Any) -> None:
+        # The teaching row joins the prediction row's own transaction (app.records commits
+        # it): at no moment is the recorded answer open to its clinician.
+        for obj in list(sess.new):
+            if isinstance(obj, Prediction):
+                teaching.blind(sess, obj, user)
+
+    event.listen(session, "before_flush", blind_new)
+    try:
+        result = predict.analyse_upload()
+    finally:
+        event.remove(session, "before_flush", blind_new)
     pred = session.get(Prediction, result["id"])
-    if pred is None or teaching.blind(session, pred, _me()) is None:
+    if pred is None or not teaching.awaits_read(session, pred, user):
         return jsonify(result)  # a refusal: no diagnosis to read
-    session.commit()
     return jsonify(teaching.blinded_answer(result, reviews.classes_of(pred)))
 
 

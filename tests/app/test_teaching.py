@@ -223,3 +223,19 @@ def test_teaching_predict_answers_no_diagnosis_before_the_read(client, xray_path
     assert abs(sum(answer["probabilities"].values()) - 1.0) < 1e-3
     assert answer["explanation"]["headline"].startswith(answer["label"])
     assert client.get(f"/predictions/{body['id']}").status_code == 200
+
+
+def test_a_refusal_in_teaching_mode_is_answered_as_it_is(client, tmp_path):
+    """A generated text document: the real model refuses it; there is nothing to read, so the
+    refusal comes at once and the case page opens."""
+    from training.nonxray import generated
+
+    _, img = next(generated(seed=1))
+    document = tmp_path / "letter.png"
+    img.save(document)
+    resp = client.post("/teaching/predict", data={"file": (document.open("rb"), "letter.png")},
+                       content_type="multipart/form-data")
+    body = resp.get_json()
+    assert resp.status_code == 200 and body["status"] == "not_xray"
+    assert body["explanation"]["headline"] == "Not a chest X-ray"
+    assert client.get(f"/predictions/{body['id']}").status_code == 200
