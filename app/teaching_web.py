@@ -120,9 +120,11 @@ def save_note(pred_id: str) -> ResponseReturnValue:
 @bp.app_template_global()
 def casework(pred: Prediction) -> dict[str, Any]:
     """What the case page adds for the person looking: the note they may see, whether they
-    may write it, and their three reads (teaching mode)."""
+    may write it, their three reads (teaching mode), and which reviews count (each
+    reviewer's latest)."""
     user, session = current_user(), dbweb.session()
     if user is None:
         abort(401)
     return {"note": notes.of_case(session, pred, user), "may_note": pred.user_id == user.id,
-            "max_chars": notes.MAX_CHARS, "reads": teaching.reads_of(session, pred, user)}
+            "max_chars": notes.MAX_CHARS, "reads": teaching.reads_of(session, pred, user),
+            "latest": {r.id for r in reviews.counting(pred)}}

@@ -141,3 +141,11 @@ def test_history_says_when_a_radiologist_corrected_a_noted_case(site):
     assert "Corrected by a radiologist to COVID (Radio said Normal)" in found
     page = clin.get(f"/predictions/{CASE}").get_data(as_text=True)
     assert "Corrected by a radiologist to COVID (Radio said Normal)" in page
+    assert "replaced by a later review" not in page
+    # The radiologist changes their mind: the old review stays listed, marked as replaced.
+    page = rad.get(f"/predictions/{CASE}").get_data(as_text=True)
+    rad.post(f"/predictions/{CASE}/review", data={
+        "verdict": "validated", "csrf_token": accounts.csrf_from(page)})
+    page = clin.get(f"/predictions/{CASE}").get_data(as_text=True)
+    assert page.count("(replaced by a later review)") == 1
+    assert "Validated by a radiologist: Normal" in page
