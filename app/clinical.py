@@ -163,4 +163,6 @@ def queue() -> ResponseReturnValue:
     saved_id = request.args.get("saved", "")
     return render_template("queue.html", queue=queued, reasons=review_queue.REASONS,
                            verdict_words=reviews.VERDICT_WORDS,
+                           awaiting=teaching.awaiting(  # a radiologist's own teaching cases
+                               session, user, [e.prediction.id for e in queued.entries]),
                            saved=session.get(Prediction, saved_id) if saved_id else None)

@@ -239,3 +239,20 @@ def test_a_refusal_in_teaching_mode_is_answered_as_it_is(client, tmp_path):
     assert resp.status_code == 200 and body["status"] == "not_xray"
     assert body["explanation"]["headline"] == "Not a chest X-ray"
     assert client.get(f"/predictions/{body['id']}").status_code == 200
+
+
+def test_a_radiologists_own_teaching_case_hides_its_answer_in_the_queue(site):
+    with site.app_context():
+        s = dbweb.session()
+        rad = users.find(s, "rad")
+        pred = Prediction(id="e" * 32, user_id=rad.id, image_sha256="9" * 64,
+                          image_format="PNG", image_bytes=1, status="ok", label="Normal",
+                          probabilities={"COVID": 0.1, "Normal": 0.9}, confidence=0.9)
+        s.add(pred)
+        s.flush()
+        teaching.blind(s, pred, rad)
+        s.commit()
+    queue = _client(site, "rad").get("/queue").get_data(as_text=True)
+    assert f'/predictions/{"e" * 32}/read' in queue and "Your read first" in queue
+    assert "Normal \u2014 90.0%" not in queue
+    assert "COVID \u2014 62.0%" in queue  # the clinician's case: the radiologist sees it
