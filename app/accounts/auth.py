@@ -139,7 +139,7 @@ def _wants_json() -> bool:
 
 
 # Endpoints answering JSON: a refusal there is JSON too, never a login page.
-JSON_ENDPOINTS = {"predict.predict"}
+JSON_ENDPOINTS = {"predict.predict", "teaching.analyse"}
 
 
 def _deny(status: int, message: str) -> WerkzeugResponse:

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.accounts.auth import client_ip, current_user, requires
-from app.clinical import review_queue, reviews
+from app.clinical import notes, review_queue, reviews
+from app.clinical import reads as teaching
 from app.intake import intake
 from app.platform import state
 from app.store import images
@@ -53,8 +54,11 @@ def history() -> ResponseReturnValue:
     if not user.can("radiologist"):
         where.append(Prediction.user_id == user.id)
     label = request.args.get("label", "")
-    if label:
-        where.append(Prediction.label == label)
+    if label:  # never by the answer of a case its clinician has still to read
+        where.extend((Prediction.label == label, teaching.not_awaiting(user)))
+    note = request.args.get("note", "").strip()
+    if note:
+        where.append(notes.matching(user, note))
     start, end = _date(request.args.get("from")), _date(request.args.get("to"), end=True)
     error = ""
     if start and end and start >= end:
@@ -77,8 +81,11 @@ def history() -> ResponseReturnValue:
         .order_by(Prediction.created_at.desc(), Prediction.id)
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
+    ids = [p.id for p in rows]
     return render_template(
         "history.html", items=[(p, reviews.state(p)) for p in rows], total=total,
+        note=note, notes=notes.of_cases(session, user, ids),
+        awaiting=teaching.awaiting(session, user, ids),
         page=page, pages=pages, args=args, label=label, state=wanted_state,
         start=request.args.get("from", ""), end=request.args.get("to", ""),
         classes=reviews.KNOWN_CLASSES, states=reviews.STATES, error=error,
@@ -93,6 +100,8 @@ def detail(pred_id: str) -> ResponseReturnValue:
     assert user is not None
     session = dbweb.session()
     pred = _visible(session.get(Prediction, pred_id), user)
+    if teaching.awaits_read(session, pred, user):  # their own read before Radio's answer
+        return redirect(url_for("teaching.read_form", pred_id=pred.id))
     # After "Save and next case": which case was just reviewed (a radiologist's own).
     saved_id = request.args.get("saved", "")
     saved = session.get(Prediction, saved_id) if saved_id and user.can("radiologist") else None
@@ -158,4 +167,7 @@ def queue() -> ResponseReturnValue:
     queued = review_queue.page(session, user, int(number) if number.isdigit() else 1)
     saved_id = request.args.get("saved", "")
     return render_template("queue.html", queue=queued, reasons=review_queue.REASONS,
+                           verdict_words=reviews.VERDICT_WORDS,
+                           awaiting=teaching.awaiting(  # a radiologist's own teaching cases
+                               session, user, [e.prediction.id for e in queued.entries]),
                            saved=session.get(Prediction, saved_id) if saved_id else None)

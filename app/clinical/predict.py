@@ -139,6 +139,11 @@ def _answer(cfg: Config, request_id: str, item: intake.Intake,
 @requires("clinician")
 def predict() -> Response:
     """Analyse one uploaded chest X-ray (multipart field ``file``)."""
+    return jsonify(analyse_upload())
+
+
+def analyse_upload() -> dict[str, Any]:
+    """The answer to this request's upload, recorded (teaching mode shows it later)."""
     started = time.perf_counter()
     cfg: Config = current_app.config["RADIO"]
     request_id = uuid.uuid4().hex
@@ -161,7 +166,7 @@ def predict() -> Response:
         result = _answer(cfg, request_id, item, started)
         metrics.observe_prediction(result)
         status = 200
-        return jsonify(result)
+        return result
     except APIError as exc:
         status = exc.status
         raise

@@ -4,13 +4,15 @@ whole predictions table).
 One entry per image content (``image_sha256``): the same film uploaded three times is one
 entry ("3 uploads"), shown through its oldest upload. Refused images (not a chest X-ray)
 and failed analyses are not queued. An image leaves the queue once reviewed, unless its
-reviewers disagree; then it waits for radiologists who have not reviewed it. Order:
+reviewers disagree; then it waits for radiologists who have not reviewed it. Only each
+reviewer's latest review of an image counts (a radiologist who changes their mind does not
+disagree with themselves), and an entry shows those latest reviews only. Order:
 disagreements, then images the model flagged, then the rest; oldest first inside each.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, case, distinct, func, or_, select
@@ -31,6 +33,8 @@ class Entry:
     uploads: int
     reason: str
     first_at: datetime
+    # (reviewer, verdict, label) of each reviewer's latest review of the image, by name.
+    opinions: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,29 @@ class Page:
     pages: int
 
 
+def _latest():
+    """Each reviewer's latest review of each image (by hash, across its uploads)."""
+    ranked = (
+        select(Prediction.image_sha256.label("sha"), Review.reviewer_id, Review.verdict,
+               Review.label,
+               func.row_number().over(
+                   partition_by=(Prediction.image_sha256, Review.reviewer_id),
+                   order_by=(Review.created_at.desc(), Review.id.desc())).label("nth"))
+        .join(Review, Review.prediction_id == Prediction.id)
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.nth == 1).subquery()
+
+
 def _waiting(reviewer: User):
     """Per image hash still to review by ``reviewer``: first upload, uploads, rank."""
+    latest = _latest()
     reviewed = (
-        select(Prediction.image_sha256.label("sha"),
-               func.count(distinct(func.coalesce(Review.label, Review.verdict)))
+        select(latest.c.sha,
+               func.count(distinct(func.coalesce(latest.c.label, latest.c.verdict)))
                .label("opinions"),
-               func.max(case((Review.reviewer_id == reviewer.id, 1), else_=0)).label("mine"))
-        .join(Review, Review.prediction_id == Prediction.id)
-        .group_by(Prediction.image_sha256)
+               func.max(case((latest.c.reviewer_id == reviewer.id, 1), else_=0)).label("mine"))
+        .group_by(latest.c.sha)
         .subquery()
     )
     images = (
@@ -96,8 +114,17 @@ def page(session: Session, reviewer: User, number: int = 1, size: int = 25) -> P
             .order_by(Prediction.created_at, Prediction.id)).all()
         for pred in preds:
             firsts.setdefault(pred.image_sha256, pred)
-    entries = [Entry(firsts[r.sha], int(r.uploads), REASONS[int(r.rank)], r.first_at)
-               for r in rows]
+    opinions: dict[str, list[tuple[str, str, str | None]]] = {}
+    if rows:
+        latest = _latest()
+        for sha, name, verdict, label in session.execute(
+                select(latest.c.sha, User.username, latest.c.verdict, latest.c.label)
+                .join(User, User.id == latest.c.reviewer_id)
+                .where(latest.c.sha.in_([r.sha for r in rows]))
+                .order_by(latest.c.sha, User.username)):
+            opinions.setdefault(sha, []).append((name, verdict, label))
+    entries = [Entry(firsts[r.sha], int(r.uploads), REASONS[int(r.rank)], r.first_at,
+                     opinions.get(r.sha, [])) for r in rows]
     return Page(entries, counts, total, number, pages)
 
 

@@ -15,7 +15,7 @@ Only ``agreed`` images may enter a dataset.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy import ColumnElement, Subquery, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import audit
@@ -62,18 +62,35 @@ def final_label(pred: Prediction) -> str | None:
     return counting(pred)[0].label
 
 
+def latest_reviews() -> Subquery:
+    """Each reviewer's latest review of each prediction, as a subquery with the columns
+    ``prediction_id, reviewer_id, verdict, label`` (the SQL twin of :func:`counting`)."""
+    ranked = select(
+        Review.prediction_id, Review.reviewer_id, Review.verdict, Review.label,
+        func.row_number().over(partition_by=(Review.prediction_id, Review.reviewer_id),
+                               order_by=(Review.created_at.desc(), Review.id.desc()))
+        .label("nth"),
+    ).subquery()
+    return select(ranked).where(ranked.c.nth == 1).subquery()
+
+
+def agreed_labels() -> Subquery:
+    """``prediction_id, label`` of the predictions whose state is ``agreed``: the SQL twin
+    of :func:`final_label`."""
+    latest = latest_reviews()
+    no_label = func.sum(case((latest.c.verdict.in_(("unknown", "discarded")), 1), else_=0))
+    return (select(latest.c.prediction_id, func.max(latest.c.label).label("label"))
+            .group_by(latest.c.prediction_id)
+            .having((no_label == 0) & (func.count(distinct(latest.c.label)) == 1))
+            .subquery())
+
+
 def where_state(wanted: str) -> ColumnElement[bool]:
     """A SQL condition on predictions: their :func:`state` is ``wanted`` (one of
     :data:`STATES`), computed in the database from each reviewer's latest review."""
     if wanted == "unreviewed":
         return ~Prediction.reviews.any()
-    ranked = select(
-        Review.prediction_id, Review.verdict, Review.label,
-        func.row_number().over(partition_by=(Review.prediction_id, Review.reviewer_id),
-                               order_by=(Review.created_at.desc(), Review.id.desc()))
-        .label("nth"),
-    ).subquery()
-    latest = select(ranked).where(ranked.c.nth == 1).subquery()
+    latest = latest_reviews()
     unknown = func.sum(case((latest.c.verdict == "unknown", 1), else_=0))
     discarded = func.sum(case((latest.c.verdict == "discarded", 1), else_=0))
     labels = func.count(distinct(latest.c.label))  # unknown and discarded name none

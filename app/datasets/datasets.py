@@ -116,7 +116,7 @@ def snapshot() -> ResponseReturnValue:
     except service.DatasetError as exc:
         message, status = str(exc), 409 if same is not None else 400
     pool = service.counts(service.validated(session))
-    return render_template("service.html", pool=pool,
+    return render_template("datasets.html", pool=pool,
                            production=service.versions(data_dir, "production"),
                            reference=service.versions(data_dir, "reference"),
                            message=message, failed=status >= 400), status

@@ -15,7 +15,7 @@ from flask import Flask
 
 from app.accounts import accounts, auth
 from app.admin import audit_page, models, monitoring, monitoring_runs
-from app.clinical import clinical, predict, presentation
+from app.clinical import clinical, predict, presentation, teaching
 from app.datasets import dataset_versions, datasets
 from app.platform import (
     errors,
@@ -52,7 +52,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     for module in (web, predict, health, openapi):
         app.register_blueprint(module.bp)
     for module in (auth, clinical, accounts, datasets, models, monitoring, audit_page,
-                   dataset_versions, monitoring_runs):
+                   dataset_versions, monitoring_runs, teaching):
         app.register_blueprint(module.bp)
     errors.register(app)
     presentation.install(app)

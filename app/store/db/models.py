@@ -138,3 +138,28 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(128), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class CaseNote(Base):
+    """A clinician's short note on their own case (a study reference, never a patient's
+    name); only its author and radiologists see it (``app.notes``)."""
+
+    __tablename__ = "case_notes"
+
+    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeachingRead(Base):
+    """A case analysed in teaching mode: Radio's answer stays hidden from the clinician until
+    ``label``, their own read, is recorded (``app.teaching``)."""
+
+    __tablename__ = "teaching_reads"
+
+    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str | None] = mapped_column(String(64), default=None)
+    blinded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

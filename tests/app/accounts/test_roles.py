@@ -58,6 +58,25 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {
     ("GET", "/admin/models/tasks/<task_id>"): ((401, 403, 403, 404), (401, 403, 403, 404)),
     ("GET", "/admin/monitoring"): ((401, 403, 403, 200), (401, 403, 403, 200)),
     ("GET", "/admin/monitoring/<kind>.html"): ((401, 403, 403, 404), (401, 403, 403, 404)),
+    # Admin pages of issue 27: a run, a dataset version that does not exist is 404; starting
+    # a monitoring job answers 303 to the page that shows it.
+    ("GET", "/admin/audit"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("POST", "/admin/monitoring/run"): ((401, 403, 403, 303), (401, 403, 403, 303)),
+    ("GET", "/admin/monitoring/runs/<run_id>"): ((401, 403, 403, 404), (401, 403, 403, 404)),
+    ("GET", "/admin/models/listing"): ((401, 403, 403, 200), (401, 403, 403, 200)),
+    ("GET", "/datasets/<kind>/v<int:number>"): ((401, 403, 403, 404), (401, 403, 403, 404)),
+    ("GET", "/datasets/<kind>/v<int:number>/manifest.csv"): ((401, 403, 403, 404),
+                                                             (401, 403, 403, 404)),
+    ("GET", "/datasets/production/v<int:number>.zip"): ((401, 403, 403, 404),
+                                                        (401, 403, 403, 404)),
+    # Teaching mode and notes: any clinician or above. The read form of a case that awaits no
+    # read sends to the case (302); recording a read there is a conflict (409); a note on
+    # another's case is refused on the case page (302 with the reason, nothing stored).
+    ("POST", "/teaching/predict"): ((401, 415, 415, 415), (401, 415, 415, 415)),
+    ("GET", "/predictions/<pred_id>/read"): ((401, 302, 302, 302), (401, 302, 302, 302)),
+    ("POST", "/predictions/<pred_id>/read"): ((401, 409, 409, 409), (401, 409, 409, 409)),
+    ("GET", "/teaching"): ((401, 200, 200, 200), (401, 200, 200, 200)),
+    ("POST", "/predictions/<pred_id>/note"): ((401, 302, 302, 302), (401, 302, 302, 302)),
 }
 
 
@@ -82,7 +101,8 @@ def setup(make_app):
                          confidence=1.0))
         s.commit()
     values = {"pred_id": "c" * 32, "token_id": "999999", "user_id": str(spare),
-              "filename": "app.css", "kind": "data", "task_id": "0" * 16}
+              "filename": "app.css", "kind": "data", "task_id": "0" * 16,
+              "number": "1", "run_id": "0" * 16}
     return app, values
 
 

@@ -70,3 +70,27 @@ def test_pages_of_the_queue(s):
     s.query(Prediction).delete()
     s.flush()
     assert review_queue.next_case(s, rad) is None
+
+
+def test_only_each_reviewers_latest_review_counts_and_shows(s):
+    """A radiologist who changes their mind does not disagree with themselves: the image
+    leaves the queue, and a real disagreement shows each reviewer's latest review only."""
+    r1 = users.create_user(s, "r1", "radiologist")
+    r2 = users.create_user(s, "r2", "radiologist")
+    r3 = users.create_user(s, "r3", "radiologist")
+    changed = _pred(s, "1" * 32, "a", age_min=30)
+    copy = _pred(s, "2" * 32, "a", age_min=20)  # the same image again
+    disputed = _pred(s, "3" * 32, "b", age_min=10)
+    s.flush()
+    first = reviews.add(s, changed, r1, "corrected", "COVID", "")
+    first.created_at = utcnow() - timedelta(minutes=5)
+    reviews.add(s, copy, r1, "validated", None, "on second look")  # the latest: Normal
+    old = reviews.add(s, disputed, r1, "corrected", "COVID", "")
+    old.created_at = utcnow() - timedelta(minutes=5)
+    reviews.add(s, disputed, r1, "unknown", None, "")
+    reviews.add(s, disputed, r2, "validated", None, "")
+    s.flush()
+    page = review_queue.page(s, r3)
+    assert _ids(page) == [disputed.id]
+    assert page.entries[0].reason == "radiologists disagree"
+    assert page.entries[0].opinions == [("r1", "unknown", None), ("r2", "validated", "Normal")]
