@@ -64,13 +64,20 @@ def state(cfg: Config, run_id: str) -> dict[str, Any] | None:
     rc = rc_path.read_text().strip() if rc_path.is_file() else ""
     out = (folder / "out.txt").read_text().strip() if (folder / "out.txt").is_file() else ""
     err = (folder / "err.txt").read_text() if (folder / "err.txt").is_file() else ""
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
     run_state = "running" if not rc else "done" if rc == "0" else "failed"
-    return {**info, "state": run_state,
-            "ended": rc_path.stat().st_mtime if rc else None,
-            "summary": out.splitlines()[-1] if out and rc == "0" else "",
-            "error": (errors[-1] if errors else err.strip()[-300:]) if run_state == "failed"
-            else ""}
+    summary, error = "", ""
+    try:  # the job's result, one JSON document (python -m lifecycle --json job ...)
+        result = json.loads(out) if out else {}
+    except ValueError:
+        result = {}
+    if run_state == "done":
+        summary = f"{'DRIFT' if result.get('drift') else 'no drift'}: {result.get('summary', '')}"
+    elif run_state == "failed":
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        error = (f"error: {result['job']} job: {result.get('detail', '')}" if result.get("job")
+                 else errors[-1] if errors else err.strip()[-300:])
+    return {**info, "state": run_state, "ended": rc_path.stat().st_mtime if rc else None,
+            "summary": summary, "error": error}
 
 
 def recent(cfg: Config, limit: int = 6) -> list[dict[str, Any]]:
@@ -93,7 +100,8 @@ def start(cfg: Config, kind: str, by: str) -> str:
     # without a child process of the worker.
     script = '"$@" >"$RUN/out.txt" 2>"$RUN/err.txt"; echo $? >"$RUN/rc.tmp"; ' \
              'mv "$RUN/rc.tmp" "$RUN/rc"'
-    cmd = ["sh", "-c", script, "sh", sys.executable, "-m", "lifecycle", "job", f"{kind}-drift"]
+    cmd = ["sh", "-c", script, "sh", sys.executable, "-m", "lifecycle", "--json", "job",
+           f"{kind}-drift"]
     subprocess.Popen(cmd, env=_env(cfg) | {"RUN": str(folder)}, cwd=PROJECT_ROOT,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True)

@@ -19,6 +19,7 @@ FLASK_MODULES = {
     "app.platform.request", "app.platform.request_timing", "app.platform.state",
     "app.platform.gunicorn_worker",
     "app.clinical.predict", "app.clinical.clinical", "app.clinical.presentation",
+    "app.clinical.teaching",
     "app.accounts.auth", "app.accounts.accounts",
     "app.datasets.datasets", "app.datasets.dataset_versions",
     "app.admin.models", "app.admin.monitoring", "app.admin.audit_page",
@@ -76,6 +77,7 @@ def test_every_blueprint_is_in_the_file_of_its_name():
         "models": "app.admin.models", "monitoring": "app.admin.monitoring",
         "audit_page": "app.admin.audit_page", "monitoring_runs": "app.admin.monitoring_runs",
         "dataset_versions": "app.datasets.dataset_versions",
+        "teaching": "app.clinical.teaching",
     }
     for blueprint, module in blueprints.items():
         assert module.rsplit(".", 1)[1] == blueprint
