@@ -16,7 +16,7 @@ rollback restores) and the ``N`` newest (default 2). Every other version is prun
    same code empties a local folder and an S3 prefix.
 
 The shipped registry (``mlflow/``) keeps only what a first deploy needs; the weights of
-the versions pruned from it stay in git history (README, "The registry that ships").
+the versions pruned from it stay in git history (docs/model.md, "The registry that ships").
 """
 
 from __future__ import annotations

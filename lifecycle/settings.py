@@ -1,7 +1,7 @@
 """Configuration of the lifecycle commands and jobs, read from the environment in one place.
 
 Every setting has a default that works on a developer machine with the shipped registry
-(``mlflow/`` under the project root); README, "Lifecycle", lists them. Which registry and
+(``mlflow/`` under the project root); docs/lifecycle.md lists them. Which registry and
 model are :mod:`radio_config`'s answer, the same the app and the monitoring jobs read.
 """
 

@@ -60,7 +60,7 @@ def mlflow_target(tracking_uri: str | None = None) -> Iterator[None]:
 def register_again(registry: Path, version: str, name: str = "radio-cxr") -> str:
     """A new version of ``name`` on the logged model of ``version`` (same files, so the same
     answers), in a scratch copy of the shipped registry (``registry``: its folder); its
-    number. The shipped registry keeps only its production version (README, "The registry
+    number. The shipped registry keeps only its production version (docs/model.md, "The registry
     that ships"): tests that switch between two real versions make the second one so."""
     registry = Path(registry).resolve()
     uri = f"sqlite:///{registry / 'mlflow.db'}"

@@ -19,11 +19,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.accounts.auth import client_ip, current_user, requires
 from app.clinical import notes, predict, reviews
 from app.clinical import reads as teaching
-from app.platform import errors
-from app.accounts.auth import client_ip, current_user, requires
 from app.clinical.clinical import _visible
+from app.platform import errors
 from app.store.db import web as dbweb
 from app.store.db.models import Prediction, User
 

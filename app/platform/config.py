@@ -1,6 +1,6 @@
 """Configuration of the web app, read from the environment once at start-up.
 
-Every setting has a documented default (README, "Web app and API"), so
+Every setting has a documented default (docs/api.md), so
 ``gunicorn app.platform.wsgi:app`` works with no environment at all on a developer machine.
 """
 
@@ -29,7 +29,7 @@ class Config:
     data_dir: Path = DEFAULT_DATA_DIR  # RADIO_DATA_DIR (radio_config's default)
     pool_size: int = 8  # RADIO_POOL_SIZE: keep-alive connections per worker process
     log_level: str = "INFO"  # RADIO_LOG_LEVEL
-    # Hostile clients and faults (README, "Limits and timeouts")
+    # Hostile clients and faults (docs/api.md, "Limits, timeouts and hostile input")
     body_timeout_s: float = 30.0  # RADIO_BODY_TIMEOUT_S: whole request body, else 408
     predict_slots: int = 10  # RADIO_PREDICT_SLOTS: /predict at once per worker, else 503
     decode_slots: int = 1  # RADIO_DECODE_SLOTS: image decodes at once per worker
@@ -42,7 +42,7 @@ class Config:
     uploads_max_mb: float = 2048.0  # RADIO_UPLOADS_MAX_MB: oldest unreviewed images go above it
     cleanup_interval_s: float = 600.0  # RADIO_CLEANUP_INTERVAL_S: 0 = only at start
     orphan_grace_s: float = 600.0  # RADIO_ORPHAN_GRACE_S: age before an orphan is removed
-    # Accounts and the database (README, "Accounts, roles and the database").
+    # Accounts and the database (docs/clinical.md, "Accounts and roles").
     database_url: str = ""  # DATABASE_URL: empty = SQLite file <data_dir>/radio.db
     secret_key: str = ""  # RADIO_SECRET_KEY: empty = random, kept in <data_dir>/secret_key
     site: str = ""  # RADIO_SITE: the hospital or site recorded with each prediction
@@ -51,7 +51,7 @@ class Config:
     # addresses, the same setting gunicorn reads (app/platform/gunicorn.conf.py).
     forwarded_allow_ips: str = "127.0.0.1"  # FORWARDED_ALLOW_IPS
     image_store: str = ""  # RADIO_IMAGE_STORE: empty = <data_dir>/images; or s3://bucket/prefix
-    # The model lifecycle's command line (README, "Lifecycle"): empty = this interpreter's
+    # The model lifecycle's command line (docs/lifecycle.md): empty = this interpreter's
     # `python -m lifecycle`; it reads the registry settings from the same environment.
     lifecycle_cmd: str = ""  # RADIO_LIFECYCLE_CMD
     lifecycle_timeout_s: float = 60.0  # RADIO_LIFECYCLE_TIMEOUT_S: listing versions

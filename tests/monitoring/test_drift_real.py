@@ -23,7 +23,7 @@ from monitoring.drift import MIXTURE, OVERALL, Window, compare
 from monitoring.features import DriftSpace, image_statistics
 from training.sources import SOURCES
 
-DOCUMENTED_WINDOW = 30  # films: README, "Data drift", leave-one-source-out
+DOCUMENTED_WINDOW = 30  # films: docs/monitoring.md, "Data drift", leave-one-source-out
 NULL_WINDOW = 20
 
 
