@@ -1,6 +1,6 @@
-"""Clinicians' notes (app/clinical/notes.py, app/clinical/teaching.py): only the author writes one, only
-the author and radiologists see it (not other clinicians, not admins), the history finds a
-case by it in SQL, and its length is bounded."""
+"""Clinicians' notes (app/clinical/notes.py, app/clinical/teaching.py): only the author
+writes one, only the author and radiologists see it (not other clinicians, not admins), the
+history finds a case by it in SQL, and its length is bounded."""
 
 from __future__ import annotations
 
