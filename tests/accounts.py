@@ -70,3 +70,10 @@ def cli_create(env: dict[str, str], username: str, role: str) -> str:
     out = subprocess.run([sys.executable, "-m", "app.accounts.users", "create", "--user", username,
                           "--role", role], env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+def client_as(app, username: str):
+    """A test client logged in as ``username`` and its page's CSRF token."""
+    client = app.test_client()
+    login(client, username)
+    return client, csrf_from(client.get("/history").get_data(as_text=True))

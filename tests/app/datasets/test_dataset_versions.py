@@ -11,28 +11,13 @@ import zipfile
 
 import accounts
 import helpers
-import pytest
 
 from app.datasets import service as datasets
 from app.store import images
 
 
-@pytest.fixture()
-def app(make_app):
-    app = make_app(mlflow_url="http://127.0.0.1:9", site="Site B")
-    accounts.add_user(app, "rad", "radiologist")
-    accounts.add_user(app, "boss", "admin")
-    return app
-
-
-def _client(app, name):
-    client = app.test_client()
-    accounts.login(client, name)
-    return client, accounts.csrf_from(client.get("/history").get_data(as_text=True))
-
-
 def _contribute(app, side: int, label: str) -> None:
-    rad, csrf = _client(app, "rad")
+    rad, csrf = accounts.client_as(app, "rad")
     resp = rad.post("/contribute", content_type="multipart/form-data", data={
         "file": (io.BytesIO(helpers.synthetic_image("PNG", (side, side))), "x.png"),
         "label": label, "csrf_token": csrf})
@@ -47,7 +32,7 @@ def _snapshot(client, csrf):
 def test_an_identical_snapshot_is_said_not_made(app):
     _contribute(app, 300, "Normal")
     _contribute(app, 310, "COVID")
-    admin, csrf = _client(app, "boss")
+    admin, csrf = accounts.client_as(app, "boss")
     assert _snapshot(admin, csrf)[0] == 201
     status, page = _snapshot(admin, csrf)
     assert status == 409
@@ -65,7 +50,7 @@ def test_versions_listed_shown_and_downloaded(app):
     _contribute(app, 300, "Normal")
     _contribute(app, 310, "COVID")
     _contribute(app, 320, "COVID")
-    admin, csrf = _client(app, "boss")
+    admin, csrf = accounts.client_as(app, "boss")
     assert _snapshot(admin, csrf)[0] == 201
     overview = html.unescape(admin.get("/datasets").get_data(as_text=True))
     assert '<a href="/datasets/production/v1">production v1</a>' in overview
@@ -95,7 +80,7 @@ def test_versions_listed_shown_and_downloaded(app):
 
 def test_a_reference_version_downloads_as_its_manifest(app):
     _contribute(app, 300, "Normal")
-    admin, csrf = _client(app, "boss")
+    admin, csrf = accounts.client_as(app, "boss")
     assert _snapshot(admin, csrf)[0] == 201
     datasets.build_reference(app.config["RADIO"].data_dir, [], [1], "ops")
     page = html.unescape(admin.get("/datasets/reference/v1").get_data(as_text=True))
@@ -108,10 +93,10 @@ def test_a_reference_version_downloads_as_its_manifest(app):
 
 
 def test_unknown_versions_and_other_roles(app):
-    admin, _ = _client(app, "boss")
+    admin, _ = accounts.client_as(app, "boss")
     for path in ("/datasets/production/v9", "/datasets/production/v9.zip",
                  "/datasets/other/v1", "/datasets/production/v9/manifest.csv"):
         assert admin.get(path).status_code == 404, path
-    rad, _ = _client(app, "rad")
+    rad, _ = accounts.client_as(app, "rad")
     assert rad.get("/datasets/production/v1").status_code == 403
     assert rad.get("/datasets/production/v1.zip").status_code == 403
