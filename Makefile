@@ -51,7 +51,7 @@ else
 endif
 	@touch $(VENV_ML)
 
-.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-drift bench-ood bench-decode bench-load bench-scale screenshots lint
+.PHONY: help venv lock airflow-venv run test train lungs loso loso-frozen bench bench-model bench-drift bench-ood bench-decode bench-load bench-scale bench-pages bench-models screenshots lint
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -74,7 +74,7 @@ $(AIRFLOW_STAMP): pyproject.toml
 airflow-venv: $(AIRFLOW_STAMP)  ## create/update .venv-airflow (Airflow 3 + Radio) for dags/
 
 run: $(VENV_ML)  ## serve the model and the app on 127.0.0.1 (PORT, default 8080)
-	RADIO_VENV=$(abspath $(VENV)) bash app/run_local.sh
+	RADIO_VENV=$(abspath $(VENV)) bash app/platform/run_local.sh
 
 test: $(VENV_ALL)  ## run the whole test suite (PYTEST_ARGS for extra options)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -121,6 +121,12 @@ bench-load: $(VENV_ML)  ## 8 clients for 60 s on loopback: p50/p95/p99, errors, 
 
 bench-scale: $(VENV_ML)  ## scale-out tier on loopback: req/s with 1 vs 2 model servers, failures when one is killed
 	$(PY) -m bench.scale
+
+bench-pages: $(VENV_ML)  ## history and review queue over 10,000 predictions: p50/p95 ms per page, SQL per page
+	$(PY) -m bench.pages
+
+bench-models: $(VENV_ML)  ## admin Models page with 10 registered versions under gunicorn: first view, then p50/max
+	$(PY) -m bench.models_page
 
 bench-ood: $(VENV_ML)  ## "not a chest X-ray" gate: val false rejections, non-X-ray rejections
 	$(PY) -m training.ood_eval --registry mlflow --data $(DATA) --negatives $(DATA)/../not-chest-xray

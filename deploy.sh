@@ -67,8 +67,8 @@ die() {
 }
 
 # The registry on the MLflow host: its admin secret and the import of shipped versions.
-# shellcheck source-path=SCRIPTDIR source=deploy/registry.sh
-source "$ROOT/deploy/registry.sh"
+# shellcheck source-path=SCRIPTDIR source=deploy/mlflow_host.sh
+source "$ROOT/deploy/mlflow_host.sh"
 
 usage() {
   sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"

@@ -8,64 +8,19 @@ in a second.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-from flask import Flask
-
-from app.config import Config, load_config
 
 __version__ = "0.1.0"
 
 
-def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
-    """Build the Flask application.
+def __getattr__(name: str) -> Any:
+    """``app.create_app`` (:mod:`app.platform.factory`), imported on first use (PEP 562).
 
-    ``config`` is a :class:`Config`, or a dict of overrides applied on top of the
-    environment (handy in tests), or None to read everything from the environment.
+    Importing the package must not load Flask: domain modules (``app.intake``,
+    ``app.store``...) are used by command lines and jobs that serve no page.
     """
-    # Late imports: keep import cycles away.
-    from app import (
-        admin,
-        auth,
-        clinical,
-        contribute,
-        errors,
-        headers,
-        health,
-        metrics,
-        model_admin,
-        monitoring,
-        openapi,
-        predict,
-        presentation,
-        state,
-        timeouts,
-        web,
-    )
-    from app.db import web as dbweb
-    from app.request import RadioRequest
+    if name == "create_app":
+        from app.platform.factory import create_app
 
-    cfg = config if isinstance(config, Config) else load_config(overrides=config)
-    app = Flask(__name__)
-    app.request_class = RadioRequest
-    app.config["RADIO"] = cfg
-    app.config["MAX_CONTENT_LENGTH"] = cfg.max_upload_bytes
-    # Let the 413 handler answer JSON even for oversized multipart bodies.
-    app.config["MAX_FORM_MEMORY_SIZE"] = cfg.max_upload_bytes
-    app.json.sort_keys = False
-
-    logging.getLogger("radio").setLevel(cfg.log_level)
-    for module in (web, predict, health, openapi):
-        app.register_blueprint(module.bp)
-    for module in (auth, clinical, admin, contribute, model_admin, monitoring):
-        app.register_blueprint(module.bp)
-    errors.register(app)
-    presentation.install(app)
-    headers.register(app)
-    state.install(app, cfg)
-    dbweb.init_app(app)
-    auth.init_app(app)
-    metrics.init_app(app)
-    app.wsgi_app = timeouts.BodyDeadline(app.wsgi_app, cfg.body_timeout_s)  # type: ignore[method-assign]
-    return app
+        return create_app
+    raise AttributeError(f"module 'app' has no attribute {name!r}")

@@ -80,7 +80,7 @@ def _dicom_cases() -> dict[str, bytes]:
     sys.path.insert(0, str(ROOT / "tests"))
     import dicom_files as d  # the hostile DICOMs of the test corpus
 
-    from app.dicom_limits import MAX_DICOM_DECODE_MB
+    from app.intake.dicom_limits import MAX_DICOM_DECODE_MB
 
     side = int((MAX_DICOM_DECODE_MB * 2**20 / 2) ** 0.5) - 4  # 16-bit, just under the budget
     return {
@@ -114,8 +114,8 @@ def _all_cases() -> dict[str, bytes]:
 # VmHWM, not ru_maxrss: the latter survives exec and would include this parent's peak.
 _ALONE = """
 import sys, time
-from app.errors import APIError
-from app import dicom
+from app.platform.failures import DomainError
+from app.intake import dicom
 from serving.preprocessing import ImageError, preprocess
 def hwm():
     for line in open("/proc/self/status"):
@@ -129,7 +129,7 @@ t0 = time.perf_counter()
 try:
     dicom.load(data) if dicom.is_dicom(data) else preprocess(data)
     outcome = "ok"
-except (ImageError, APIError):
+except (ImageError, DomainError):
     outcome = "refused"
 print(outcome, hwm() - base, time.perf_counter() - t0)
 """

@@ -8,7 +8,8 @@ with the production model's features (the figures of the README's drift section)
 * for each kind of change, the smallest window detected in 80% of windows.
 
 ``RADIO_BENCH_REPEATS`` (default 500) windows per null rate, a fifth of that per power
-rate; the last line is one JSON object.
+rate; the last line is one JSON object. The network's features of the production version
+are kept in ``build/drift/`` (delete it after a correction of the data).
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ POWER_SIZES = (5, 10, 20, 30, 40, 60, 80, 120)
 SHIFTS = ("rotation", "exposure", "resolution", "bit-depth")
 
 
-def features(model_dir: Path) -> dict[str, tuple]:
-    """{split or val shift: (network, stats, sources, patients)} of the real sources."""
+def features(model_dir: Path, cache: Path | None = None) -> dict[str, tuple]:
+    """{split or val shift: (network, stats, sources, patients)} of the real sources; kept
+    in ``cache`` (an ``.npz``) when given, and read from it when it is there."""
     from monitoring.reference import images_of
 
+    if cache is not None and cache.is_file():
+        z = np.load(cache)
+        return {k: tuple(z[f"{k}/{i}"] for i in range(4))
+                for k in {name.split("/")[0] for name in z.files}}
     net = NetworkFeatures(model_dir)
     out = {}
     for split in ("train", "val"):
@@ -47,6 +53,9 @@ def features(model_dir: Path) -> dict[str, tuple]:
             for shift in SHIFTS:
                 moved = apply(shift, images)
                 out[shift] = (net(moved), image_statistics(moved), *meta)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **{f"{k}/{i}": v for k, part in out.items() for i, v in enumerate(part)})
     return out
 
 
@@ -95,8 +104,8 @@ def measure(feats: dict[str, tuple], repeats: int) -> dict:
 
 def main() -> int:
     """Measure and print; the last line is one JSON object."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
-    from training.registry import tracking_uri
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
+    from training.registry_folder import tracking_uri
     from training.sources import missing, source_paths
 
     if missing(source_paths(DATA)):
@@ -105,7 +114,10 @@ def main() -> int:
     os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri(ROOT / "mlflow"))
     version = resolve(MODEL_NAME, ALIAS)
     repeats = int(os.environ.get("RADIO_BENCH_REPEATS", "500"))
-    result = measure(features(model_path(MODEL_NAME, version)), repeats)
+    # Features of this version, computed once (the measurement is re-run, the network not):
+    # keyed by the version, so a new production version computes its own.
+    cache = ROOT / "build" / "drift" / f"bench-features-v{version}.npz"
+    result = measure(features(model_path(MODEL_NAME, version), cache), repeats)
     print(json.dumps({"model_version": version, "repeats": repeats, **result}))
     return 0
 

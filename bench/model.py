@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
 from training import baseline, data, sampling
 from training.evaluation import evaluate, heat_in_lungs
 from training.metrics import report_by_source
-from training.registry import load_model, tracking_uri
+from training.registry_folder import load_model, tracking_uri
 from training.sources import source_paths
 from training.summary import format_table
 

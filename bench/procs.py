@@ -134,9 +134,9 @@ def peak_rss_mb(pid: int) -> float:
 
 def bearer(env: dict[str, str], user: str = "bench-clinician") -> dict[str, str]:
     """``Authorization`` header with a new API token of a clinician of the app run with
-    ``env`` (same database): ``python -m app.users token`` prints it as its last line."""
+    ``env`` (same database): ``python -m app.accounts.users token`` prints it as its last line."""
     out = subprocess.run(
-        [sys.executable, "-m", "app.users", "token", "--user", user,
+        [sys.executable, "-m", "app.accounts.users", "token", "--user", user,
          "--role", "clinician"],
         env=env, cwd=ROOT, capture_output=True, text=True, check=True,
     )

@@ -154,7 +154,8 @@ class Cluster:
             "RADIO_DATA_DIR": str(self.tmp / f"data-{n}"),
         }
         self.app = procs.start(
-            [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "app/platform/gunicorn.conf.py",
+                 "app.platform.wsgi:app"],
             env,
             self.tmp / f"app-{n}.log",
             ROOT,

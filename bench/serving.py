@@ -193,7 +193,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> int:
     """Run everything, print the table and the JSON line."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
 
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}")
     os.chdir(ROOT)

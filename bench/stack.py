@@ -1,5 +1,5 @@
 """The Radio stack a benchmark measures: the model server (mlflow/serve.sh) and the web app
-under gunicorn (app/gunicorn.conf.py), both on 127.0.0.1, with memory probes."""
+under gunicorn (app/platform/gunicorn.conf.py), both on 127.0.0.1, with memory probes."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class Stack:
             env = env_base(PORT=str(app_port), MLFLOW_URL=f"http://127.0.0.1:{model_port}",
                            RADIO_DATA_DIR=str(tmp / "data"), **app_env)
             self.app = procs.start(
-                [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py",
-                 "app.wsgi:app"], env, tmp / "app.log", ROOT)
+                [sys.executable, "-m", "gunicorn", "-c", "app/platform/gunicorn.conf.py",
+                 "app.platform.wsgi:app"], env, tmp / "app.log", ROOT)
             procs.wait_until(f"http://127.0.0.1:{app_port}/health", self.app)
         except BaseException:
             self.stop()

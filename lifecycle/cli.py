@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle import events, operations, prune
-from lifecycle import registry as reg
-from lifecycle.registry import LifecycleError
+from lifecycle import model_versions as reg
+from lifecycle.model_versions import LifecycleError
 from lifecycle.settings import Settings, load
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 import requests
 
 from lifecycle import events, notify
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 from lifecycle.settings import PROJECT_ROOT, Settings, load
 
 log = logging.getLogger("radio.lifecycle.follow")

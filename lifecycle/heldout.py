@@ -2,7 +2,7 @@
 
 Held-out data: the val split of every source folder named (``<source>/val/<class>/...``,
 the layout of ``../shared/data`` and of reference dataset versions) and, when given, the
-val side of a production dataset version (``app.datasets``: ``<class>/<sha256>.<ext>`` +
+val side of a production dataset version (``app.datasets.service``: ``<class>/<sha256>.<ext>`` +
 manifest), whose images count under ``production-<institution or site>`` so each hospital
 is its own source.
 
@@ -47,8 +47,8 @@ def _val_files(sources: Sequence[Path]) -> list[tuple[Path, str, str]]:
 
 def _production_files(folder: Path) -> list[tuple[Path, str, str]]:
     """The val side of a production version (the train side may have trained a candidate:
-    the split is the one every retraining uses, app.datasets.production_split)."""
-    from app.datasets import production_source, production_split
+    the split is the one every retraining uses, app.datasets.service.production_split)."""
+    from app.datasets.service import production_source, production_split
 
     manifest = Path(folder) / "manifest.csv"
     if not manifest.is_file():

@@ -8,8 +8,8 @@ act on: a refused or completed promotion (:mod:`lifecycle.operations`), detected
 Schedules live in :data:`SCHEDULES`, one place for the systemd timers (``OnCalendar``) and
 the Airflow DAGs (cron), which a test checks agree.
 
-The drift statistics are the monitoring component's: ``monitoring.jobs.data_drift_job()``
-and ``monitoring.jobs.model_drift_job()``, each returning ``{"drift": bool, "summary":
+The drift statistics are the monitoring component's: ``monitoring.drift_jobs.data_drift_job()``
+and ``monitoring.drift_jobs.model_drift_job()``, each returning ``{"drift": bool, "summary":
 str, ...}``, imported only when the job runs.
 """
 
@@ -36,7 +36,7 @@ SCHEDULES: dict[str, tuple[str, str]] = {
     "data-drift": ("*-*-* 02:00:00", "0 2 * * *"),
     "model-drift": ("*-*-* 03:00:00", "0 3 * * *"),
 }
-MONITORING_MODULE = "monitoring.jobs"
+MONITORING_MODULE = "monitoring.drift_jobs"
 
 
 def healthcheck(s: Settings) -> dict[str, Any]:
@@ -55,8 +55,8 @@ def healthcheck(s: Settings) -> dict[str, Any]:
 
 def deploy_ready(s: Settings) -> dict[str, Any]:
     """Deploy the candidate marked production_ready, through the gate (nothing else)."""
+    from lifecycle import model_versions as reg
     from lifecycle import operations
-    from lifecycle import registry as reg
 
     candidate = reg.ready_candidate(reg.client(s.tracking_uri), s.model_name)
     if candidate is None:

@@ -1,5 +1,5 @@
 """E-mail notifications: failed healthcheck, refused or completed promotion, drift, finished
-training. SMTP settings come from the environment (README, "Lifecycle"):
+training. SMTP settings come from the environment (docs/lifecycle.md):
 
 ``RADIO_SMTP_HOST`` (unset: no e-mail, a log line says so), ``RADIO_SMTP_PORT`` [587],
 ``RADIO_SMTP_USER`` / ``RADIO_SMTP_PASSWORD`` (login after STARTTLS, when set),

@@ -1,5 +1,5 @@
 """The lifecycle's actions, as the CLI, the admin page and the jobs call them: prepare,
-deploy through the gate, force, roll back. Each moves aliases (:mod:`lifecycle.registry`),
+deploy through the gate, force, roll back. Each moves aliases (:mod:`lifecycle.model_versions`),
 appends to the event log (:mod:`lifecycle.events`) and sends the e-mail a person must see
 (:mod:`lifecycle.notify`). The model server follows ``production`` by itself
 (:mod:`lifecycle.follow`), so no action here touches a server.
@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from lifecycle import events, heldout, notify
-from lifecycle import registry as reg
-from lifecycle.gate import decide
+from lifecycle import model_versions as reg
+from lifecycle.promotion_gate import decide
 from lifecycle.settings import Settings
 from monitoring.model_drift import CARD_TAG, card_from_decision
 
@@ -22,8 +22,59 @@ def _client(s: Settings):
 
 
 def list_versions(s: Settings) -> list[dict[str, Any]]:
-    """Every version with aliases, metrics and lineage (newest first)."""
-    return [v.as_dict() for v in reg.versions(_client(s), s.model_name)]
+    """Every version with aliases, metrics, lineage and card figures (newest first)."""
+    cl = _client(s)
+    rows = [v.as_dict() for v in reg.versions(cl, s.model_name)]
+    for row in rows:
+        row["card"] = card_figures(row["tags"], row["metrics"], f"version {row['version']}")
+        if not row["card"]["figures"] and reg.PRODUCTION in row["aliases"]:
+            # only production's card is looked for up its lineage: a few calls, not N
+            row["card"] = _ancestor_card(cl, s.model_name, row["tags"], row["version"])
+    return rows
+
+
+def card_figures(tags: dict[str, str], metrics: dict[str, float],
+                 whose: str) -> dict[str, Any]:
+    """A version's model-card figures (accuracy, COVID recall, adult normals called COVID)
+    and where they come from: its ``model_card`` tag (the promotion gate's held-out
+    images), else its training run's validation metrics (the model card's definitions,
+    as :func:`monitoring.model_drift.card_from_summary`)."""
+    if tags.get(CARD_TAG):
+        try:
+            figures = {k: float(v) for k, v in json.loads(tags[CARD_TAG]).items()}
+            return {"figures": figures, "source": f"{whose}: promotion gate"}
+        except (ValueError, TypeError, AttributeError):
+            pass
+    figures = {}
+    for key, metric in (("accuracy", "val_union_accuracy"),
+                        ("covid_recall", "val_union_covid_recall")):
+        if metric in metrics:
+            figures[key] = metrics[metric]
+    normals = metrics.get("val_nih-adult-normal_non_covid_called_covid",
+                          metrics.get("val_union_non_covid_called_covid"))
+    if normals is not None:
+        figures["normals_called_covid"] = normals
+    return {"figures": figures, "source": f"{whose}: training run" if figures else ""}
+
+
+def _ancestor_card(cl, name: str, tags: dict[str, str], version: str) -> dict[str, Any]:
+    """The card of the version ``version`` was repackaged from or derived from (a version
+    repackaged or registered again has no run metrics of its own), said so."""
+    from lifecycle.prune import version_record
+
+    seen = {version}
+    ancestor = tags.get("repackaged_from") or tags.get("parent_version") or ""
+    while ancestor and ancestor != "none" and ancestor not in seen and len(seen) < 10:
+        seen.add(ancestor)
+        record = version_record(cl, name, ancestor)
+        if record is None:
+            break
+        shown = reg.run_metrics(cl, [record.run_id]).get(record.run_id, {})
+        card = card_figures(record.tags, shown, f"ancestor version {ancestor}")
+        if card["figures"]:
+            return card
+        ancestor = record.tags.get("repackaged_from") or record.tags.get("parent_version", "")
+    return {"figures": {}, "source": ""}
 
 
 def prepare(s: Settings, version: str, by: str) -> dict[str, Any]:
@@ -46,7 +97,8 @@ def load_heldout(s: Settings) -> heldout.HeldOut:
 
 def evaluate(s: Settings, production: str, candidate: str,
              data: heldout.HeldOut | None = None):
-    """The gate's :class:`~lifecycle.gate.Decision` for ``candidate`` against ``production``."""
+    """The gate's :class:`~lifecycle.promotion_gate.Decision` for ``candidate`` against
+    ``production``."""
     data = data if data is not None else load_heldout(s)
     ask = lambda v: heldout.answers(s.tracking_uri, s.registry_root, s.model_name, v,  # noqa: E731
                                     data.images)

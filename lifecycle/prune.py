@@ -16,7 +16,7 @@ rollback restores) and the ``N`` newest (default 2). Every other version is prun
    same code empties a local folder and an S3 prefix.
 
 The shipped registry (``mlflow/``) keeps only what a first deploy needs; the weights of
-the versions pruned from it stay in git history (README, "The registry that ships").
+the versions pruned from it stay in git history (docs/model.md, "The registry that ships").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 DEFAULT_KEEP_LATEST = 2
 

@@ -7,7 +7,7 @@
 * ``scratch``: from scratch on a reference dataset version (``DIR``: its source folders,
   ``<source>/{train,val}/<class>/...``; the default is every source of ``../shared/data``);
 * ``scratch-plus-production``: from scratch on the reference plus a production dataset
-  version (``app.datasets``), its images laid out as ``production-<hospital>`` sources with
+  version (``app.datasets.service``), its images laid out as ``production-<hospital>`` sources with
   the train/val split every reference version uses;
 * ``finetune``: the current production model's networks, trained further on the
   production version only (same outputs as the parent; smaller learning rate).
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle import events, notify
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 from lifecycle.settings import PROJECT_ROOT, Settings
 
 MODES = ("scratch", "scratch-plus-production", "finetune")
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", type=Path, default=None,
                    help="reference dataset version folder (default: ../shared/data sources)")
     p.add_argument("--production", type=Path, default=None,
-                   help="production dataset version folder (app.datasets)")
+                   help="production dataset version folder (app.datasets.service)")
     p.add_argument("--registry", type=Path, default=None,
                    help="registry folder to register in (default RADIO_TRAIN_REGISTRY or mlflow)")
     p.add_argument("--epochs", type=int, default=None)
@@ -71,7 +71,7 @@ def source_folders(reference: Path) -> list[Path]:
 
 def production_sources(production: Path, into: Path) -> list[Path]:
     """A production version laid out as training sources (links, split by image hash)."""
-    from app.datasets import production_source, production_split
+    from app.datasets.service import production_source, production_split
 
     manifest = production / "manifest.csv"
     if not manifest.is_file():
@@ -132,9 +132,9 @@ def parent_members(registry: Path, name: str, version: str) -> tuple[list, list[
 
     import keras
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
     from training.model import Standardize
-    from training.registry import use_registry
+    from training.registry_folder import use_registry
 
     use_registry(registry)
     with chdir(Path(registry).resolve().parent):
@@ -189,7 +189,7 @@ def retrain(s: Settings, mode: str, by: str, reference: Path | None = None,
         # version 1's CNN.
         backbone = os.environ.get("RADIO_TRAIN_BACKBONE", "lite0-frozen")
         if mode == "finetune":
-            from training.registry import tracking_uri
+            from training.registry_folder import tracking_uri
 
             parent = reg.alias_version(reg.client(tracking_uri(registry)), s.model_name,
                                        reg.PRODUCTION)

@@ -1,7 +1,8 @@
 """Configuration of the lifecycle commands and jobs, read from the environment in one place.
 
 Every setting has a default that works on a developer machine with the shipped registry
-(``mlflow/`` under the project root); README, "Lifecycle", lists them.
+(``mlflow/`` under the project root); docs/lifecycle.md lists them. Which registry and
+model are :mod:`radio_config`'s answer, the same the app and the monitoring jobs read.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+import radio_config
+from radio_config import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -19,11 +21,11 @@ class Settings:
     """Lifecycle settings; field comments name the environment variable."""
 
     # MLFLOW_TRACKING_URI: the registry (a sqlite:/// file or the host's http(s) server).
-    tracking_uri: str = f"sqlite:///{PROJECT_ROOT / 'mlflow' / 'mlflow.db'}"
+    tracking_uri: str = radio_config.SHIPPED_TRACKING_URI
     # Folder the registry's relative artefact paths start from (a shipped-style registry
     # stores them relative to its parent folder): RADIO_REGISTRY_ROOT.
     registry_root: Path = PROJECT_ROOT
-    model_name: str = "radio-cxr"  # RADIO_MODEL_NAME
+    model_name: str = radio_config.MODEL_NAME  # RADIO_MODEL_NAME
     # The gate's held-out data: source folders with a val split (RADIO_GATE_DATA, one or
     # more paths separated by ':') and a production dataset version (RADIO_GATE_PRODUCTION).
     gate_data: tuple[Path, ...] = ()
@@ -44,14 +46,15 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     """:class:`Settings` from ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
     base = Settings()
+    wiring = radio_config.load(env)
     production = env.get("RADIO_GATE_PRODUCTION", "")
     alpha = float(env.get("RADIO_GATE_ALPHA", base.gate_alpha))
     if not 0 < alpha < 1:
         raise ValueError("RADIO_GATE_ALPHA must be between 0 and 1")
     return Settings(
-        tracking_uri=env.get("MLFLOW_TRACKING_URI") or base.tracking_uri,
-        registry_root=Path(env.get("RADIO_REGISTRY_ROOT") or base.registry_root),
-        model_name=env.get("RADIO_MODEL_NAME") or base.model_name,
+        tracking_uri=wiring.tracking_uri,
+        registry_root=wiring.registry_root,
+        model_name=wiring.model_name,
         gate_data=_paths(env.get("RADIO_GATE_DATA", "")),
         gate_production=Path(production) if production else None,
         gate_alpha=alpha,

@@ -20,7 +20,7 @@ from contextlib import chdir
 from pathlib import Path
 from typing import Any
 
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 EXPERIMENT = "radio-cxr"
 KEY = "shipped_key"
@@ -87,7 +87,7 @@ def import_shipped(shipped: Path, target_uri: str, name: str = "radio-cxr") -> d
     "production": set-on-host-or-None}``."""
     from mlflow.exceptions import MlflowException
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
 
     shipped = Path(shipped).resolve()
     src_uri = f"sqlite:///{shipped / 'mlflow.db'}"

@@ -47,7 +47,7 @@ timeout_s="${MODEL_SERVER_TIMEOUT_S:-60}"
 # under the scoring server that `exec` puts in this process's place.
 pin=()
 if [ -n "${RADIO_SERVE_VERSION:-}" ]; then pin=(--version "$RADIO_SERVE_VERSION"); fi
-resolved="$(python -m serving.registry resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path \
+resolved="$(python -m serving.served_model resolve "$RADIO_MODEL_NAME" "$RADIO_MODEL_ALIAS" --path \
   "${pin[@]}")" || resolved=""
 IFS=$'\t' read -r RADIO_MODEL_VERSION model_dir <<<"$resolved" || true
 if [ -z "${RADIO_MODEL_VERSION:-}" ] || [ -z "${model_dir:-}" ]; then

@@ -1,6 +1,6 @@
 """Model drift: how the served model does on radiologist-validated cases, against its card.
 
-On the cases whose reviewers agree (``app.reviews.final_label``), per site / source and
+On the cases whose reviewers agree (``app.clinical.reviews.final_label``), per site / source and
 overall: accuracy, COVID recall (agreed COVID called COVID) and normals called COVID
 (agreed Normal called COVID), each with a 95% Wilson interval for the reader.
 
@@ -136,7 +136,7 @@ def card_from_summary(summary: dict[str, Any]) -> dict[str, float]:
 
 def card_from_decision(decision: dict[str, Any]) -> dict[str, float]:
     """The candidate's own card figures from the promotion gate's decision
-    (``lifecycle.gate.Decision.as_dict()``): accuracy on the union of the held-out images,
+    (``lifecycle.promotion_gate.Decision.as_dict()``): accuracy on the union of the held-out images,
     COVID recall on their COVID films, the share of adult normals it called COVID."""
     card: dict[str, float] = {}
     union = [s for s in decision.get("sources", []) if s["source"] == "union"]

@@ -89,7 +89,7 @@ def current(path: str | Path, data_root: str | Path, model_dir: str | Path,
 
 def main(argv: list[str] | None = None) -> int:
     """``build --data DIR --out FILE``: the reference of the production model."""
-    from serving.registry import ALIAS, MODEL_NAME, model_path, resolve
+    from serving.served_model import ALIAS, MODEL_NAME, model_path, resolve
 
     parser = argparse.ArgumentParser(prog="python -m monitoring.reference")
     sub = parser.add_subparsers(dest="cmd", required=True)

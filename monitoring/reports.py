@@ -1,7 +1,7 @@
 """Drift reports: a JSON the app and Prometheus read, a short HTML with SVG figures, and
 a run in MLflow (experiment ``radio-monitoring``) holding both.
 
-Files in the reports folder (``app.metrics.reports_dir``): ``latest-<kind>-drift.json`` and
+Files in the reports folder (``app.platform.metrics.reports_dir``): ``latest-<kind>-drift.json`` and
 ``.html`` (replaced atomically), and a dated copy of each under ``history/``. Figures are
 drawn as SVG by hand: no plotting library on the hosts.
 """

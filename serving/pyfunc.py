@@ -28,7 +28,7 @@ from serving.familiarity import Familiarity
 from serving.heatmap import heatmaps
 from serving.lungs import LungSegmenter, uncrop
 from serving.ood import OODDetector
-from serving.registry import identity
+from serving.served_model import identity
 from serving.wire import COLUMN, decode_batch
 
 ARTIFACTS = ("onnx", "ood", "meta")

@@ -11,8 +11,8 @@ PASSWORD = "correct horse battery staple"  # a test-only password, set on each t
 
 def add_user(app, username: str, role: str, password: str | None = PASSWORD) -> int:
     """Create an active user (its password already chosen, not one-time); its id."""
-    from app import users
-    from app.db import web as dbweb
+    from app.accounts import users
+    from app.store.db import web as dbweb
 
     with app.app_context():
         session = dbweb.session()
@@ -25,8 +25,8 @@ def add_user(app, username: str, role: str, password: str | None = PASSWORD) -> 
 
 def token(app, username: str, role: str) -> str:
     """An API token of ``username`` (created with ``role`` if needed)."""
-    from app import users
-    from app.db import web as dbweb
+    from app.accounts import users
+    from app.store.db import web as dbweb
 
     with app.app_context():
         session = dbweb.session()
@@ -58,14 +58,22 @@ def login(client, username: str, password: str = PASSWORD):
 
 
 def cli_token(env: dict[str, str], username: str, role: str) -> str:
-    """``python -m app.users token`` in a subprocess with ``env``: its last line."""
-    out = subprocess.run([sys.executable, "-m", "app.users", "token", "--user", username,
-                          "--role", role], env=env, capture_output=True, text=True, check=True)
+    """``python -m app.accounts.users token`` in a subprocess with ``env``: its last line."""
+    out = subprocess.run([sys.executable, "-m", "app.accounts.users", "token", "--user", username,
+                          "--role", role], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]  # say why, not only the exit status
     return out.stdout.strip().splitlines()[-1]
 
 
 def cli_create(env: dict[str, str], username: str, role: str) -> str:
-    """``python -m app.users create`` in a subprocess: the one-time password it printed."""
-    out = subprocess.run([sys.executable, "-m", "app.users", "create", "--user", username,
+    """``python -m app.accounts.users create`` in a subprocess: the one-time password it printed."""
+    out = subprocess.run([sys.executable, "-m", "app.accounts.users", "create", "--user", username,
                           "--role", role], env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+def client_as(app, username: str):
+    """A test client logged in as ``username`` and its page's CSRF token."""
+    client = app.test_client()
+    login(client, username)
+    return client, csrf_from(client.get("/history").get_data(as_text=True))

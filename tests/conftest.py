@@ -179,7 +179,7 @@ def not_chest_xray() -> Path:
 @pytest.fixture(scope="session")
 def shipped_model():
     """The production model of the shipped registry (mlflow/), loaded in-process."""
-    from training.registry import load_model
+    from training.registry_folder import load_model
 
     return load_model(ROOT / "mlflow")
 
@@ -212,7 +212,7 @@ def postgres() -> Iterator:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """An empty database, once as a SQLite file and once on the real PostgreSQL."""
-    from app import db
+    from app.store import db
 
     if request.param == "sqlite":
         url = db.default_url(tmp_path / "db")

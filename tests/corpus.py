@@ -4,8 +4,8 @@ and the words of the message it must answer.
 ``cases()`` builds them on the fly (nothing binary is committed); real val X-rays from
 ../shared/data are cut and damaged when present, synthetic images otherwise.
 ``python tests/corpus.py DIR`` writes each case's body to DIR with ``expected.json``, for
-trying them by hand (``curl -F file=@DIR/<case> ...``). ``tests/app/test_corpus.py`` sends
-every case to a real gunicorn; ``tests/app/test_contribute.py`` sends the file cases to
+trying them by hand (``curl -F file=@DIR/<case> ...``). ``tests/app/intake/test_corpus.py`` sends
+every case to a real gunicorn; ``tests/app/datasets/test_datasets.py`` sends the file cases to
 ``POST /contribute``, which must answer the same statuses. The hostile DICOMs (issue 26)
 are made with pydicom (``tests/dicom_files.py``).
 """

@@ -36,7 +36,7 @@ def reference(root: Path, n_train: int = 16, n_val: int = 4) -> Path:
 
 
 def production_version(folder: Path, n: int = 30, source: str = "St Elsewhere") -> Path:
-    """A production dataset version as app.datasets writes it (class folders + manifest)."""
+    """A production dataset version as app.datasets.service writes it (folders, manifest)."""
     rows = []
     for i in range(n):
         label = ("COVID", "Normal")[i % 2]

@@ -60,11 +60,11 @@ def mlflow_target(tracking_uri: str | None = None) -> Iterator[None]:
 def register_again(registry: Path, version: str, name: str = "radio-cxr") -> str:
     """A new version of ``name`` on the logged model of ``version`` (same files, so the same
     answers), in a scratch copy of the shipped registry (``registry``: its folder); its
-    number. The shipped registry keeps only its production version (README, "The registry
+    number. The shipped registry keeps only its production version (docs/model.md, "The registry
     that ships"): tests that switch between two real versions make the second one so."""
     registry = Path(registry).resolve()
     uri = f"sqlite:///{registry / 'mlflow.db'}"
-    from lifecycle import registry as reg
+    from lifecycle import model_versions as reg
 
     cl = reg.client(uri)
     mv = cl.get_model_version(name, version)
@@ -115,8 +115,9 @@ def ask_model_server(
 
 
 def gunicorn_cmd() -> list[str]:
-    """The web app under gunicorn with the project's settings (app/gunicorn.conf.py)."""
-    return [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn.conf.py", "app.wsgi:app"]
+    """The web app under gunicorn with the project's settings (app/platform/gunicorn.conf.py)."""
+    return [sys.executable, "-m", "gunicorn", "-c", "app/platform/gunicorn.conf.py",
+                "app.platform.wsgi:app"]
 
 
 def mlflow_serve_cmd(port: int) -> list[str]:
@@ -338,8 +339,8 @@ class SlowUpload(threading.Thread):
 def kept(cfg: Any, request_id: str) -> tuple[dict[str, Any] | None, bytes | None]:
     """What Radio kept of one request under the app Config ``cfg``: its prediction row (as
     a dict of columns, None when there is none) and its stored image (None when absent)."""
-    from app import db, images
-    from app.db.models import Prediction
+    from app.store import db, images
+    from app.store.db.models import Prediction
 
     with db.session_scope(cfg.db_url) as session:
         row = session.get(Prediction, request_id)
@@ -356,6 +357,6 @@ def kept(cfg: Any, request_id: str) -> tuple[dict[str, Any] | None, bytes | None
 
 def stored_images(cfg: Any) -> list[Any]:
     """Every image in the store of the app Config ``cfg``."""
-    from app import images
+    from app.store import images
 
     return list(images.listing(images.location(cfg)))

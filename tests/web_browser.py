@@ -120,7 +120,7 @@ def variant(xray_path, folder, n: int):
 
 
 def db_url(gunicorn_app) -> str:
-    from app.db import default_url
+    from app.store.db import default_url
 
     return gunicorn_app["env"].get("DATABASE_URL") or default_url(gunicorn_app["data_dir"])
 
@@ -132,8 +132,8 @@ def stored_case(gunicorn_app, username: str, xray_path, **fields) -> str:
 
     from sqlalchemy import select
 
-    from app import db, images
-    from app.db.models import Prediction, User
+    from app.store import db, images
+    from app.store.db.models import Prediction, User
 
     data = xray_path.read_bytes()
     sha = images.store(gunicorn_app["data_dir"] / "images", data, "PNG")

@@ -32,7 +32,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 def _users(data_dir: Path) -> dict[str, str]:
     """One user per role (password set, no change asked); a clinician's API token."""
-    from app import db, users
+    from app.accounts import users
+    from app.store import db
 
     url = db.default_url(data_dir)
     db.migrate(url, data_dir=data_dir)
@@ -90,11 +91,12 @@ def _samples() -> list[tuple[str, bytes]]:
     return samples
 
 
-def _analyse(url: str, token: str, samples: list[tuple[str, bytes]]) -> list[str]:
-    """The ids of the analysed uploads."""
+def _analyse(url: str, token: str, samples: list[tuple[str, bytes]],
+             path: str = "/predict") -> list[str]:
+    """The ids of the analysed uploads (``/teaching/predict``: kept for the user's read)."""
     ids = []
     for name, data in samples:
-        resp = requests.post(f"{url}/predict", files={"file": (name, data)}, timeout=120,
+        resp = requests.post(f"{url}{path}", files={"file": (name, data)}, timeout=120,
                              headers={"Authorization": f"Bearer {token}"})
         if resp.ok:
             ids.append(resp.json()["id"])
@@ -149,21 +151,25 @@ def main(argv: list[str] | None = None) -> int:
             samples = _samples()
             ids = _analyse(stack.url, tokens["clinician"], samples)
             other = _analyse(stack.url, tokens["colleague"], samples[:1])
+            blinded = _analyse(stack.url, tokens["clinician"], samples[:1], "/teaching/predict")
             case = {f"case-{i + 1}": f"/predictions/{pid}" for i, pid in enumerate(ids)}
             common = {"analyse": "/", "history": "/history", "tokens": "/account/tokens",
-                      "docs": "/docs", "not-found": "/no/such/page"}
+                      "docs": "/docs", "not-found": "/no/such/page", "my-reads": "/teaching"}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(args.chromium),
                                              headless=True, args=ARGS)
                 xray = next((d for n, d in samples if n.endswith(".png")), None)
                 _shoot(browser, stack.url, args.out, "clinician",
                        common | case | ({"not-allowed": f"/predictions/{other[0]}"}
-                                        if other else {}), upload=xray)
+                                        if other else {})
+                       | ({"teaching-read": f"/predictions/{blinded[0]}/read"}
+                          if blinded else {}), upload=xray)
                 _shoot(browser, stack.url, args.out, "radiologist",
                        {"queue": "/queue", "contribute": "/contribute"} | case)
                 _shoot(browser, stack.url, args.out, "admin",
                        {"models": "/admin/models", "monitoring": "/admin/monitoring",
-                        "users": "/admin/users", "datasets": "/datasets"})
+                        "users": "/admin/users", "audit": "/admin/audit",
+                        "datasets": "/datasets"})
                 browser.close()
         finally:
             stack.stop()

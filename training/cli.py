@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from training.fit import HParams
-from training.registry import is_server
+from training.registry_folder import is_server
 from training.sources import EXTRA, Source, missing, training_sources
 
 
@@ -26,7 +26,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     where.add_argument(
         "--reference", type=Path,
-        help="a reference dataset version (python -m app.datasets reference): its source "
+        help="a reference dataset version (python -m app.datasets.service reference): its source "
         "folders, each kept apart for per-source evaluation",
     )
     t.add_argument(

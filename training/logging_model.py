@@ -10,7 +10,7 @@ import numpy as np
 
 from serving.preprocessing import IMAGE_SIZE
 from serving.wire import COLUMN, encode_image
-from training.registry import ALIAS
+from training.registry_folder import ALIAS
 
 PIP_REQUIREMENTS = ["mlflow==3.17.*", "onnxruntime==1.32.*", "numpy", "pandas", "pillow"]
 

@@ -219,7 +219,7 @@ def log_to_mlflow(result: dict, registry: Path) -> str:
     """One run per recipe in the experiment ``radio-loso`` of the registry; its id."""
     import mlflow
 
-    from training.registry import open_registry
+    from training.registry_folder import open_registry
     from training.tracking import git_commit
 
     with open_registry(registry) as root:

@@ -20,7 +20,7 @@ import numpy as np
 
 from serving.preprocessing import ImageError, preprocess, preprocess_path
 from training.nonxray import non_xray_set
-from training.registry import load_model
+from training.registry_folder import load_model
 
 # Kinds of ../shared/not-chest-xray, grouped as the acceptance criteria count them.
 KIND_GROUPS = {

@@ -17,9 +17,9 @@ import numpy as np
 
 from serving.decision import COVID, softmax
 from serving.ood import negative_inputs
-from training import gate, ood
+from training import chest_gate, ood
 from training.calibration import fit_temperature
-from training.gate import Negatives
+from training.chest_gate import Negatives
 from training.metrics import choose_covid_threshold
 
 # Artefact key (as the pyfunc names it) -> file name in the model folder.
@@ -97,7 +97,7 @@ def package(
     ``members`` are the fold models in fold order: the OOD detector's feature check of
     fold k is fitted on the k-th slice of the ensemble's features. With ``negatives``
     (real radiographs and scans that are not frontal chest films) and the train images'
-    patient ``train_groups``, the gate also gets check 4 (:mod:`training.gate`). With
+    patient ``train_groups``, the gate also gets check 4 (:mod:`training.chest_gate`). With
     ``lungs`` (the segmenter's ONNX file) the model crops the lung region before the network:
     ``train_images`` and ``negatives`` must then be crops already (as the network saw them).
     ``ensemble``: the served graph when it is not the mean of ``members`` (the frozen
@@ -120,11 +120,11 @@ def package(
     gate_meta = None
     if negatives is not None and len(negatives.kinds) and train_groups is not None:
         neg_out = export.onnx_outputs(onnx_path, negatives.images)
-        check = gate.fit_negative_check(
+        check = chest_gate.fit_negative_check(
             negative_inputs(train_images, train_out["features"]), train_groups,
             negative_inputs(negatives.images, neg_out["features"]), negatives.groups,
         )
-        gate.attach(detector, check)
+        chest_gate.attach(detector, check)
         gate_meta = {
             "C": check.c,
             "threshold": check.threshold,

@@ -15,64 +15,25 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from serving.preprocessing import IMAGE_SIZE
 from training import tracking
+from training.chest_gate import load_negatives
 from training.crossval import CVResult, grid_search
 from training.data import Dataset
-from training.fit import HParams
-from training.gate import load_negatives
 from training.packaging import ARTIFACT_FILES, Packaged, load_served, package
 from training.prepare import RunData, prepare
-from training.registry import MODEL_NAME, open_registry
-from training.sources import Source
+from training.registry_folder import open_registry
 from training.summary import format_summary
 from training.tracking import git_commit
+from training.train_config import TrainConfig
 from training.validation import Evaluation, evaluate
 
 # Re-exported: training.repackage packages and tags its versions the same way.
 __all__ = ["ARTIFACT_FILES", "TrainConfig", "git_commit", "load_served", "run"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on (logged as parameters)."""
-
-    sources: list[Source]
-    registry: Path | str  # a folder, or a tracking server's http(s) URL
-    grid: list[HParams] = field(default_factory=lambda: [HParams()])
-    folds: int = 5
-    seed: int = 42
-    balance: str = "weights"  # or "downsample" (the reference design)
-    limit: int | None = None  # at most this many images per source/class/split (smoke runs)
-    model_name: str = MODEL_NAME
-    promote: bool = True
-    review_threshold: float = 0.6
-    size: int = IMAGE_SIZE
-    # Real radiographs and scans that are not frontal chest films (<dir>/train/<kind>/*):
-    # with them the "not a chest X-ray" gate gets check 4 (training/gate.py).
-    negatives: Path | None = None
-    # Retraining (lifecycle.retrain): the model's outputs when fixed by a parent, the
-    # parent's members to start from (fine-tuning), lineage tags for the registered
-    # version (parent_version, mode, dataset_manifest_hash), a progress callback.
-    classes: list[str] | None = None
-    init_members: list | None = None
-    lineage: dict[str, str] = field(default_factory=dict)
-    progress: Callable[[dict], None] | None = None
-    # The lung segmenter (ONNX, ``python -m training.lungs``): with it the network is
-    # trained and served on the lung region (serving.lungs) and ships the segmenter.
-    lungs: Path | None = None
-    # "scratch": version 1's CNN trained from scratch (grid search over ``grid``);
-    # "lite0-frozen": ImageNet EfficientNet-Lite0 features + a cross-validated linear head
-    # (training.frozen), with the unfamiliar-film flag.
-    backbone: str = "scratch"
-    # Where the frozen backbone's features are kept between runs (None: recomputed).
-    feature_cache: Path | None = None
 
 
 def lung_crops_of(images: np.ndarray, lungs: Path) -> np.ndarray:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.registry import ALIAS, MODEL_NAME, open_registry, use_registry
+from training.registry_folder import ALIAS, MODEL_NAME, open_registry, use_registry
 from training.sources import source_paths
 
 # Loads NAME/VERSION from the registry in a fresh interpreter and answers the images:
@@ -86,7 +86,7 @@ def differences(old: list[dict], new: list[dict]) -> list[str]:
 def _artifact_dir(registry: Path, name: str, version: str) -> Path:
     from contextlib import chdir
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
 
     with chdir(Path(registry).resolve().parent):
         return model_path(name, version) / "artifacts"

@@ -12,7 +12,6 @@ import json
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,10 +19,8 @@ from training import data, plots, sampling
 from training.crossval import CVResult
 from training.packaging import Packaged, artifact_files
 from training.prepare import RunData
+from training.train_config import TrainConfig
 from training.validation import Evaluation
-
-if TYPE_CHECKING:
-    from training.pipeline import TrainConfig
 
 
 def git_commit() -> str:

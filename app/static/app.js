@@ -140,7 +140,7 @@
 
   function render(data, clientMs) {
     var notXray = data.status === "not_xray";
-    // The statement in words comes from the server (app/answer.py): the same sentences as
+    // The statement in words comes from the server (app/clinical/answer.py): the same sentences as
     // the case page and the history.
     var said = data.explanation || {};
     var headline = document.getElementById("result-headline");
@@ -194,13 +194,22 @@
     try {
       // The session cookie authenticates this call, so it carries the page's CSRF token.
       var csrf = document.querySelector('meta[name="csrf-token"]');
-      var resp = await fetch(form.action, {
+      // Teaching mode (static/teaching.js): the answer comes only after the clinician's read.
+      var teaching = document.getElementById("teaching");
+      var url = teaching && teaching.checked ? form.dataset.teachingUrl : form.action;
+      var resp = await fetch(url, {
         method: "POST", body: body, credentials: "same-origin",
         headers: csrf ? { "X-CSRF-Token": csrf.content } : {}
       });
       if (!resp.ok) { setMessage(await errorText(resp), "error"); return; }
       var data = await resp.json();
       setMessage("", "");
+      if (data.status === "awaiting_read") {
+        result.hidden = false;
+        if (previewFailed || !preview.naturalWidth) { showStoredImage(data.id); }
+        window.RadioTeaching.ask(data, function (full) { render(full, performance.now() - started); });
+        return;
+      }
       render(data, performance.now() - started);
     } catch (e) {
       setMessage("Could not reach the Radio server; check the connection and try again.",

@@ -20,3 +20,27 @@
   }
   setTimeout(refresh, 3000);
 })();
+
+// The versions are a snapshot of the registry read in the background: once a newer reading
+// is ready, offer it (never reload under an admin filling a form).
+(function () {
+  const note = document.getElementById("listing");
+  if (!note || note.dataset.refreshing !== "1") return;
+  function poll() {
+    fetch("/admin/models/listing", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) {
+        if (!s) return;
+        if (String(s.listed_at || "") !== note.dataset.listedAt && !s.refreshing) {
+          note.textContent = "The registry was read again. ";
+          const link = document.createElement("a");
+          link.href = window.location.pathname;
+          link.textContent = "Show the new listing";
+          note.appendChild(link);
+          return;
+        }
+        setTimeout(poll, 2000);
+      });
+  }
+  setTimeout(poll, 2000);
+})();

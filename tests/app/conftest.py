@@ -41,7 +41,7 @@ def admin(browser, gunicorn_app) -> tuple[str, str]:
 @pytest.fixture()
 def s(db_url):
     """A database session on a migrated database (each test database of ``db_url``)."""
-    from app import db
+    from app.store import db
 
     db.migrate(db_url)
     with db.session_scope(db_url) as session:

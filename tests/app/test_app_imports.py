@@ -12,8 +12,8 @@ from helpers import ROOT
 
 CHECK = """
 import sys
-import app.wsgi
-app.wsgi.app.test_client().get("/openapi.json")
+import app.platform.wsgi
+app.platform.wsgi.app.test_client().get("/openapi.json")
 banned = ("tensorflow", "keras", "mlflow", "training", "pydicom", "gdcm")
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in banned)
 print(",".join(heavy))

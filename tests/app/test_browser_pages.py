@@ -113,8 +113,8 @@ def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path):
     page = open_page(browser, url, admin, width=390, height=844)
     wide = {}
     for path in ("/", "/history", "/queue", "/contribute", "/datasets", "/admin/models",
-                 "/admin/monitoring", "/admin/users", "/account/tokens", "/docs",
-                 f"/predictions/{pred_id}", "/no/such/page"):
+                 "/admin/monitoring", "/admin/users", "/admin/audit", "/account/tokens", "/docs",
+                 f"/predictions/{pred_id}", "/teaching", "/no/such/page"):
         page.goto(url + path)
         page.wait_for_load_state("load")
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -161,4 +161,69 @@ def test_destructive_actions_ask_first(browser, gunicorn_app, admin):
     assert asked[2:] == ["Force this version into production without the quality gate?",
                          "Roll production back to the previous version?"]
     assert len(posted) == 1  # neither was sent
+    page.context.close()
+
+
+def test_teaching_mode_read_validation_and_the_three_reads(browser, gunicorn_app, clinician,
+                                                            radiologist, xray_path, tmp_path):
+    """A clinician in teaching mode records a read before seeing Radio's answer, notes the
+    case and finds it again by the note; a radiologist validates; the clinician's case page
+    and personal page show the three reads."""
+    url = gunicorn_app["url"]
+    page = open_page(browser, url, clinician)
+    page.get_by_label("Teaching mode: record my own read before Radio's answer is shown").check()
+    page.get_by_label("Chest X-ray image").set_input_files(str(variant(xray_path, tmp_path, 7)))
+    with page.expect_response(lambda r: r.url.endswith("/teaching/predict")) as blinded:
+        page.get_by_role("button", name="Analyse").click()
+    body = blinded.value.json()
+    assert body["status"] == "awaiting_read" and "probabilities" not in body
+    page.locator("#read-panel").wait_for(state="visible")
+    assert page.locator("#answer").is_hidden() and page.locator("#bars .bar").count() == 0
+    assert page.locator("#result-headline").inner_text() == ""
+    wait_for(page, "() => document.getElementById('preview').naturalWidth > 0")
+    page.locator("#read-panel").get_by_label("Other Abnormal").check()
+    page.get_by_role("button", name="Record my read and show Radio's answer").click()
+    page.locator("#result-heading").wait_for(state="visible", timeout=60_000)
+    assert page.locator("#read-panel").is_hidden() and page.locator("#bars .bar").count() >= 3
+    wait_for(page, "() => document.getElementById('heatmap').width > 0")
+    radio = page.locator("#result-headline").inner_text().split(" \u2014 ")[0]
+    pred_id = page.locator("#result-id").inner_text().strip()
+    # The choice is remembered in this browser.
+    page.reload()
+    assert page.get_by_label("Teaching mode: record my own read before Radio's answer "
+                             "is shown").is_checked()
+
+    page.goto(f"{url}/predictions/{pred_id}")
+    assert page.locator("#read-radiologist").inner_text() == "not settled yet"
+    page.get_by_label("Your study reference, to find this case again").fill("teach ref T-77")
+    page.get_by_role("button", name="Save note").click()
+    page.get_by_text("Note saved.").wait_for()
+    page.goto(url + "/history")
+    page.get_by_label("Note").fill("t-77")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_load_state("load")
+    assert page.locator("table.list tbody tr").count() == 1
+    assert "teach ref T-77" in page.locator("table.list tbody tr").inner_text()
+    page.context.close()
+
+    rad = open_page(browser, url, radiologist)
+    rad.goto(f"{url}/predictions/{pred_id}")
+    assert rad.locator("#note-text").inner_text() == "teach ref T-77"
+    rad.locator("input[name=verdict][value=validated]").check()
+    rad.get_by_role("button", name="Save", exact=True).click()
+    rad.wait_for_load_state("load")
+    assert rad.locator("#review-state").inner_text() == f"Validated by a radiologist: {radio}"
+    rad.context.close()
+
+    page = open_page(browser, url, clinician)
+    page.goto(f"{url}/predictions/{pred_id}")
+    reads = [page.locator(f"#read-{who}").inner_text()
+             for who in ("mine", "radio", "radiologist")]
+    assert reads == ["Other Abnormal", radio, radio]
+    page.get_by_role("link", name="My reads").click()
+    row = page.locator("#read-cases tbody tr").first
+    assert row.locator("td").all_inner_texts()[1:] == ["Other Abnormal", radio, radio]
+    assert page.locator("#radio-total").inner_text() == "1 of 1"
+    assert page.locator("#mine-total").inner_text() == (
+        "1 of 1" if radio == "Other Abnormal" else "0 of 1")
     page.context.close()

@@ -79,8 +79,8 @@ def test_every_job_succeeds_through_airflow_with_the_real_packages(
         airflow, smtp, tmp_path, data_dir, real_sources, healthy_app):
     from sources_subset import copy_subset
 
-    from app import db
-    from lifecycle import registry as reg
+    from app.store import db
+    from lifecycle import model_versions as reg
     from training.sources import SOURCES
 
     # the app's database, migrated as the playbook's bootstrap does; no case yet

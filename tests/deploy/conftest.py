@@ -14,7 +14,8 @@ def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway /opt/radio and /var/lib/radio for units that systemd must find."""
     base = tmp_path_factory.mktemp("host")
     for exe in ("opt/radio/current/.venv/bin/gunicorn", "opt/radio/current/mlflow/serve.sh",
-                "opt/radio/current/mlflow/registry.sh", "opt/radio/current/.venv/bin/python"):
+                "opt/radio/current/mlflow/tracking_server.sh",
+                "opt/radio/current/.venv/bin/python"):
         path = base / exe
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("#!/bin/sh\nexit 0\n")

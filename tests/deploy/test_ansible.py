@@ -133,7 +133,7 @@ def test_model_host_installs_the_registry_extra_without_tensorflow() -> None:
     frontend = next(r for r in app_play["roles"] if r["role"] == "radio_common")
     assert frontend["vars"]["radio_common_pip_extras"] == "[serve]"
     check = frontend["vars"]["radio_common_import_check"]
-    assert "app" in check.split(", ") and "monitoring.jobs" in check
+    assert "app" in check.split(", ") and "monitoring.drift_jobs" in check
     defaults = yaml.safe_load((ROLES / "radio_common" / "defaults" / "main.yml").read_text())
     assert defaults["radio_common_pip_extras"] == ""
     # One venv per release, reached through the current link.
@@ -148,7 +148,7 @@ def test_frontend_migrates_and_creates_the_first_admin_before_starting() -> None
     boot = names.index("Migrate the database and create the first admin on a new install")
     argv = tasks[boot]["ansible.builtin.command"]["argv"]
     assert argv[:3] == ["runuser", "-u", "{{ radio_common_user }}"]  # never as root
-    assert "-m app.users bootstrap" in argv[-1] and "radio_web_env_file" in argv[-1]
+    assert "-m app.accounts.users bootstrap" in argv[-1] and "radio_web_env_file" in argv[-1]
     assert boot < names.index("Start the web app and nginx at boot and now")
     show = tasks[names.index("Show how to log in the first time")]
     assert "one-time password" in show["when"]

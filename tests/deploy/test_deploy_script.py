@@ -446,13 +446,13 @@ def test_deploy_runs_every_step_in_order(project: Project, sts_endpoint: str) ->
 def test_host_promotions_survive_a_second_deploy(project: Project, sts_endpoint: str,
                                                  tmp_path: Path) -> None:
     """The real import (lifecycle/shipped.py) against a real tracking server with basic auth
-    (mlflow/registry.sh) standing in for the host's: a second ./deploy.sh leaves a promotion
+    (mlflow/tracking_server.sh) standing in for the host's: a second ./deploy.sh leaves a promotion
     made on the host where it is, and imports nothing twice."""
     import secrets as tokens
 
     import helpers
 
-    from lifecycle import registry as reg
+    from lifecycle import model_versions as reg
 
     project.all_tools()
     project.add_credentials()
@@ -466,7 +466,7 @@ def test_host_promotions_survive_a_second_deploy(project: Project, sts_endpoint:
     (state / "registry.json").write_text(json.dumps({"radio_registry_admin_password": password}))
     port = helpers.free_port()
     server = helpers.start(
-        ["bash", "mlflow/registry.sh"],
+        ["bash", "mlflow/tracking_server.sh"],
         helpers.server_env(RADIO_REGISTRY_DIR=str(tmp_path / "host"), RADIO_REGISTRY_PORT=str(port),
                            MLFLOW_AUTH_ADMIN_PASSWORD=password),
         ROOT / "test-output" / "logs" / "deploy-registry.log")
@@ -621,7 +621,7 @@ def test_shellcheck() -> None:
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (.ci/deploy-deps.sh installs it)")
     result = run(
-        [shellcheck, "-x", "--severity=style", str(SCRIPT), str(ROOT / "deploy" / "registry.sh"),
+        [shellcheck, "-x", "--severity=style", str(SCRIPT), str(ROOT / "deploy" / "mlflow_host.sh"),
          str(ROOT / ".ci" / "deploy-deps.sh")]
     )
     assert result.returncode == 0, result.stdout

@@ -1,7 +1,8 @@
 """The lifecycle jobs' systemd units (roles/radio_common): rendered with the role's defaults,
 verified by systemd-analyze, on the schedules of lifecycle.jobs, and each job run once
 through its rendered unit (its ExecStart and environment file), every failure e-mailed to
-a real STARTTLS SMTP server. The drift jobs run the real monitoring.jobs (the project root
+a real STARTTLS SMTP server. The drift jobs run the real monitoring.drift_jobs
+(the project root
 comes first on the path), which fail loudly on a host without a reference or cases.
 Their success paths run through the real units in test_converge.py (every job, on a fresh
 deployment with its data placed) and through Airflow in tests/dags."""
@@ -66,7 +67,7 @@ def _exec_start(rendered: Path, fake_root: Path, name: str) -> list[str]:
 @pytest.mark.slow
 def test_each_job_runs_once_through_its_unit_and_failures_are_emailed(
         rendered: Path, fake_root: Path, env_file, smtp, tmp_path: Path) -> None:
-    from lifecycle import registry as reg
+    from lifecycle import model_versions as reg
 
     base = env_file(rendered / "jobs.env") | smtp.env | {
         "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
@@ -86,7 +87,7 @@ def test_each_job_runs_once_through_its_unit_and_failures_are_emailed(
         "healthcheck": {"RADIO_HEALTH_URL": f"http://127.0.0.1:{helpers.free_port()}/health"},
         # a ready candidate, but no held-out data for the gate on this host
         "deploy-ready": {"MLFLOW_TRACKING_URI": uri},
-        # the real statistics (monitoring.jobs, first on the path from the project root):
+        # the real statistics (monitoring.drift_jobs, first on the path from the project root):
         # no reference window built on this host, and no app database with cases
         "data-drift": {"RADIO_DATA_DIR": str(tmp_path / "data")},
         "model-drift": {"RADIO_DATA_DIR": str(tmp_path / "data")},

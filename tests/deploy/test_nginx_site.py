@@ -106,7 +106,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-from app.headers import HEADERS as APP_HEADERS  # noqa: E402 - beside the stub that uses it
+from app.platform.headers import HEADERS as APP_HEADERS  # noqa: E402 - beside the stub that uses it
 
 
 class StubApp(BaseHTTPRequestHandler):
@@ -129,7 +129,7 @@ class StubApp(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in self.headers_.items():  # the real app sets its own (app/headers.py)
+        for name, value in self.headers_.items():  # the app sets its own (app/platform/headers.py)
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

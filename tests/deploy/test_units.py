@@ -42,7 +42,8 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
     assert service["EnvironmentFile"] == "/etc/radio/app.env"
     src = fake_root / "opt/radio/current"
     assert service["ExecStart"] == (
-        f"{src}/.venv/bin/gunicorn --config {src}/app/gunicorn.conf.py app.wsgi:app"
+        f"{src}/.venv/bin/gunicorn --config {src}/app/platform/gunicorn.conf.py "
+        "app.platform.wsgi:app"
     )
     assert service["Restart"] == "on-failure"
     assert service["NoNewPrivileges"] == "yes"
@@ -56,13 +57,15 @@ def test_web_unit(rendered: Path, fake_root: Path) -> None:
 
 
 def test_app_metrics_settings(rendered: Path, env_file) -> None:
-    """What app/gunicorn.conf.py reads: the multiprocess folder (the unit's, above: never in
-    the environment file that app.users and the monitoring jobs also read) and the master's
+    """What app/platform/gunicorn.conf.py reads: the multiprocess folder (the unit's, above:
+    never in the environment file that app.accounts.users and the monitoring jobs also read)
+    and the master's
     metrics on loopback (the local Prometheus scrapes it)."""
     env = env_file(rendered / "app.env")
     assert "PROMETHEUS_MULTIPROC_DIR" not in env
     assert (env["RADIO_METRICS_HOST"], env["RADIO_METRICS_PORT"]) == ("127.0.0.1", "9101")
-    conf = (Path(__file__).resolve().parents[2] / "app" / "gunicorn.conf.py").read_text()
+    conf = (Path(__file__).resolve().parents[2] / "app" / "platform"
+            / "gunicorn.conf.py").read_text()
     for key in ("PROMETHEUS_MULTIPROC_DIR", "RADIO_METRICS_HOST", "RADIO_METRICS_PORT"):
         assert key in conf, key
 
@@ -81,14 +84,15 @@ def test_model_unit_runs_the_follower(rendered: Path, fake_root: Path) -> None:
 def test_registry_unit_and_env(rendered: Path, env_file, fake_root: Path) -> None:
     service = parse_unit(rendered / "radio-registry.service")["Service"]
     assert service["User"] == "radio" and service["NoNewPrivileges"] == "yes"
-    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/registry.sh"
+    assert service["ExecStart"] == f"{fake_root}/opt/radio/current/mlflow/tracking_server.sh"
     env = env_file(rendered / "registry.env")
     # loopback only, on the data volume, password from deploy.sh; SQLite and volume by default
     assert env["RADIO_REGISTRY_HOST"] == "127.0.0.1"
     assert env["RADIO_REGISTRY_DIR"] == str(fake_root / "var/lib/radio/registry")
     assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "render-test-password"
     assert "RADIO_REGISTRY_BACKEND" not in env and "RADIO_REGISTRY_ARTIFACTS" not in env
-    registry_sh = (Path(__file__).resolve().parents[2] / "mlflow" / "registry.sh").read_text()
+    registry_sh = (Path(__file__).resolve().parents[2] / "mlflow"
+                   / "tracking_server.sh").read_text()
     for key in env:
         if key.startswith("RADIO_REGISTRY"):
             assert key in registry_sh, key
@@ -181,7 +185,8 @@ def test_model_env_names_what_serve_sh_reads(rendered: Path, env_file) -> None:
     follower (lifecycle/follow.py, lifecycle/settings.py) uses."""
     root = Path(__file__).resolve().parents[2]
     serve = "".join((root / f).read_text() for f in (
-        "mlflow/serve.sh", "lifecycle/follow.py", "lifecycle/settings.py", "serving/registry.py"))
+        "mlflow/serve.sh", "lifecycle/follow.py", "lifecycle/settings.py",
+        "serving/served_model.py"))
     for key in env_file(rendered / "model.env"):
         if key.startswith(("MODEL_SERVER_", "RADIO_")):
             assert key in serve, key

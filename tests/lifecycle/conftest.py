@@ -17,7 +17,7 @@ def bare_registry(tmp_path) -> Settings:
 
     Alias and tag operations never read artefacts, so these tests need no model.
     """
-    from lifecycle.registry import client
+    from lifecycle.model_versions import client
 
     s = settings_for(tmp_path / "reg", tmp_path)
     (tmp_path / "reg").mkdir()

@@ -28,7 +28,7 @@ from helpers import ROOT
 from lifecycle_helpers import settings_for
 
 from lifecycle import events, operations
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 from lifecycle.follow import Follower, FollowSettings, answering_version, follow_settings
 
 CLIENTS = 4

@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT, register_again, server_env
 
 from lifecycle import events
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def test_the_production_model_passes_against_itself_and_can_be_forced(worse_cand
     assert json.loads(out.stdout)["deployed"]
     assert reg.alias_version(cl, "radio-cxr", "production") == older
     # The gate tagged the version it promoted with its own figures on the held-out images:
-    # model drift's yardstick from now on (monitoring.jobs.model_card reads it first).
+    # model drift's yardstick from now on (monitoring.drift_jobs.model_card reads it first).
     card = json.loads(cl.get_model_version("radio-cxr", older).tags["model_card"])
     assert set(card) == {"accuracy", "covid_recall", "normals_called_covid"}
     assert 0.5 < card["accuracy"] < 1.0 and 0.5 < card["covid_recall"] <= 1.0

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from datasets_helpers import production_version, reference
 
-from app.datasets import production_split
+from app.datasets.service import production_split
 from lifecycle import heldout
 
 

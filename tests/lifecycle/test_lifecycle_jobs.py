@@ -1,6 +1,6 @@
 """lifecycle/jobs.py: each job's verdict, and the e-mail a failure or a drift sends (to a
 real STARTTLS SMTP server). Most drift-job tests use a TEST DOUBLE of
-``monitoring.jobs`` (tests/lifecycle/doubles) to choose the verdict; the last one calls the
+``monitoring.drift_jobs`` (tests/lifecycle/doubles) to choose the verdict; the last one calls the
 real one."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ DOUBLES = Path(__file__).resolve().parent / "doubles"
 
 @pytest.fixture
 def monitoring_double(monkeypatch):
-    """``monitoring.jobs`` resolved to the test double for this test only."""
-    import monitoring.jobs  # noqa: F401  # the real one, so that monkeypatch puts it back after
+    """``monitoring.drift_jobs`` resolved to the test double for this test only."""
+    import monitoring.drift_jobs  # noqa: F401  # the real one, so that monkeypatch puts it back after
 
     monkeypatch.syspath_prepend(str(DOUBLES))
     for name in [m for m in sys.modules if m == "monitoring" or m.startswith("monitoring.")]:
@@ -109,7 +109,7 @@ def test_the_cli_exit_status_follows_the_job(tmp_path, monkeypatch):
 
 
 def test_the_drift_jobs_call_the_real_monitoring_statistics(smtp, tmp_path, monkeypatch):
-    """No double: ``monitoring.jobs`` itself. Without a reference window the data-drift
+    """No double: ``monitoring.drift_jobs`` itself. Without a reference window the data-drift
     statistics cannot run; the job fails with their own reason and mails it."""
     s = settings_for(tmp_path / "reg", tmp_path)
     monkeypatch.delenv("RADIO_DRIFT_REFERENCE", raising=False)

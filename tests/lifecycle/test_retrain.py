@@ -11,7 +11,7 @@ from datasets_helpers import production_version, reference
 from lifecycle_helpers import settings_for
 
 from lifecycle import events, operations, retrain
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_finetune_starts_from_production_on_production_data(trained):
     assert tags["mode"] == "finetune" and tags["parent_version"] == scratch["version"]
     assert set(tune["val"]) == {"union", "production-st-elsewhere"}
     # the parent's outputs are kept even where production data lacks a class
-    from training.registry import load_model
+    from training.registry_folder import load_model
 
     model = load_model(s.registry_root / "mlflow", s.model_name, version=tune["version"])
     assert model.classes == ["COVID", "Normal", "Viral Pneumonia"]

@@ -1,4 +1,4 @@
-"""lifecycle/shipped.py against a real tracking server (mlflow/registry.sh: `mlflow server`
+"""lifecycle/shipped.py against a real tracking server (mlflow/tracking_server.sh: `mlflow server`
 with basic auth): the shipped versions are imported once, the host's own promotions and
 versions survive a second import, and nobody without a password gets in."""
 
@@ -13,7 +13,7 @@ import pytest
 import requests
 from helpers import ROOT
 
-from lifecycle import registry as reg
+from lifecycle import model_versions as reg
 from lifecycle.shipped import import_shipped
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def tracking_server(tmp_path_factory) -> Iterator[dict]:
     port = helpers.free_port()
     env = helpers.server_env(RADIO_REGISTRY_DIR=str(work / "registry"),
                              RADIO_REGISTRY_PORT=str(port), MLFLOW_AUTH_ADMIN_PASSWORD=password)
-    proc = helpers.start(["bash", "mlflow/registry.sh"], env, LOGS / "registry.log")
+    proc = helpers.start(["bash", "mlflow/tracking_server.sh"], env, LOGS / "registry.log")
     url = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_until(f"{url}/health", proc, 180, lambda r: r.ok)
@@ -104,10 +104,10 @@ def test_import_is_idempotent_and_never_overwrites_the_host(as_admin, tmp_path, 
 
 def test_a_version_on_the_server_is_served_from_its_artefact_store(as_admin, tmp_path,
                                                                     monkeypatch):
-    """serving.registry.model_path downloads a remote version once, complete."""
+    """serving.served_model.model_path downloads a remote version once, complete."""
     import mlflow
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
 
     shipped = tmp_path / "mlflow"
     shutil.copytree(ROOT / "mlflow", shipped, ignore=shutil.ignore_patterns("*.sh"))
@@ -146,7 +146,7 @@ def test_a_data_scientist_can_train_into_the_host_registry(as_admin, tmp_path, m
     # the model is in the host's artefact store: served from there like any version
     import mlflow
 
-    from serving.registry import model_path
+    from serving.served_model import model_path
 
     assert not (tmp_path / "cache").exists()
     monkeypatch.setenv("RADIO_MODEL_CACHE", str(tmp_path / "cache"))

@@ -78,7 +78,7 @@ def test_a_firing_radio_alert_is_emailed_through_alertmanager(tmp_path):
     -> Alertmanager -> STARTTLS + login -> the SMTP server's mailbox."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from app.metrics import ReportCollector
+    from app.platform.metrics import ReportCollector
 
     prometheus, alertmanager = _tool("prometheus"), _tool("prometheus-alertmanager")
     data = tmp_path / "data"

@@ -1,8 +1,10 @@
 """Data drift on real X-rays (../shared/data; skipped when absent), with the shipped
 production model's features (computed once per session, ``conftest.real_features``).
 
-What must be known (the val splits: patients of the training sources), what must be new
-(altered films; a source held out of the reference), and the acceptance of issue 28 on
+What must be known (the val splits of the sources that name their patients: other patients
+of training sources), what must be new (altered films; a source held out of the
+reference; covid19-3class's published test split, a batch its train split is told apart
+from: docs/monitoring.md), and the acceptance of issue 28 on
 the null each test actually uses: windows of patients of a known source against the
 references with those patients taken out, 500 windows in all, flagged at most 5% of the
 time; each source held out of the reference flagged in at least 80% of its windows of
@@ -21,7 +23,7 @@ from monitoring.drift import MIXTURE, OVERALL, Window, compare
 from monitoring.features import DriftSpace, image_statistics
 from training.sources import SOURCES
 
-DOCUMENTED_WINDOW = 30  # films: README, "Data drift", leave-one-source-out
+DOCUMENTED_WINDOW = 30  # films: docs/monitoring.md, "Data drift", leave-one-source-out
 NULL_WINDOW = 20
 
 
@@ -40,6 +42,10 @@ def _pooled(real, space):
     return data, np.arange(len(data.groups)) < len(real["train"][3])
 
 
+# Sources whose val split holds other patients than their train split (patient ids known).
+NAMED_PATIENTS = ("hannover-covid", "nih-adult-normal", "nih-adult-abnormal")
+
+
 @pytest.mark.slow
 def test_val_splits_are_known_and_resemble_their_own_source(real_features):
     real, _ = real_features
@@ -47,17 +53,21 @@ def test_val_splits_are_known_and_resemble_their_own_source(real_features):
     _, v_net, v_st, v_src, v_pat = real["val"]
     cur = Window(space.transform(v_net, v_st), v_src, v_pat)
     results = {r.group: r for r in compare(ref, cur, space.names())}
-    print({g: (r.n, r.resembles, r.p_value) for g, r in results.items()})
-    assert [g for g, r in results.items() if r.drift] == []
-    assert results[OVERALL].judged and results[OVERALL].resembles == MIXTURE
-    # Each source with its own reference is recognised as itself: its own reference is the
-    # one it resembles most, and every other single source tells it apart.
-    for source in ("covid19-3class", "hannover-covid", "nih-adult-normal",
-                   "nih-adult-abnormal"):
+    print({g: (r.n, r.resembles, r.p_by_reference) for g, r in results.items()})
+    # Other patients of a known hospital are known, and no other single source is like them.
+    for source in NAMED_PATIENTS:
         res = results[source]
-        assert res.resembles == source, (source, res.p_by_reference)
+        assert res.judged and not res.drift, (source, res.p_by_reference)
+        assert res.resembles in (source, MIXTURE), (source, res.p_by_reference)
         others = [s for s in res.p_by_reference if s not in (source, MIXTURE)]
         assert max(res.p_by_reference[s] for s in others) < 0.05, res.p_by_reference
+    # covid19-3class names no patients, and its published test split is another batch of
+    # its collections (other grey levels: the children's normals' 5th percentile 1.6
+    # against 9.2 in train): told apart from every reference, its own the nearest.
+    covid = results["covid19-3class"]
+    assert covid.drift and covid.resembles == "covid19-3class", covid.p_by_reference
+    assert results[OVERALL].judged and not results[OVERALL].drift
+    assert results[OVERALL].resembles == MIXTURE
     assert results["ieee8023-adult"].judged is False  # 6 val films: too few to judge
 
 
@@ -83,9 +93,13 @@ def _padded(a):
 def test_altered_xrays_show_drift(real_features, name, change):
     real, net = real_features
     space, ref = _space_and_reference(real)
-    v_img, v_net, v_st, _, v_pat = real["val"]
-    # 40 altered films from the val splits: a few days of one site.
-    pick = np.random.default_rng(3).choice(len(v_img), 40, replace=False)
+    v_img, v_net, v_st, v_src, v_pat = real["val"]
+    # The 40 val films of nih-adult-normal altered: a few days of one known hospital, other
+    # patients than the reference's. (A window mixing the sources in other proportions
+    # than training is like none of the references, the mixture included: a site is one
+    # hospital.)
+    pick = np.flatnonzero(v_src == "nih-adult-normal")
+    assert len(pick) == 40
     images = np.stack([change(a) for a in v_img[pick]])
     cur = Window(space.transform(net(images), image_statistics(images)),
                  np.array(["site-a"] * len(pick)), v_pat[pick])

@@ -88,7 +88,7 @@ def test_one_false_alarm_budget_across_six_sites_and_three_metrics():
 
 
 def test_card_from_the_promotion_gate_decision():
-    from lifecycle.gate import decide
+    from lifecycle.promotion_gate import decide
 
     # 4 held-out films: a COVID film found, a COVID film missed, an adult normal called
     # COVID, a child normal right.
@@ -141,8 +141,8 @@ def registry_copy(tmp_path, monkeypatch):
 
 
 def _validated_db(tmp_path, monkeypatch, n_wrong: int, n_right: int) -> None:
-    from app import db
-    from app.db.models import Prediction, Review, User
+    from app.store import db
+    from app.store.db.models import Prediction, Review, User
 
     data = tmp_path / "data"
     url = db.default_url(data)
@@ -167,7 +167,7 @@ def _validated_db(tmp_path, monkeypatch, n_wrong: int, n_right: int) -> None:
 
 def test_model_drift_job_reads_reviews_and_the_lineage_card(tmp_path, monkeypatch,
                                                             registry_copy, shipped_production):
-    from monitoring import jobs
+    from monitoring import drift_jobs as jobs
 
     monkeypatch.delenv("RADIO_MODEL_CARD", raising=False)
     # 30 films the model called COVID: 20 agreed Normal by the radiologist.
@@ -196,7 +196,7 @@ def test_the_card_is_the_production_versions_own_tag_when_it_has_one(registry_co
     whatever version production is, before any ancestor's training run."""
     from mlflow import MlflowClient
 
-    from monitoring import jobs
+    from monitoring import drift_jobs as jobs
 
     version = shipped_production[0]
     card, where = jobs.model_card("radio-cxr", version)

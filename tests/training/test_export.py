@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.registry import ALIAS, MODEL_NAME
+from serving.served_model import ALIAS, MODEL_NAME
 
 
 def test_shipped_onnx_agrees_with_keras_on_the_val_set(shipped_model, val_set, monkeypatch):
@@ -10,9 +10,9 @@ def test_shipped_onnx_agrees_with_keras_on_the_val_set(shipped_model, val_set, m
     from helpers import ROOT
 
     import training.model  # noqa: F401 - registers the Standardize layer
-    from serving.registry import model_path, resolve
+    from serving.served_model import model_path, resolve
     from training.export import keras_outputs
-    from training.registry import tracking_uri
+    from training.registry_folder import tracking_uri
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(ROOT / "mlflow"))

@@ -109,7 +109,7 @@ def test_served_model_answers_with_the_packaged_temperature(packaged):
 
 
 def test_real_negatives_give_the_gate_its_fourth_check(packaged, tmp_path):
-    from training.gate import Negatives
+    from training.chest_gate import Negatives
 
     pkg, images, y = packaged
     rng = np.random.default_rng(5)

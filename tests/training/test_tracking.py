@@ -83,7 +83,7 @@ def scratch_mlflow(tmp_path):
     """MLflow pointed at a scratch registry for one test, then back where it was."""
     import mlflow
 
-    from training.registry import open_registry
+    from training.registry_folder import open_registry
 
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     uris = mlflow.get_tracking_uri(), mlflow.get_registry_uri()

@@ -8,7 +8,7 @@ set -euo pipefail
 out=/srv/out
 venv=/opt/radio/current/.venv
 
-# A lifecycle command as app/lifecycle.py runs it for the admin page: the service user,
+# A lifecycle command as app/admin/lifecycle_cli.py runs it for the admin page: the service user,
 # the app's environment file, the release's interpreter.
 as_app() {
   runuser -u radio -- /bin/bash -c \

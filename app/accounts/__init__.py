@@ -1,0 +1,1 @@
+"""Who may do what: login, sessions, API tokens, users, the audit log."""

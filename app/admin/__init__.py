@@ -1,0 +1,1 @@
+"""Admin pages over the model lifecycle and the monitoring reports."""

@@ -1,0 +1,1 @@
+"""What clinicians do: predict, history, case detail, reviews and the review queue."""

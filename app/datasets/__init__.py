@@ -1,0 +1,1 @@
+"""Contributions and versioned datasets built from reviewed images."""

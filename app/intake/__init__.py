@@ -1,0 +1,1 @@
+"""Uploads in: format sniffing, DICOM checks and de-identification, the bounded decode."""

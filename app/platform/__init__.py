@@ -1,0 +1,1 @@
+"""The web platform: configuration, errors, headers, health, metrics, gunicorn, the model client."""

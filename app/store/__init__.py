@@ -1,0 +1,1 @@
+"""Where things are kept: the database, the image store, retention."""

@@ -1,0 +1,146 @@
+"""app/datasets/service.py: production snapshots of validated images, reference versions, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import dicom_files
+import helpers
+import pytest
+from sqlalchemy import select
+
+from app.accounts import users
+from app.clinical import reviews
+from app.datasets import service
+from app.intake import dicom
+from app.store import db, images
+from app.store.db.models import AuditEntry, Prediction
+from training.data import list_samples
+
+
+@pytest.fixture()
+def pool(db_url, tmp_path):
+    """Five images: agreed, corrected, disputed, unknown, and a DICOM from an institution."""
+    db.migrate(db_url)
+    data_dir = tmp_path / "data"
+    with db.session_scope(db_url) as s:
+        r1 = users.create_user(s, "r1", "radiologist")
+        r2 = users.create_user(s, "r2", "radiologist")
+        preds = {}
+        for i, name in enumerate(("agreed", "corrected", "disputed", "unknown")):
+            png = helpers.synthetic_image("PNG", (64 + i, 64))
+            sha = images.store(data_dir / "images", png, "PNG")
+            preds[name] = Prediction(id=f"{i}" * 32, image_sha256=sha, image_format="PNG",
+                                     image_bytes=len(png), status="ok", label="Normal",
+                                     probabilities={"COVID": 0.4, "Normal": 0.6},
+                                     site="Site A")
+        clean, _, source, _png = dicom.load(dicom_files.make(dicom_files.radiograph()))
+        sha = images.store(data_dir / "images", clean, "DICOM")
+        preds["dicom"] = Prediction(id="d" * 32, image_sha256=sha, image_format="DICOM",
+                                    image_bytes=len(clean), status="ok", label="COVID",
+                                    probabilities={"COVID": 0.6, "Normal": 0.4},
+                                    source=source, site="Site A")
+        s.add_all(preds.values())
+        s.flush()
+        reviews.add(s, preds["agreed"], r1, "validated", None, "")
+        reviews.add(s, preds["agreed"], r2, "validated", None, "")
+        reviews.add(s, preds["corrected"], r1, "corrected", "COVID", "")
+        reviews.add(s, preds["disputed"], r1, "validated", None, "")
+        reviews.add(s, preds["disputed"], r2, "corrected", "COVID", "")
+        reviews.add(s, preds["unknown"], r1, "unknown", None, "")
+        reviews.add(s, preds["dicom"], r2, "validated", None, "")
+    return db_url, data_dir, preds
+
+
+def _manifest(folder):
+    with open(folder / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_snapshot_holds_agreed_images_only_with_source_and_label(pool):
+    db_url, data_dir, preds = pool
+    with db.session_scope(db_url) as s:
+        entry = service.snapshot_production(s, data_dir, "r1")
+    assert entry["version"] == 1 and entry["images"] == 3
+    assert entry["per_class"] == {"COVID": 2, "Normal": 1}
+    folder = data_dir / "datasets" / "production" / "v1"
+    rows = {r["prediction_id"]: r for r in _manifest(folder)}
+    assert set(rows) == {preds[k].id for k in ("agreed", "corrected", "dicom")}
+    assert rows[preds["agreed"].id]["validated_by"] == "r1 r2"
+    assert rows[preds["corrected"].id]["label"] == "COVID"
+    assert rows[preds["dicom"].id]["source"] == "St Example Hospital"
+    assert rows[preds["agreed"].id]["source"] == "Site A"
+    for row in rows.values():
+        path = folder / row["file"]
+        assert path.parent.name == row["label"] and path.suffix == ".png"
+    # The stored DICOM is exported as the PNG the model reads; the PNGs byte for byte.
+    agreed = rows[preds["agreed"].id]
+    assert (folder / agreed["file"]).read_bytes() == images.load(
+        data_dir / "images", agreed["sha256"], "PNG")
+    assert (folder / rows[preds["dicom"].id]["file"]).read_bytes().startswith(b"\x89PNG")
+    with db.session_scope(db_url) as s:
+        assert service.snapshot_production(s, data_dir, "r1")["version"] == 2
+        audit = list(s.scalars(select(AuditEntry.target)
+                               .where(AuditEntry.action == "dataset_snapshot")))
+    assert audit == ["production/v1", "production/v2"]
+    assert [v["version"] for v in service.versions(data_dir, "production")] == [1, 2]
+
+
+def test_the_same_image_with_doubt_anywhere_stays_out(pool):
+    db_url, data_dir, preds = pool
+    with db.session_scope(db_url) as s:
+        again = Prediction(id="e" * 32, image_sha256=preds["agreed"].image_sha256,
+                           image_format="PNG", image_bytes=1, status="ok", label="Normal",
+                           probabilities={"COVID": 0.4, "Normal": 0.6})
+        s.add(again)
+        s.flush()
+        reviews.add(s, again, users.find(s, "r1"), "unknown", None, "")
+        s.flush()
+        shas = {r["sha256"] for r in service.validated(s)}
+    assert preds["agreed"].image_sha256 not in shas and len(shas) == 2
+
+
+def test_reference_keeps_sources_apart_and_training_reads_it(pool, tmp_path):
+    db_url, data_dir, _ = pool
+    initial = tmp_path / "public" / "pub-src"
+    for split in ("train", "val"):
+        (initial / split / "Normal").mkdir(parents=True)
+        (initial / split / "Normal" / f"{split}.png").write_bytes(helpers.synthetic_image())
+    with db.session_scope(db_url) as s:
+        service.snapshot_production(s, data_dir, "r1")
+        service.snapshot_production(s, data_dir, "r1")
+    entry = service.build_reference(data_dir, [initial], [1, 2], "admin")
+    folder = data_dir / "datasets" / "reference" / f"v{entry['version']}"
+    rows = _manifest(folder)
+    sources = {r["source"] for r in rows}
+    assert sources == {"pub-src", "production-site-a", "production-st-example-hospital"}
+    assert len(rows) == 2 + 3  # the second snapshot repeats the first: no duplicates
+    dirs = sorted(p for p in folder.iterdir() if p.is_dir())
+    samples = list_samples(dirs, "train") + list_samples(dirs, "val")
+    assert {(s.source, s.label) for s in samples} >= {("pub-src", "Normal"),
+                                                      ("production-site-a", "COVID")}
+    assert len(samples) == 5
+    with pytest.raises(service.DatasetError, match="No production version"):
+        service.build_reference(data_dir, [initial], [9], "admin")
+
+
+def test_cli_snapshot_reference_and_list(pool, tmp_path):
+    db_url, data_dir, _ = pool
+    env = helpers.server_env(PYTHONPATH=str(helpers.ROOT), RADIO_DATA_DIR=str(data_dir),
+                             DATABASE_URL=db_url)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "app.datasets.service", *args], env=env,
+                              capture_output=True, text=True, cwd=helpers.ROOT)
+
+    out = run("snapshot", "--by", "ops")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["images"] == 3
+    out = run("reference", "--production", "1")
+    assert out.returncode == 0, out.stderr
+    listing = run("list").stdout
+    assert "production v1" in listing and "reference v1" in listing
+    assert run("reference", "--production", "5").returncode == 2
