@@ -74,8 +74,8 @@ output "registry_backend" {
 }
 
 output "registry_backend_uri" {
-  description = "MLflow backend store of the registry on the MLflow host (radio_model_registry_backend_uri), without its password (RDS keeps it: mlflow_database_secret_arn); null with SQLite on the data volume."
-  value       = local.managed_registry ? "postgresql://mlflow@${aws_db_instance.mlflow[0].endpoint}/mlflow" : null
+  description = "MLflow backend store of the registry on the MLflow host (radio_model_registry_backend_uri), without its password (RDS keeps it: mlflow_database_secret_arn, which the registry reads at start), over TLS (sslmode=require), through psycopg 3 (a core dependency); null with SQLite on the data volume."
+  value       = local.managed_registry ? "postgresql+psycopg://mlflow@${aws_db_instance.mlflow[0].endpoint}/mlflow?sslmode=require" : null
 }
 
 output "registry_artifacts" {

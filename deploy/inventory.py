@@ -40,6 +40,8 @@ class Hosts:
     # The registry's managed backend (registry_backend = "managed"), for the MLflow host.
     registry_backend_uri: str | None = None
     registry_artifacts: str | None = None
+    # The Secrets Manager secret RDS keeps the managed database's password in.
+    registry_db_secret: str | None = None
     # With several model servers: the MLflow host's registry, which they follow.
     registry_url: str | None = None
 
@@ -133,6 +135,7 @@ def parse_outputs(outputs: Mapping[str, Any], model_hosts: Sequence[str] = ()) -
         metrics_ports={k: int(v) for k, v in (_value(outputs, "metrics_ports") or {}).items()},
         registry_backend_uri=_value(outputs, "registry_backend_uri") or None,
         registry_artifacts=_value(outputs, "registry_artifacts") or None,
+        registry_db_secret=_value(outputs, "mlflow_database_secret_arn") or None,
         registry_url=registry_url,
     )
 
@@ -158,6 +161,8 @@ def host_vars(hosts: Hosts, release: str | None = None) -> dict[str, str]:
         out["radio_model_registry_backend_uri"] = hosts.registry_backend_uri
     if hosts.registry_artifacts:
         out["radio_model_registry_artifacts"] = hosts.registry_artifacts
+    if hosts.registry_db_secret:
+        out["radio_model_registry_db_secret"] = hosts.registry_db_secret
     if release:
         out["radio_release"] = release
     return out

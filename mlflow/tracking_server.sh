@@ -8,6 +8,9 @@
 #   RADIO_REGISTRY_BACKEND [sqlite:///$RADIO_REGISTRY_DIR/mlflow.db]  or postgresql://...
 #   RADIO_REGISTRY_ARTIFACTS [$RADIO_REGISTRY_DIR/artifacts]          or s3://bucket/prefix
 #                                     (boto3 with the instance profile's credentials)
+#   RADIO_REGISTRY_DB_SECRET          ARN of the Secrets Manager secret holding the
+#                                     database's password (RDS keeps it there): read at
+#                                     every start into PGPASSWORD, never written to disk
 #   MLFLOW_AUTH_ADMIN_PASSWORD        the admin's password, used once when the user store
 #                                     is created (required then; deploy.sh generates it)
 #   RADIO_VENV [<project>/.venv, if present]
@@ -47,6 +50,12 @@ fi
 if [ ! -s "$dir/basic_auth.db" ] && [ -z "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ]; then
   echo "error: MLFLOW_AUTH_ADMIN_PASSWORD must be set the first time the registry starts" >&2
   exit 1
+fi
+
+if [ -n "${RADIO_REGISTRY_DB_SECRET:-}" ]; then
+  # libpq (psycopg) reads PGPASSWORD; the backend URI names no password.
+  PGPASSWORD="$(python "$root/mlflow/db_password.py")"
+  export PGPASSWORD
 fi
 
 echo "registry on $host:$port: backend ${backend%%:*}, artefacts $artifacts" >&2

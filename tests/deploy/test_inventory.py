@@ -73,8 +73,12 @@ def test_scaled_out_inventory_keeps_the_mlflow_host_and_its_volume(tmp_path: Pat
         ("mlflow_public_ip", "198.51.100.20"), ("mlflow_private_ip", "172.31.20.5"),
         ("data_volume_ids", {"frontend": "vol-0f00000000000000a",
                              "mlflow": "vol-0f00000000000000b"}),
-        ("registry_backend_uri", "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow"),
+        ("registry_backend_uri",
+         "postgresql+psycopg://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow"
+         "?sslmode=require"),
         ("registry_artifacts", "s3://radio-mlflow-abc/artifacts"),
+        ("mlflow_database_secret_arn",
+         "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc"),
     ):
         outputs[name]["value"] = value
     hosts = parse_outputs(outputs, ["198.51.100.31", "198.51.100.30"])
@@ -88,8 +92,11 @@ def test_scaled_out_inventory_keeps_the_mlflow_host_and_its_volume(tmp_path: Pat
     ]
     assert "radio_registry_url" not in text.split("[all:vars]", 1)[1]
     assert "radio_registry_private_url=http://172.31.20.5:5000\n" in text
-    assert ("radio_model_registry_backend_uri="
-            "postgresql://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow\n") in text
+    assert ("radio_model_registry_backend_uri='postgresql+psycopg://mlflow@"
+            "radio-mlflow.abc.rds.amazonaws.com:5432/mlflow?sslmode=require'\n") in text
+    # where the registry reads its database's password at start (never the password)
+    assert ("radio_model_registry_db_secret="
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc\n") in text
     assert "radio_model_registry_artifacts=s3://radio-mlflow-abc/artifacts\n" in text
 
 
@@ -224,3 +231,26 @@ def test_cli_reports_bad_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     bad.write_text("Error: no state")
     assert main(["hosts", str(bad)]) == 1
     assert "is not terraform output JSON" in capsys.readouterr().err
+
+
+def test_ansible_reads_the_managed_registrys_settings_whole(tmp_path: Path) -> None:
+    """The managed backend's URI carries '?' and '=' (sslmode=require): ansible-inventory
+    must hand the role the whole URI and the secret's ARN, not a value cut at the '='."""
+    tool = require("ansible-inventory")
+    outputs = load_outputs(RECORDED)
+    uri = ("postgresql+psycopg://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow"
+           "?sslmode=require")
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc"
+    outputs["registry_backend_uri"]["value"] = uri
+    outputs["mlflow_database_secret_arn"]["value"] = arn
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(render_inventory(parse_outputs(outputs), key_file=tmp_path / "k",
+                                          known_hosts=tmp_path / "kh"))
+    result = run([tool, "-i", str(inventory), "--list"], env=ansible_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    hostvars = json.loads(result.stdout)["_meta"]["hostvars"]["radio-mlflow"]
+    assert hostvars["radio_model_registry_backend_uri"] == (
+        "postgresql+psycopg://mlflow@radio-mlflow.abc.rds.amazonaws.com:5432/mlflow"
+        "?sslmode=require")
+    assert hostvars["radio_model_registry_db_secret"] == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-abc")

@@ -330,8 +330,8 @@ run "three_model_servers_with_rds_and_s3" {
   }
 
   assert {
-    condition     = output.registry_backend_uri == "postgresql://mlflow@radio-mlflow.abc.us-east-1.rds.amazonaws.com:5432/mlflow" && output.registry_artifacts == "s3://${aws_s3_bucket.artifacts[0].bucket}/artifacts"
-    error_message = "The MLflow host's registry is told its database (no password) and artefact root."
+    condition     = output.registry_backend_uri == "postgresql+psycopg://mlflow@radio-mlflow.abc.us-east-1.rds.amazonaws.com:5432/mlflow?sslmode=require" && output.registry_artifacts == "s3://${aws_s3_bucket.artifacts[0].bucket}/artifacts"
+    error_message = "The MLflow host's registry is told its database (no password, TLS required) and artefact root."
   }
 }
 
