@@ -26,13 +26,18 @@ def _atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _size(height: int) -> str:
+    # viewBox: the page's CSS shrinks the figure to a phone's width instead of overflowing it
+    return f'viewBox="0 0 {_W} {height}" width="{_W}" height="{height}"'
+
+
 def p_value_figure(groups: list[dict[str, Any]], alpha: float) -> str:
     """Bars of -log10(p) per group, with the alpha line: longer bar = stronger evidence."""
     judged = [g for g in groups if g.get("judged")]
     top = max([3.0] + [-math.log10(max(g["p_value"], 1e-6)) for g in judged])
     height = _ROW * len(judged) + 40
     scale = (_W - 220) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" {_size(height)} '
              'font-family="sans-serif" font-size="12">']
     for i, g in enumerate(judged):
         y = 10 + i * _ROW
@@ -54,7 +59,7 @@ def interval_figure(groups: list[dict[str, Any]]) -> str:
             if m["judged"]]
     height = _ROW * len(rows) + 20
     x0, span = 260, _W - 280
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" {_size(height)} '
              'font-family="sans-serif" font-size="12">']
     for i, (group, name, m) in enumerate(rows):
         y = 10 + i * _ROW
@@ -82,13 +87,15 @@ def render_html(report: dict[str, Any], figure: str) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.get("notes", []))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Radio: {title}</title>"
-        "<style>body{font-family:sans-serif;max-width:900px;margin:1em auto}"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<style>body{font-family:sans-serif;max-width:900px;margin:1em auto;padding:0 8px}"
+        "svg{max-width:100%;height:auto}.wrap{overflow-x:auto}"
         "td,th{padding:2px 8px;text-align:left}</style></head><body>"
         f"<h1>{title}</h1><p><strong>{html.escape(report['summary'])}</strong></p>"
         f"<p>Made {report['created_utc']}; model version {html.escape(report['model_version'])}"
         f"; window {html.escape(report['window'])}; method: {html.escape(report['method'])}.</p>"
-        f"{figure}<table><tr><th>Group</th><th>n</th><th>Verdict</th><th>Details</th></tr>"
-        f"{rows}</table><ul>{notes}</ul></body></html>")
+        f"{figure}<div class='wrap'><table><tr><th>Group</th><th>n</th><th>Verdict</th>"
+        f"<th>Details</th></tr>{rows}</table></div><ul>{notes}</ul></body></html>")
 
 
 def _details(group: dict[str, Any]) -> str:

@@ -144,3 +144,59 @@ def stored_case(gunicorn_app, username: str, xray_path, **fields) -> str:
                          image_bytes=len(data), model_name="radio-cxr", model_version="8",
                          **fields))
     return pred_id
+
+
+def awaiting_read(gunicorn_app, username: str, pred_id: str) -> None:
+    """Put a stored case of ``username`` in teaching mode: its answer hidden until a read."""
+    from sqlalchemy import select
+
+    from app.clinical import reads
+    from app.store import db
+    from app.store.db.models import Prediction, User
+
+    with db.session_scope(db_url(gunicorn_app)) as s:
+        user = s.scalars(select(User).where(User.username == username)).one()
+        reads.blind(s, s.get(Prediction, pred_id), user)
+
+
+def production_version(gunicorn_app, username: str, pred_id: str) -> int:
+    """``username`` validates a stored case, then a production dataset version is made of
+    it (as the Datasets page's button does); its number."""
+    from sqlalchemy import select
+
+    from app.clinical import reviews
+    from app.datasets import service
+    from app.store import db
+    from app.store.db.models import Prediction, User
+
+    with db.session_scope(db_url(gunicorn_app)) as s:
+        user = s.scalars(select(User).where(User.username == username)).one()
+        reviews.add(s, s.get(Prediction, pred_id), user, "validated", None, "")
+        s.flush()
+        return service.snapshot_production(s, gunicorn_app["data_dir"], by=username)["version"]
+
+
+def drift_reports(gunicorn_app) -> None:
+    """A data-drift and a model-drift report where the app reads them, as the jobs write
+    them (figures included)."""
+    from monitoring import model_drift, reports
+
+    folder = Path(gunicorn_app["env"].get("RADIO_MONITORING_DIR")
+                  or gunicorn_app["data_dir"] / "monitoring")
+    groups = [{"group": g, "n": 40, "judged": True, "drift": p < 0.01, "p_value": p,
+               "resembles": "nih-adult-normal", "permuted": "patients",
+               "moved": [{"feature": "mean intensity", "shift_sd": 1.4}]}
+              for g, p in (("overall", 0.2), ("Hôpital Saint-Louis, radiologie", 0.004))]
+    data = reports.new_report("data", drift=True, summary="drift at one site",
+                              model_version="11", window="last 7 days", alpha=0.05,
+                              method="MMD", groups=groups, notes=["reference: 800 images"])
+    reports.write(folder, data, reports.p_value_figure(groups, 0.05))
+    cases = [model_drift.Case("Hôpital Saint-Louis, radiologie" if i % 2 else "St Elsewhere",
+                              ("COVID", "Normal")[i % 3 == 0], ("COVID", "Normal")[i % 2])
+             for i in range(60)]
+    card = {"accuracy": 0.9, "covid_recall": 0.85, "normals_called_covid": 0.05}
+    results = model_drift.as_dicts(model_drift.evaluate(cases, card))
+    model = reports.new_report("model", drift=True, summary="model drift", card=card,
+                               model_version="11", window="last 90 days", alpha=0.05,
+                               method="binomial", groups=results, notes=["card: tag"])
+    reports.write(folder, model, reports.interval_figure(results))

@@ -103,6 +103,26 @@ def _analyse(url: str, token: str, samples: list[tuple[str, bytes]],
     return ids
 
 
+def _dataset_version(data_dir: Path, pred_ids: list[str]) -> int | None:
+    """The radiologist validates the first answered case and the admin makes a production
+    dataset version of it (what the queue and the Datasets page do); its number, or None
+    when no upload was answered (no X-ray in ../shared/data)."""
+    from app.accounts import users
+    from app.clinical import reviews
+    from app.datasets import service
+    from app.store import db
+    from app.store.db.models import Prediction
+
+    with db.session_scope(db.default_url(data_dir)) as s:
+        found = [s.get(Prediction, pid) for pid in pred_ids]
+        answered = [p for p in found if p is not None and p.status == "ok"]
+        if not answered:
+            return None
+        reviews.add(s, answered[0], users.find(s, "radiologist"), "validated", None, "")
+        s.flush()
+        return service.snapshot_production(s, data_dir, by="admin")["version"]
+
+
 def _shoot(browser, url: str, out: Path, user: str, pages: dict[str, str],
            upload: bytes | None = None) -> None:
     for kind, viewport in VIEWPORTS.items():
@@ -153,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             other = _analyse(stack.url, tokens["colleague"], samples[:1])
             blinded = _analyse(stack.url, tokens["clinician"], samples[:1], "/teaching/predict")
             case = {f"case-{i + 1}": f"/predictions/{pid}" for i, pid in enumerate(ids)}
+            version = _dataset_version(data_dir, ids)
             common = {"analyse": "/", "history": "/history", "tokens": "/account/tokens",
-                      "docs": "/docs", "not-found": "/no/such/page", "my-reads": "/teaching"}
+                      "docs": "/docs", "not-found": "/no/such/page", "my-reads": "/teaching",
+                      "password": "/account/password"}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(args.chromium),
                                              headless=True, args=ARGS)
@@ -169,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 _shoot(browser, stack.url, args.out, "admin",
                        {"models": "/admin/models", "monitoring": "/admin/monitoring",
                         "users": "/admin/users", "audit": "/admin/audit",
-                        "datasets": "/datasets"})
+                        "datasets": "/datasets"}
+                       | ({"dataset-version": f"/datasets/production/v{version}"}
+                          if version else {}))
                 browser.close()
         finally:
             stack.stop()

@@ -1,7 +1,7 @@
-"""The monitoring page's figures over time: data drift per site (from the drift reports'
-dated copies) and, per day from the database, the review rate, the correction rate, the
-answer latency and the label mix. Drawn by :mod:`app.admin.svg_plots`; the numbers go to the
-page's tables too.
+"""The monitoring page's figures over time: data drift per site and model drift against the
+model card (from the drift reports' dated copies) and, per day from the database, the review
+rate, the correction rate, the answer latency and the label mix. Drawn by
+:mod:`app.admin.svg_plots`; the numbers go to the page's tables too.
 
 Definitions (per day of the prediction): *answered* = the model gave an answer (status
 ``ok``); *review rate* = answered predictions with at least one radiologist review /
@@ -29,6 +29,9 @@ from app.store.db.models import Prediction, Review
 
 DAYS = 30  # days of database figures
 REPORTS = 20  # latest data-drift reports drawn
+# model-drift metrics (monitoring.model_drift.METRICS) as the chart names them
+METRIC_WORDS = {"accuracy": "accuracy", "covid_recall": "COVID recall",
+                "normals_called_covid": "normals called COVID"}
 STATUS_WORDS = {"not_xray": "refused (not a chest X-ray)", "error": "error"}
 
 
@@ -104,22 +107,33 @@ def daily(session: Session, now: datetime | None = None, days: int = DAYS) -> Da
     return out
 
 
-def drift_history(data_dir: Path, limit: int = REPORTS
-                  ) -> tuple[list[str], dict[str, list[float | None]], float | None]:
-    """(report dates, {site: -log10 p per report}, the alarm level in -log10) of the latest
-    ``limit`` data-drift reports (the jobs' dated copies under ``history/``)."""
+def _history(data_dir: Path, kind: str, limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` reports of ``kind`` (the jobs' dated copies under ``history/``,
+    ``monitoring.reports.write``), oldest first; unreadable ones are left out."""
     folder = reports_dir(data_dir) / "history"
     reports = []
-    for path in sorted(folder.glob("*-data-drift.json"))[-limit:]:
+    for path in sorted(folder.glob(f"*-{kind}-drift.json"))[-limit:]:
         try:
             reports.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
+    return reports
+
+
+def _label(report: dict[str, Any]) -> str:
+    moment = datetime.fromisoformat(report["created_utc"])
+    return f"{moment.day} {moment:%b %H:%M}"
+
+
+def drift_history(data_dir: Path, limit: int = REPORTS
+                  ) -> tuple[list[str], dict[str, list[float | None]], float | None]:
+    """(report dates, {site: -log10 p per report}, the alarm level in -log10) of the latest
+    ``limit`` data-drift reports."""
+    reports = _history(data_dir, "data", limit)
     labels, series = [], defaultdict(lambda: [None] * len(reports))
     alpha = None
     for i, report in enumerate(reports):
-        moment = datetime.fromisoformat(report["created_utc"])
-        labels.append(f"{moment.day} {moment:%b %H:%M}")
+        labels.append(_label(report))
         alpha = report.get("alpha", alpha)
         for group in report.get("groups", []):
             p = group.get("p_value")
@@ -129,17 +143,50 @@ def drift_history(data_dir: Path, limit: int = REPORTS
     return labels, dict(sorted(series.items())), rule
 
 
+def model_drift_history(data_dir: Path, limit: int = REPORTS
+                        ) -> tuple[list[str], dict[str, list[float | None]],
+                                   dict[str, list[float | None]]]:
+    """(report dates, {metric: overall value per report}, {metric: the model card's figure
+    per report}) of the latest ``limit`` model-drift reports. A value is drawn only where
+    the report judged it (enough validated cases), as the report's own verdict does; the
+    card is the yardstick each report tested against (it changes with the production
+    version)."""
+    reports = _history(data_dir, "model", limit)
+    labels = [_label(r) for r in reports]
+    values: dict[str, list[float | None]] = {w: [None] * len(reports)
+                                             for w in METRIC_WORDS.values()}
+    cards: dict[str, list[float | None]] = {w: [None] * len(reports)
+                                            for w in METRIC_WORDS.values()}
+    for i, report in enumerate(reports):
+        overall = next((g for g in report.get("groups", []) if g.get("group") == "overall"),
+                       {})
+        for key, word in METRIC_WORDS.items():
+            m = overall.get("metrics", {}).get(key)
+            if m is None:
+                continue
+            cards[word][i] = m.get("card")
+            if m.get("judged") and m.get("value") is not None:
+                values[word][i] = m["value"]
+    return labels, values, cards
+
+
 def figures(session: Session, data_dir: Path, now: datetime | None = None) -> dict[str, Any]:
     """Every chart of the page (SVG text, "" when there is nothing to draw) and the
     numbers behind the daily ones."""
     d = daily(session, now)
     labels, sites, rule = drift_history(data_dir)
+    model_labels, metrics, cards = model_drift_history(data_dir)
     return {
         "daily": d,
         "drift": svg_plots.lines(
             "Data drift per site over the latest reports: evidence of drift (-log10 p); "
             "above the dashed line the report raised an alarm", labels, sites, top=None,
             rule=rule, rule_label="alarm level"),
+        "model_drift": svg_plots.lines(
+            "Model drift over the latest reports: accuracy, COVID recall and normals called "
+            "COVID on the radiologist-validated cases (all sites); dashed, the model card's "
+            "figure each report tested against", model_labels, metrics, unit="%", top=1.0,
+            yardsticks=cards, yardstick_label="model card"),
         "review_rate": svg_plots.lines("Share of answers reviewed by a radiologist, per day",
                                        d.days, {"review rate": d.review_rate}, unit="%",
                                        top=1.0),

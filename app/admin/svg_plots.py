@@ -65,15 +65,36 @@ def _legend(parts: list[str], names: Sequence[str], y: float) -> None:
         x += 24 + 7 * len(name)
 
 
+def _dashed(parts: list[str], points: Sequence[float | None], step: float, top: float,
+            plot_h: float, colour_: str, name: str) -> None:
+    """A series' yardstick (e.g. the model card's figure per report) as a dashed line."""
+    for j, v in enumerate(points):
+        if v is None:
+            continue
+        x, y = LEFT + step * j, _y(min(v, top), top, plot_h)
+        nxt = points[j + 1] if j + 1 < len(points) else None
+        # a step per category: flat across it, joined to the next level when it changes
+        parts.append(f'<polyline points="{x:.1f},{y:.1f} {x + step:.1f},{y:.1f}'
+                     + (f' {x + step:.1f},{_y(min(nxt, top), top, plot_h):.1f}'
+                        if nxt is not None and nxt != v else "")
+                     + f'" fill="none" stroke="{colour_}" stroke-width="1.5" '
+                     f'stroke-dasharray="5 3"><title>{escape(name)}</title></polyline>')
+
+
 def lines(title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]],
           unit: str = "", top: float | None = None, rule: float | None = None,
-          rule_label: str = "") -> str:
+          rule_label: str = "", yardsticks: dict[str, Sequence[float | None]] | None = None,
+          yardstick_label: str = "") -> str:
     """One line per series over ``labels`` (None = no value that day: a gap); ``unit`` "%"
-    shows fractions as percentages; ``rule`` draws a dashed reference line."""
+    shows fractions as percentages; ``rule`` draws a dashed reference line; ``yardsticks``
+    (series name -> a value per label) draws each series' own reference, dashed in its
+    colour, named ``yardstick_label`` in the legend."""
     values = [v for s in series.values() for v in s if v is not None]
     if not labels or not values:
         return ""
-    top = top if top is not None else max(max(values), rule or 0.0) * 1.1 or 1.0
+    yardsticks = yardsticks or {}
+    marks = [v for s in yardsticks.values() for v in s if v is not None]
+    top = top if top is not None else max(max(values), rule or 0.0, *marks) * 1.1 or 1.0
     plot_h = H - TOP - BOTTOM
     parts = _open(title, H)
     step = _axes(parts, labels, top, plot_h, unit)
@@ -83,6 +104,9 @@ def lines(title: str, labels: Sequence[str], series: dict[str, Sequence[float | 
                      f'stroke="#000" stroke-dasharray="4"/><text x="{W - RIGHT}" '
                      f'y="{y - 3:.1f}" text-anchor="end">{escape(rule_label)}</text>')
     for i, (name, points) in enumerate(series.items()):
+        if name in yardsticks:
+            _dashed(parts, yardsticks[name], step, top, plot_h, colour(i),
+                    f"{name}: {yardstick_label}")
         runs: list[list[str]] = [[]]
         for j, v in enumerate(points):
             if v is None:
@@ -98,6 +122,11 @@ def lines(title: str, labels: Sequence[str], series: dict[str, Sequence[float | 
                 parts.append(f'<polyline points="{" ".join(run)}" fill="none" '
                              f'stroke="{colour(i)}" stroke-width="2"/>')
     _legend(parts, list(series), H - 6)
+    if yardsticks:  # after the names, at the right: "- - - <what the dashes are>"
+        x = W - RIGHT - 7 * len(yardstick_label) - 30
+        parts.append(f'<line x1="{x}" y1="{H - 10}" x2="{x + 22}" y2="{H - 10}" '
+                     f'stroke="#000" stroke-dasharray="5 3"/><text x="{x + 26}" '
+                     f'y="{H - 6}">{escape(yardstick_label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import audit
+from app.platform.failures import NotAllowed
 from app.store.db.models import CaseNote, Prediction, User, utcnow
 
 # Enough for a study reference and a few words; a short field discourages clinical history.
@@ -54,9 +55,10 @@ def clean(text: str) -> str:
 def save(session: Session, pred: Prediction, user: User, text: str,
          ip: str = "") -> CaseNote | None:
     """Set (or, with an empty text, remove) the note of ``pred``; only the clinician who
-    asked for the analysis may. The audit log records that a note changed, never its text."""
+    asked for the analysis may (NotAllowed: 403, not a form error). The audit log records that
+    a note changed, never its text."""
     if pred.user_id != user.id:
-        raise NoteError("Only the clinician who asked for this analysis can note it.")
+        raise NotAllowed("Only the clinician who asked for this analysis can note it.")
     text = clean(text)
     note = session.get(CaseNote, pred.id)
     if not text:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import audit
 from app.clinical import answer, reviews
+from app.platform.failures import NotAllowed
 from app.store.db.models import Prediction, TeachingRead, User, utcnow
 
 
@@ -36,7 +37,7 @@ def blind(session: Session, pred: Prediction, user: User) -> TeachingRead | None
     if pred.status != "ok" or pred.label is None:
         return None
     if pred.user_id != user.id:
-        raise TeachingError("Only the clinician who asked for this analysis can read it.")
+        raise NotAllowed("Only the clinician who asked for this analysis can read it.")
     row = TeachingRead(prediction_id=pred.id, user_id=user.id)
     session.add(row)
     return row
@@ -73,9 +74,12 @@ def not_awaiting(user: User) -> ColumnElement[bool]:
 
 def record(session: Session, pred: Prediction, user: User, label: str,
            ip: str = "") -> TeachingRead:
-    """Record ``user``'s read of ``pred``: one of the model's classes, once."""
+    """Record ``user``'s read of ``pred``: one of the model's classes, once. Another
+    clinician's teaching case is NotAllowed (403); the rest are TeachingError (409)."""
     row = session.get(TeachingRead, pred.id)
-    if row is None or row.user_id != user.id:
+    if row is not None and row.user_id != user.id:
+        raise NotAllowed("Only the clinician who asked for this analysis can read it.")
+    if row is None:
         raise TeachingError("This case was not analysed in teaching mode for you.")
     if row.label is not None:
         raise TeachingError(f"Your read of this case is already recorded: {row.label}.")

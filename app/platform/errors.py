@@ -22,6 +22,7 @@ from app.platform.failures import (
     Malformed,
     ModelServerError,
     NotAccepted,
+    NotAllowed,
     StorageFull,
     UnsupportedFormat,
 )
@@ -60,7 +61,8 @@ class APIError(Exception):
 
 # The status of each domain error; a model-server error's depends on its kind.
 STATUSES: dict[type[DomainError], int] = {
-    Malformed: 400, UnsupportedFormat: 415, NotAccepted: 422, Busy: 503, StorageFull: 507}
+    Malformed: 400, NotAllowed: 403, UnsupportedFormat: 415, NotAccepted: 422, Busy: 503,
+    StorageFull: 507}
 MODEL_SERVER_STATUSES = {"unreachable": 503, "breaker_open": 503, "timeout": 504}
 
 
@@ -198,11 +200,13 @@ def _api_error(exc: APIError) -> Response:
 
 def _domain_error(exc: DomainError) -> Response:
     status, message = describe(exc)
-    return _answer(status, message, exc.request_id)
+    # A browser's form (a note, a read) gets the sentence on a page, a script its JSON.
+    return _answer(status, message, exc.request_id, page=wants_html())
 
 
-def _answer(status: int, message: str, request_id: str | None) -> Response:
-    resp = error_response(status, message, request_id)
+def _answer(status: int, message: str, request_id: str | None, page: bool = False) -> Response:
+    resp = (page_response(status, message) if page else None) or error_response(
+        status, message, request_id)
     if status == 503 and request.content_length:
         # Transient: say when to retry. A busy refusal never read the body, so the
         # connection is closed rather than kept to drain it (app/platform/timeouts.py).

@@ -31,6 +31,11 @@ class NotAccepted(DomainError):
     patient details burned in..."""
 
 
+class NotAllowed(DomainError):
+    """The user may not do this to this record: another clinician's case, for instance (the
+    page itself may be open to them, as a case is to every radiologist)."""
+
+
 class Busy(DomainError):
     """Every slot for this kind of work is taken: try again in a moment."""
 

@@ -6,8 +6,12 @@ from web_browser import (
     CHROMIUM,
     MISSING,
     analyse,
+    awaiting_read,
+    drift_reports,
     first_login,
+    new_page,
     open_page,
+    production_version,
     stored_case,
     variant,
     wait_for,
@@ -106,16 +110,32 @@ def test_review_from_the_queue_lands_on_the_next_case(browser, gunicorn_app, cli
     page.context.close()
 
 
-def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path):
+def test_no_page_is_wider_than_a_phone(browser, gunicorn_app, admin, xray_path, tmp_path):
     url = gunicorn_app["url"]
-    pred_id = stored_case(gunicorn_app, admin[0], xray_path, status="ok", label="Normal",
-                           confidence=0.9, probabilities={"COVID": 0.1, "Normal": 0.9})
+    case = dict(status="ok", label="Normal", confidence=0.9,
+                probabilities={"COVID": 0.1, "Normal": 0.9})
+    pred_id = stored_case(gunicorn_app, admin[0], xray_path, **case)
+    blinded = stored_case(gunicorn_app, admin[0], variant(xray_path, tmp_path, 7), **case)
+    awaiting_read(gunicorn_app, admin[0], blinded)
+    version = production_version(gunicorn_app, admin[0], pred_id)
+    drift_reports(gunicorn_app)
+    # Logged out first: the log-in page itself.
+    page = new_page(browser, url, width=390, height=844)
+    page.goto(url + "/login")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.context.close()
     page = open_page(browser, url, admin, width=390, height=844)
     wide = {}
+    # Every page a GET route of the app draws (app/*/*.py), with a case, a dataset version
+    # and both drift reports to show.
     for path in ("/", "/history", "/queue", "/contribute", "/datasets", "/admin/models",
                  "/admin/monitoring", "/admin/users", "/admin/audit", "/account/tokens", "/docs",
-                 f"/predictions/{pred_id}", "/teaching", "/no/such/page"):
+                 f"/predictions/{pred_id}", "/teaching", "/no/such/page",
+                 f"/datasets/production/v{version}", f"/predictions/{blinded}/read",
+                 "/account/password", "/admin/monitoring/data.html",
+                 "/admin/monitoring/model.html"):
         page.goto(url + path)
+        assert page.url == url + path, path  # the page itself, not a redirect elsewhere
         page.wait_for_load_state("load")
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > 390:

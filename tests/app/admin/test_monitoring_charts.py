@@ -91,19 +91,80 @@ def test_drift_history_per_site(make_app, data_dir):
     assert round(sites["Site B"][1], 3) == 0.301 and rule == 2.0
 
 
+def _metric(value: float, card: float, judged: bool = True, worse: bool = False) -> dict:
+    return {"value": value, "low": value - 0.1, "high": min(value + 0.1, 1.0), "n": 40,
+            "card": card, "judged": judged, "worse": worse, "better": False,
+            "p_value": 0.5 if judged else None}
+
+
+def _model_report(folder, when: str, card: dict[str, float],
+                  overall: dict[str, tuple[float, bool]], site: float = 0.5) -> None:
+    """A model-drift report as the job writes it: the overall group's metrics (value,
+    judged) against ``card``, and a site whose figures must not be drawn as the overall."""
+    metrics = {k: _metric(v, card[k], judged) for k, (v, judged) in overall.items()}
+    report = reports.new_report(
+        "model", drift=False, summary="s", model_version="10", window="w", card=card,
+        alpha=0.05, method="m", groups=[
+            {"group": "overall", "n": 40, "drift": False, "judged": True, "metrics": metrics},
+            {"group": "Site A", "n": 20, "drift": False, "judged": True,
+             "metrics": {k: _metric(site, card[k]) for k in card}}])
+    report["created_utc"] = when
+    reports.write(folder, report, "<svg/>")
+
+
+def _model_reports(folder) -> None:
+    # version 10's card, then version 11's (accuracy 0.90): each report's own yardstick
+    _model_report(folder, "2026-12-05T02:00:00+00:00",
+                  {"accuracy": 0.92, "covid_recall": 0.85, "normals_called_covid": 0.05},
+                  {"accuracy": (0.9, True), "covid_recall": (0.8, True),
+                   "normals_called_covid": (0.1, False)})  # too few normals: not drawn
+    _model_report(folder, "2026-12-06T02:00:00+00:00",
+                  {"accuracy": 0.90, "covid_recall": 0.85, "normals_called_covid": 0.05},
+                  {"accuracy": (0.75, True), "covid_recall": (0.6, True),
+                   "normals_called_covid": (0.25, True)})
+
+
+def test_model_drift_history_draws_the_recorded_runs_against_the_card(make_app, data_dir):
+    _model_reports(reports_dir(data_dir))
+    labels, values, cards = monitoring_charts.model_drift_history(data_dir)
+    assert labels == ["5 Dec 02:00", "6 Dec 02:00"]
+    assert values == {"accuracy": [0.9, 0.75], "COVID recall": [0.8, 0.6],
+                      "normals called COVID": [None, 0.25]}
+    assert cards == {"accuracy": [0.92, 0.9], "COVID recall": [0.85, 0.85],
+                     "normals called COVID": [0.05, 0.05]}
+    app = make_app(mlflow_url="http://127.0.0.1:9")
+    with app.app_context():
+        svg = monitoring_charts.figures(dbweb.session(), data_dir)["model_drift"]
+    # The points: the runs' values on a 0-100% axis (the plot spans y 12..176 px).
+    points = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="2.5" fill="#\w+"><title>'
+                        r'([^<]+)</title>', svg)
+    assert [(title, float(cy)) for _, cy, title in points] == [
+        ("accuracy 5 Dec 02:00: 90%", 28.4), ("accuracy 6 Dec 02:00: 75%", 53.0),
+        ("COVID recall 5 Dec 02:00: 80%", 44.8), ("COVID recall 6 Dec 02:00: 60%", 77.6),
+        ("normals called COVID 6 Dec 02:00: 25%", 135.0)]
+    # The yardstick: each report's card figure, dashed, a step where the card changed.
+    dashed = re.findall(r'<polyline points="([^"]+)" fill="none" stroke="#\w+" '
+                        r'stroke-width="1.5" stroke-dasharray="5 3"><title>([^<]+)</title>', svg)
+    assert dashed[:2] == [("48.0,25.1 338.0,25.1 338.0,28.4", "accuracy: model card"),
+                          ("338.0,28.4 628.0,28.4", "accuracy: model card")]
+    assert ("48.0,36.6 338.0,36.6", "COVID recall: model card") in dashed
+    assert ">model card</text>" in svg and "Site A" not in svg
+
+
 def test_the_page_draws_every_chart(make_app, data_dir):
     app = make_app(mlflow_url="http://127.0.0.1:9")
     accounts.add_user(app, "boss", "admin")
     client = app.test_client()
     accounts.login(client, "boss")
     empty = client.get("/admin/monitoring").get_data(as_text=True)
-    assert empty.count("Nothing to draw yet") == 5 and "<svg" not in empty
+    assert empty.count("Nothing to draw yet") == 6 and "<svg" not in empty
     now = datetime.now(UTC)
     _fill(app, now)
     _drift_report(reports_dir(data_dir), "2026-12-06T02:00:00+00:00", [("Site A", 0.001)])
+    _model_reports(reports_dir(data_dir))
     page = client.get("/admin/monitoring").get_data(as_text=True)
     day5, day6 = (now - timedelta(days=2)), (now - timedelta(days=1))
-    for key in ("drift", "review_rate", "correction_rate", "latency", "mix"):
+    for key in ("drift", "model_drift", "review_rate", "correction_rate", "latency", "mix"):
         figure = page[page.index(f'id="chart-{key}"'):]
         assert figure[:figure.index("</figure>")].count("<svg") == 1, key
     # the numbers behind them, for whoever cannot read a chart (only days with answers)

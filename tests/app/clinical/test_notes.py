@@ -118,12 +118,30 @@ def test_radiologist_sees_it_other_clinicians_and_admins_do_not(site):
         assert NOTE not in resp.get_data(as_text=True), path
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+REFUSED = "Only the clinician who asked for this analysis can note it."
+
+
 def test_only_the_author_writes_and_forms_need_the_csrf_token(site, db_url):
+    # Someone else's case is refused with a 403, not sent back to the form with a reason:
+    # a page for the browser's form, JSON for a script with a token.
     for name in ("rad", "adm"):
-        resp = _save(_client(site, name), "mine now")
-        assert "Only+the+clinician+who+asked" in resp.headers["Location"], name
+        client = _client(site, name)
+        csrf = accounts.csrf_from(client.get("/history").get_data(as_text=True))
+        resp = client.post(f"/predictions/{CASE}/note", headers=BROWSER,
+                           data={"note": "mine now", "csrf_token": csrf})
+        assert resp.status_code == 403 and resp.mimetype == "text/html", name
+        assert f'<p class="message error" role="alert">{REFUSED}</p>' in resp.get_data(
+            as_text=True)
+        api = accounts.bearer_client(site, f"{name}-api", "radiologist" if name == "rad"
+                                     else "admin")
+        resp = api.post(f"/predictions/{CASE}/note", data={"note": "mine now"},
+                        headers={"Accept": "application/json"})
+        assert (resp.status_code, resp.get_json()) == (403, {"error": REFUSED}), name
     resp = _save(_client(site, "clin2"), "mine now")
     assert resp.status_code == 403
+    api = accounts.bearer_client(site, "clin2-api", "clinician")
+    assert api.post(f"/predictions/{CASE}/note", data={"note": "x"}).status_code == 403
     clin = _client(site, "clin")
     clin.get(f"/predictions/{CASE}")
     assert clin.post(f"/predictions/{CASE}/note", data={"note": NOTE}).status_code == 403

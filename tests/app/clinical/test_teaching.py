@@ -13,6 +13,7 @@ import pytest
 from app.accounts import users
 from app.clinical import reads as teaching
 from app.clinical import reviews
+from app.platform.failures import NotAllowed
 from app.store.db import web as dbweb
 from app.store.db.models import Prediction, TeachingRead, utcnow
 
@@ -80,12 +81,12 @@ def test_a_read_is_recorded_once_by_its_clinician_among_the_classes(s):
     assert teaching.blind(s, refused, clin) is None  # a refusal has no answer to hide
     with pytest.raises(teaching.TeachingError, match="not analysed in teaching mode"):
         teaching.record(s, pred, clin, "Normal")
-    with pytest.raises(teaching.TeachingError, match="Only the clinician"):
+    with pytest.raises(NotAllowed, match="Only the clinician"):
         teaching.blind(s, pred, other)
     teaching.blind(s, pred, clin)
     s.flush()
     assert teaching.awaits_read(s, pred, clin) and not teaching.awaits_read(s, pred, other)
-    with pytest.raises(teaching.TeachingError, match="not analysed in teaching mode"):
+    with pytest.raises(NotAllowed, match="Only the clinician"):  # 403, not a form error
         teaching.record(s, pred, other, "Normal")
     with pytest.raises(teaching.TeachingError, match="Choose your read among COVID, Viral"):
         teaching.record(s, pred, clin, "Pneumothorax")
@@ -188,6 +189,23 @@ def test_the_answer_stays_hidden_until_the_read_then_three_reads(site):
     assert "1 read recorded, 1 settled by a radiologist" in mine
     # The radiologist never sees the clinician's read panel: it is the clinician's.
     assert "read-mine" not in rad.get(f"/predictions/{CASE}").get_data(as_text=True)
+
+
+def test_a_read_of_another_clinicians_teaching_case_is_a_403(site):
+    # A radiologist may open the case, but the read is its clinician's: refused with a
+    # 403 (a page for the browser's form, JSON for a token), not a redirect to the form.
+    refused = "Only the clinician who asked for this analysis can read it."
+    rad = _client(site, "rad")
+    resp = rad.post(f"/predictions/{CASE}/read", data={"label": "COVID", "csrf_token": _csrf(rad)},
+                    headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert resp.status_code == 403 and resp.mimetype == "text/html"
+    assert f'<p class="message error" role="alert">{refused}</p>' in resp.get_data(as_text=True)
+    api = accounts.bearer_client(site, "rad-api", "radiologist")
+    resp = api.post(f"/predictions/{CASE}/read", data={"label": "COVID"},
+                    headers={"Accept": "application/json"})
+    assert (resp.status_code, resp.get_json()) == (403, {"error": refused})
+    with site.app_context():
+        assert dbweb.session().get(TeachingRead, CASE).label is None
 
 
 def test_an_html_form_read_lands_on_the_case_page(site):
