@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.store.db.models import ImageReviewState, Prediction, Review, User
@@ -47,14 +47,19 @@ class Page:
     pages: int
 
 
-def _waiting(reviewer: User) -> ColumnElement[bool]:
-    """Images queued for ``reviewer``: a disagreement they have not reviewed (on any upload
-    of the image), or an image nobody reviewed (kept by app/store/db/review_state.py)."""
-    mine = exists().where(Review.prediction_id == Prediction.id,
-                          Prediction.image_sha256 == ImageReviewState.image_sha256,
-                          Review.reviewer_id == reviewer.id)
-    return and_(ImageReviewState.rank.is_not(None),
-                or_(ImageReviewState.rank > 0, ~mine))
+def _waiting(reviewer: User) -> Select[tuple[ImageReviewState]]:
+    """Images queued for ``reviewer`` (kept by app/store/db/review_state.py): any image
+    nobody reviewed, and the disagreements they have not reviewed on any upload. An outer
+    join, not NOT EXISTS: the databases plan it as one hash anti-join (PostgreSQL costed a
+    correlated ``OR NOT EXISTS`` so high that it compiled the query with JIT, 200 ms)."""
+    mine = (select(Prediction.image_sha256.label("sha"))
+            .join(Review, Review.prediction_id == Prediction.id)
+            .join(ImageReviewState, ImageReviewState.image_sha256 == Prediction.image_sha256)
+            .where(Review.reviewer_id == reviewer.id, ImageReviewState.rank == 0)
+            .distinct().subquery())
+    return (select(ImageReviewState)
+            .outerjoin(mine, mine.c.sha == ImageReviewState.image_sha256)
+            .where(ImageReviewState.rank.is_not(None), mine.c.sha.is_(None)))
 
 
 def _opinions(session: Session, shas: list[str]) -> dict[str, list[tuple[str, str, str | None]]]:
@@ -74,15 +79,14 @@ def page(session: Session, reviewer: User, number: int = 1, size: int = 25) -> P
     """Page ``number`` (from 1) of ``reviewer``'s queue."""
     waiting = _waiting(reviewer)
     by_rank = dict(session.execute(
-        select(ImageReviewState.rank, func.count()).where(waiting)
+        waiting.with_only_columns(ImageReviewState.rank, func.count())
         .group_by(ImageReviewState.rank)).all())
     counts = {reason: int(by_rank.get(i, 0)) for i, reason in enumerate(REASONS)}
     total = sum(counts.values())
     pages = max(1, -(-total // size))
     number = min(max(1, number), pages)
     rows = session.scalars(
-        select(ImageReviewState).where(waiting)
-        .order_by(ImageReviewState.rank, ImageReviewState.first_at,
+        waiting.order_by(ImageReviewState.rank, ImageReviewState.first_at,
                   ImageReviewState.image_sha256)
         .limit(size).offset((number - 1) * size)).all()
     if not rows:

@@ -6,6 +6,8 @@ read one page, under 200 ms at 10,000 predictions; ``make bench-pages``).
 * ``image_review_states``: per image content its place in the queue (oldest queued upload,
   uploads, opinions, reason rank), with the index ``(rank, first_at, image_sha256)``: the
   queue's order;
+* the index ``reviews (reviewer_id, prediction_id)``: the disagreements a radiologist
+  already reviewed, left out of their queue;
 * both filled from the rows already there (``app/store/db/review_state.py``, which keeps
   them from now on).
 
@@ -41,12 +43,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_image_review_states_queue", "image_review_states",
                     ["rank", "first_at", "image_sha256"])
+    op.create_index("ix_reviews_reviewer", "reviews", ["reviewer_id", "prediction_id"])
     from app.store.db import review_state
 
     review_state.rebuild_connection(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_reviews_reviewer", table_name="reviews")
     op.drop_index("ix_image_review_states_queue", table_name="image_review_states")
     op.drop_table("image_review_states")
     op.drop_index("ix_predictions_review_state", table_name="predictions")
