@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
 
 from app.accounts import users
 from app.clinical import records, review_queue, reviews
 from app.platform.config import load_config
 from app.store import db
 from app.store.db import review_state
-from app.store.db.models import ImageReviewState, Prediction, Review, utcnow
+from app.store.db.models import ImageReviewState, Prediction, Review, User, utcnow
 
 DISAGREE, FLAGGED, NOT_REVIEWED = 0, 1, 2  # the queue's reasons by rank, written out
 
@@ -199,3 +200,48 @@ def test_migration_0009_fills_the_state_from_existing_rows(db_url):
              "5": "unreviewed", "6": "unreviewed"})
         review_state.rebuild(s)  # a fresh computation gives the same
         assert (_images(s), _states(s)) == migrated
+
+
+def test_two_reviews_committed_at_once_both_count_on_postgresql(postgres):
+    """Two radiologists disagree in two transactions open at the same time: the second
+    waits for the first's image lock, then sees its review (without the lock each would
+    miss the other and the image would leave the queue as if they agreed)."""
+    import threading
+    import time
+
+    url = postgres.new_database()
+    db.migrate(url)
+    with db.session_scope(url) as s:
+        for name in ("r1", "r2"):
+            users.create_user(s, name, "radiologist")
+        _pred(s, "1", "a")
+    first, second = (Session(db.get_engine(url), expire_on_commit=False) for _ in range(2))
+    r1, r2 = (first.scalar(select(User).where(User.username == n)) for n in ("r1", "r2"))
+    reviews.add(first, first.get(Prediction, "1" * 32), r1, "validated", None, "")
+    first.flush()  # holds the image's lock until it commits
+    done = threading.Event()
+
+    def review_in_second() -> None:
+        # One flush, then the commit (reviews.add flushes twice: its second refresh, at the
+        # commit, would hide a missing lock).
+        second.add(Review(prediction_id="1" * 32, reviewer_id=r2.id, verdict="corrected",
+                          label="COVID", comment=""))
+        second.commit()
+        done.set()
+
+    worker = threading.Thread(target=review_in_second, daemon=True)
+    worker.start()
+    give_up = time.monotonic() + 60  # a guard against a dead worker, not a measurement
+    with db.get_engine(url).connect() as conn:  # the second transaction waits on the lock
+        while worker.is_alive() and time.monotonic() < give_up and not conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%pg_advisory_xact_lock%'")).scalar():
+            conn.rollback()
+    assert not done.is_set()
+    first.commit()
+    worker.join(30)
+    first.close()
+    second.close()
+    with db.session_scope(url) as s:
+        assert _images(s) == {"a": ("1", 1, 2, DISAGREE)}
+        assert _states(s) == {"1": "disagreement"}
