@@ -6,7 +6,7 @@ temporary data folder, or ``RADIO_BENCH_DATABASE_URL``, e.g. an empty PostgreSQL
 is migrated to the newest revision and filled with 10,000 predictions of 5 clinicians over
 180 days (one in ten films uploaded twice, a third flagged for review, some refused or
 failed) and about 4,000 reviews by 3 radiologists (some disagreeing, some "don't know" or
-discarded). Then, through the
+discarded; on PostgreSQL followed by ``ANALYZE``, as autovacuum would). Then, through the
 real app (``create_app``, Flask's test client, a radiologist's and a clinician's API token),
 each page is asked ``RADIO_BENCH_REPEATS`` times (default 20, after one warm-up):
 
