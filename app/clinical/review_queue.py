@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, distinct, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.store.db.models import Prediction, Review, User
+from app.store.db.models import ImageReviewState, Prediction, Review, User
 
-QUEUED_STATUSES = ("ok", "contributed")
-# Why an image is queued, by rank (the order of the queue).
+# Why an image is queued, by rank (the order of the queue; ImageReviewState.rank).
 REASONS = ("radiologists disagree", "flagged by the model", "not reviewed yet")
 
 
@@ -48,83 +47,56 @@ class Page:
     pages: int
 
 
-def _latest():
-    """Each reviewer's latest review of each image (by hash, across its uploads)."""
-    ranked = (
-        select(Prediction.image_sha256.label("sha"), Review.reviewer_id, Review.verdict,
-               Review.label,
-               func.row_number().over(
-                   partition_by=(Prediction.image_sha256, Review.reviewer_id),
-                   order_by=(Review.created_at.desc(), Review.id.desc())).label("nth"))
-        .join(Review, Review.prediction_id == Prediction.id)
-        .subquery()
-    )
-    return select(ranked).where(ranked.c.nth == 1).subquery()
+def _waiting(reviewer: User) -> Select[tuple[ImageReviewState]]:
+    """Images queued for ``reviewer`` (kept by app/store/db/review_state.py): any image
+    nobody reviewed, and the disagreements they have not reviewed on any upload. An outer
+    join, not NOT EXISTS: the databases plan it as one hash anti-join (PostgreSQL costed a
+    correlated ``OR NOT EXISTS`` so high that it compiled the query with JIT, 200 ms)."""
+    mine = (select(Prediction.image_sha256.label("sha"))
+            .join(Review, Review.prediction_id == Prediction.id)
+            .join(ImageReviewState, ImageReviewState.image_sha256 == Prediction.image_sha256)
+            .where(Review.reviewer_id == reviewer.id, ImageReviewState.rank == 0)
+            .distinct().subquery())
+    return (select(ImageReviewState)
+            .outerjoin(mine, mine.c.sha == ImageReviewState.image_sha256)
+            .where(ImageReviewState.rank.is_not(None), mine.c.sha.is_(None)))
 
 
-def _waiting(reviewer: User):
-    """Per image hash still to review by ``reviewer``: first upload, uploads, rank."""
-    latest = _latest()
-    reviewed = (
-        select(latest.c.sha,
-               func.count(distinct(func.coalesce(latest.c.label, latest.c.verdict)))
-               .label("opinions"),
-               func.max(case((latest.c.reviewer_id == reviewer.id, 1), else_=0)).label("mine"))
-        .group_by(latest.c.sha)
-        .subquery()
-    )
-    images = (
-        select(Prediction.image_sha256.label("sha"),
-               func.min(Prediction.created_at).label("first_at"),
-               func.count(Prediction.id).label("uploads"),
-               func.max(case((Prediction.needs_review, 1), else_=0)).label("flagged"))
-        .where(Prediction.status.in_(QUEUED_STATUSES))
-        .group_by(Prediction.image_sha256)
-        .subquery()
-    )
-    rank = case((reviewed.c.opinions > 1, 0), (images.c.flagged == 1, 1), else_=2)
-    return (
-        select(images.c.sha, images.c.first_at, images.c.uploads, rank.label("rank"))
-        .outerjoin(reviewed, reviewed.c.sha == images.c.sha)
-        .where(or_(reviewed.c.sha.is_(None),
-                   and_(reviewed.c.opinions > 1, reviewed.c.mine == 0)))
-        .subquery()
-    )
+def _opinions(session: Session, shas: list[str]) -> dict[str, list[tuple[str, str, str | None]]]:
+    """Per image, each reviewer's latest review (reviewer, verdict, label), by name."""
+    latest: dict[str, dict[str, tuple[str, str, str | None]]] = {}
+    for sha, name, verdict, label in session.execute(
+            select(Prediction.image_sha256, User.username, Review.verdict, Review.label)
+            .join(Review, Review.prediction_id == Prediction.id)
+            .join(User, User.id == Review.reviewer_id)
+            .where(Prediction.image_sha256.in_(shas))
+            .order_by(Review.created_at, Review.id)):
+        latest.setdefault(sha, {})[name] = (name, verdict, label)
+    return {sha: sorted(by_name.values()) for sha, by_name in latest.items()}
 
 
 def page(session: Session, reviewer: User, number: int = 1, size: int = 25) -> Page:
     """Page ``number`` (from 1) of ``reviewer``'s queue."""
     waiting = _waiting(reviewer)
     by_rank = dict(session.execute(
-        select(waiting.c.rank, func.count()).group_by(waiting.c.rank)).all())
+        waiting.with_only_columns(ImageReviewState.rank, func.count())
+        .group_by(ImageReviewState.rank)).all())
     counts = {reason: int(by_rank.get(i, 0)) for i, reason in enumerate(REASONS)}
     total = sum(counts.values())
     pages = max(1, -(-total // size))
     number = min(max(1, number), pages)
-    rows = session.execute(
-        select(waiting).order_by(waiting.c.rank, waiting.c.first_at, waiting.c.sha)
+    rows = session.scalars(
+        waiting.order_by(ImageReviewState.rank, ImageReviewState.first_at,
+                  ImageReviewState.image_sha256)
         .limit(size).offset((number - 1) * size)).all()
-    firsts: dict[str, Prediction] = {}
-    if rows:
-        preds = session.scalars(
-            select(Prediction)
-            .where(Prediction.image_sha256.in_([r.sha for r in rows]),
-                   Prediction.status.in_(QUEUED_STATUSES))
-            .options(selectinload(Prediction.user), selectinload(Prediction.reviews))
-            .order_by(Prediction.created_at, Prediction.id)).all()
-        for pred in preds:
-            firsts.setdefault(pred.image_sha256, pred)
-    opinions: dict[str, list[tuple[str, str, str | None]]] = {}
-    if rows:
-        latest = _latest()
-        for sha, name, verdict, label in session.execute(
-                select(latest.c.sha, User.username, latest.c.verdict, latest.c.label)
-                .join(User, User.id == latest.c.reviewer_id)
-                .where(latest.c.sha.in_([r.sha for r in rows]))
-                .order_by(latest.c.sha, User.username)):
-            opinions.setdefault(sha, []).append((name, verdict, label))
-    entries = [Entry(firsts[r.sha], int(r.uploads), REASONS[int(r.rank)], r.first_at,
-                     opinions.get(r.sha, [])) for r in rows]
+    if not rows:
+        return Page([], counts, total, number, pages)
+    firsts = {p.id: p for p in session.scalars(
+        select(Prediction).where(Prediction.id.in_([r.first_id for r in rows]))
+        .options(selectinload(Prediction.user), selectinload(Prediction.reviews)))}
+    opinions = _opinions(session, [r.image_sha256 for r in rows])
+    entries = [Entry(firsts[r.first_id], r.uploads, REASONS[r.rank or 0], r.first_at,
+                     opinions.get(r.image_sha256, [])) for r in rows]
     return Page(entries, counts, total, number, pages)
 
 

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from app.accounts import audit
 from app.platform import metrics
+from app.store.db import review_state
 from app.store.db.models import VERDICTS, Prediction, Review, User
 
 # Every class a Radio model has named (models before the fourth class have the first three);
 # pages list a record's own classes, from its probabilities, and these where it has none.
 KNOWN_CLASSES = ("COVID", "Viral Pneumonia", "Other Abnormal", "Normal")
-STATES = ("unreviewed", "agreed", "unknown", "discarded", "disagreement")
+STATES = review_state.STATES
 # The verdicts as the pages say them.
 VERDICT_WORDS = {"validated": "validated", "corrected": "correction",
                  "unknown": "don't know", "discarded": "not a chest X-ray / discarded"}
@@ -45,14 +46,7 @@ def counting(pred: Prediction) -> list[Review]:
 
 def state(pred: Prediction) -> str:
     """One of :data:`STATES`."""
-    reviews = counting(pred)
-    if not reviews:
-        return "unreviewed"
-    verdicts = {r.verdict for r in reviews if r.verdict in ("unknown", "discarded")}
-    labels = {r.label for r in reviews if r.verdict not in ("unknown", "discarded")}
-    if verdicts:
-        return "disagreement" if labels or len(verdicts) > 1 else verdicts.pop()
-    return "agreed" if len(labels) == 1 else "disagreement"
+    return review_state.state_of((r.verdict, r.label) for r in counting(pred))
 
 
 def final_label(pred: Prediction) -> str | None:
@@ -87,22 +81,9 @@ def agreed_labels() -> Subquery:
 
 def where_state(wanted: str) -> ColumnElement[bool]:
     """A SQL condition on predictions: their :func:`state` is ``wanted`` (one of
-    :data:`STATES`), computed in the database from each reviewer's latest review."""
-    if wanted == "unreviewed":
-        return ~Prediction.reviews.any()
-    latest = latest_reviews()
-    unknown = func.sum(case((latest.c.verdict == "unknown", 1), else_=0))
-    discarded = func.sum(case((latest.c.verdict == "discarded", 1), else_=0))
-    labels = func.count(distinct(latest.c.label))  # unknown and discarded name none
-    having = {
-        "agreed": (unknown == 0) & (discarded == 0) & (labels == 1),
-        "unknown": (unknown > 0) & (discarded == 0) & (labels == 0),
-        "discarded": (discarded > 0) & (unknown == 0) & (labels == 0),
-        "disagreement": ((labels > 1) | ((unknown + discarded > 0) & (labels > 0))
-                         | ((unknown > 0) & (discarded > 0))),
-    }[wanted]
-    return Prediction.id.in_(
-        select(latest.c.prediction_id).group_by(latest.c.prediction_id).having(having))
+    :data:`STATES`), as kept in ``predictions.review_state`` on every review
+    (``app.store.db.review_state``; indexed with the creation time)."""
+    return Prediction.review_state == wanted
 
 
 def classes_of(pred: Prediction) -> list[str]:

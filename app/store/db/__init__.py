@@ -21,11 +21,15 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store.db import review_state
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any fixed 64-bit number: the PostgreSQL advisory lock serialising concurrent migrations.
 _PG_LOCK_ID = 0x5241444944420001
 
 _engines: dict[str, Engine] = {}
+# Every session of the process keeps the derived review state (history, queue) up to date.
+review_state.install()
 
 # Set by gunicorn's master (app/platform/gunicorn.conf.py) once a child process has migrated the
 # database: its workers inherit it and skip Alembic, which would stay in each worker's

@@ -102,6 +102,10 @@ class Prediction(Base):
     decision: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # app.clinical.reviews.STATES, kept by app/store/db/review_state.py on every write of
+    # this row or its reviews (the history filters on it; migration 0009).
+    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed",
+                                              server_default="unreviewed")
 
     user: Mapped[User | None] = relationship()
     reviews: Mapped[list[Review]] = relationship(
@@ -124,6 +128,23 @@ class Review(Base):
 
     prediction: Mapped[Prediction] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()
+
+
+class ImageReviewState(Base):
+    """Where an image (all uploads of one content) stands in the review queue, kept by
+    app/store/db/review_state.py in the transaction of every write that changes it; only
+    images with an upload that can be queued (analysed or contributed) have a row."""
+
+    __tablename__ = "image_review_states"
+
+    image_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_id: Mapped[str] = mapped_column(String(32))  # the oldest queued upload
+    first_at: Mapped[datetime] = mapped_column()
+    uploads: Mapped[int] = mapped_column(Integer)  # queued uploads
+    # Distinct answers among each reviewer's latest review (more than one: disagreement).
+    opinions: Mapped[int] = mapped_column(Integer)
+    # Index of app.clinical.review_queue.REASONS; None: reviewed, the reviewers agree.
+    rank: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class AuditEntry(Base):
