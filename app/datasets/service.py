@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts import audit
 from app.clinical import reviews
 from app.datasets import version_log
 from app.store import images, storage
-from app.store.db.models import Prediction, Review
+from app.store.db.models import DatasetVersion, Prediction, Review
 
 FIELDS = ("file", "sha256", "label", "source", "site", "validated_by", "prediction_id")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -137,6 +138,22 @@ def _write_manifest(folder: Path, rows: list[dict[str, Any]]) -> None:
     storage.atomic_write(folder / "manifest.csv", buf.getvalue().encode())
 
 
+def _publish(session: Session, data_dir: Path, kind: str, version: int, tmp: Path,
+             rows: list[dict[str, Any]], by: str,
+             detail: dict[str, Any] | None) -> DatasetVersion:
+    """:func:`version_log.publish`; DatasetError when another request recorded the same
+    number first (the database's UNIQUE (kind, version)): nothing of this one is kept, and
+    the session is rolled back so the caller can still answer."""
+    try:
+        return version_log.publish(session, data_dir, kind, version, tmp, rows, counts(rows),
+                                   by, detail)
+    except IntegrityError as exc:
+        session.rollback()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(f"{kind.capitalize()} version {version} was made by another "
+                           "request at the same moment: nothing was made. Try again.") from exc
+
+
 def snapshot_production(session: Session, data_dir: Path, by: str,
                         user_id: int | None = None,
                         image_store: str | Path | None = None) -> dict[str, Any]:
@@ -168,9 +185,8 @@ def snapshot_production(session: Session, data_dir: Path, by: str,
                            "(the retention period removed them): nothing to snapshot.")
     rows = kept
     _write_manifest(tmp, rows)
-    made = version_log.publish(session, data_dir, "production", version, tmp, rows,
-                               counts(rows), by,
-                               {"missing_images": missing} if missing else None)
+    made = _publish(session, data_dir, "production", version, tmp, rows, by,
+                    {"missing_images": missing} if missing else None)
     audit.log(session, "dataset_snapshot", user_id=user_id, target=f"production/v{version}",
               detail={"images": len(rows)})
     return version_log.entry(made)
@@ -228,10 +244,9 @@ def build_reference(session: Session, data_dir: Path, initial: Sequence[Path],
                 (tmp / name / side).mkdir(exist_ok=True)
             rows.append({**row, "file": str(rel), "source": name})
     _write_manifest(tmp, rows)
-    made = version_log.publish(session, data_dir, "reference", version, tmp, rows,
-                               counts(rows), by,
-                               {"initial": [str(Path(p).resolve()) for p in initial],
-                                "production": sorted(production)})
+    made = _publish(session, data_dir, "reference", version, tmp, rows, by,
+                    {"initial": [str(Path(p).resolve()) for p in initial],
+                     "production": sorted(production)})
     return version_log.entry(made)
 
 

@@ -197,3 +197,21 @@ def test_a_version_imported_from_its_old_log_is_recognised_as_the_latest(pool):
     with db.session_scope(db_url) as s:
         assert [v["by"] for v in service.versions(s, "production")] == ["r1"]
         assert dataset_versions.same_as_latest(s) == 1
+
+
+def test_a_twin_of_a_recorded_version_is_refused_before_its_folder_moves(pool, monkeypatch):
+    """Two snapshots that both counted up to the same number (a race): the database's
+    UNIQUE (kind, version) refuses the second before its folder replaces anything."""
+    db_url, data_dir, _ = pool
+    with db.session_scope(db_url) as s:
+        service.snapshot_production(s, data_dir, "r1")
+    folder = data_dir / "datasets" / "production"
+    manifest = (folder / "v1" / "manifest.csv").read_bytes()
+    monkeypatch.setattr(version_log, "next_version", lambda *_: 1)  # counted before v1
+    with db.session_scope(db_url) as s:
+        with pytest.raises(service.DatasetError,
+                           match="Production version 1 was made by another request"):
+            service.snapshot_production(s, data_dir, "r2")
+        assert [v["by"] for v in service.versions(s, "production")] == ["r1"]
+    assert (folder / "v1" / "manifest.csv").read_bytes() == manifest
+    assert sorted(p.name for p in folder.iterdir()) == ["v1"]  # no temporary folder left
