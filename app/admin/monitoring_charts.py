@@ -68,7 +68,7 @@ def daily(session: Session, now: datetime | None = None, days: int = DAYS) -> Da
     preds = session.execute(
         select(Prediction.id, Prediction.created_at, Prediction.status, Prediction.label,
                Prediction.latency_ms)
-        .where(Prediction.created_at >= since, Prediction.status != "contributed")).all()
+        .where(Prediction.created_at >= since, Prediction.kind == "analysis")).all()
     verdicts: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
     for pid, verdict, label in session.execute(
             select(Review.prediction_id, Review.verdict, Review.label)

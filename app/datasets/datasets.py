@@ -1,9 +1,9 @@
 """Pages for the dataset: radiologists contribute images, admins snapshot versions.
 
 A contributed image (PNG, JPEG or DICOM, accepted by ``app.intake.intake`` like any upload) is
-stored by its hash and recorded as a prediction with status ``contributed`` and no model
-answer; with a label, the contributor's own review labels it, otherwise it waits in the
-review queue.
+stored by its hash and recorded as a prediction of kind ``contribution`` (status
+``contributed``) with no model answer; with a label, the contributor's own review labels
+it, otherwise it waits in the review queue.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def contribute() -> ResponseReturnValue:
     session = dbweb.session()
     pred = Prediction(id=uuid.uuid4().hex, user_id=user.id, site=cfg.site, image_sha256=sha,
                       image_format=item.fmt, image_bytes=len(item.data), source=item.source,
-                      status="contributed", needs_review=not label,
+                      status="contributed", kind="contribution", needs_review=not label,
                       ood_score=gate.ood_score, review_reasons=gate.reasons or None)
     session.add(pred)
     session.flush()
@@ -83,11 +83,11 @@ def contribute() -> ResponseReturnValue:
 @requires("admin")
 def overview() -> ResponseReturnValue:
     """Validated images per class and source, and the dataset versions."""
-    data_dir = current_app.config["RADIO"].data_dir
-    pool = service.counts(service.validated(dbweb.session()))
+    session = dbweb.session()
+    pool = service.counts(service.validated(session))
     return render_template("datasets.html", pool=pool,
-                           production=service.versions(data_dir, "production"),
-                           reference=service.versions(data_dir, "reference"), message="")
+                           production=service.versions(session, "production"),
+                           reference=service.versions(session, "reference"), message="")
 
 
 @bp.post("/datasets/snapshot")
@@ -100,7 +100,7 @@ def snapshot() -> ResponseReturnValue:
     data_dir = cfg.data_dir
     session = dbweb.session()
     status = 201
-    same = dataset_versions.same_as_latest(session, data_dir)
+    same = dataset_versions.same_as_latest(session)
     try:
         if same is not None:  # said, not made: a second identical version helps no one
             raise service.DatasetError(
@@ -117,6 +117,6 @@ def snapshot() -> ResponseReturnValue:
         message, status = str(exc), 409 if same is not None else 400
     pool = service.counts(service.validated(session))
     return render_template("datasets.html", pool=pool,
-                           production=service.versions(data_dir, "production"),
-                           reference=service.versions(data_dir, "reference"),
+                           production=service.versions(session, "production"),
+                           reference=service.versions(session, "reference"),
                            message=message, failed=status >= 400), status

@@ -11,7 +11,9 @@ Under ``<data dir>/datasets/``:
   sources apart and reports each one (``python -m training train --data <folder>/*/``).
   Production images are split train/val by their hash (one in five to val), so an image
   is on the same side in every reference version;
-* ``<kind>/versions.jsonl``: the version log (who, when, what, counts).
+* the version log (who, when, what, counts, content hash) in the database
+  (``app.datasets.version_log``; the ``<kind>/versions.jsonl`` files of earlier Radio
+  versions were imported by migration 0010).
 
 Each manifest row: file, sha256, label, source, site, validated_by, prediction_id.
 De-identified DICOMs are written as the 8-bit PNG the model reads (training reads PNG/JPEG).
@@ -33,12 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts import audit
 from app.clinical import reviews
-from app.store import images
-from app.store.db.models import Prediction, Review, utcnow
+from app.datasets import version_log
+from app.store import images, storage
+from app.store.db.models import DatasetVersion, Prediction, Review
 
 FIELDS = ("file", "sha256", "label", "source", "site", "validated_by", "prediction_id")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -109,16 +113,9 @@ def counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                               for r in rows).items()))}
 
 
-def versions(data_dir: Path, kind: str) -> list[dict[str, Any]]:
-    """The version log of ``kind`` (production or reference), oldest first."""
-    log = root(data_dir) / kind / "versions.jsonl"
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-def _next_version(data_dir: Path, kind: str) -> int:
-    return max((v["version"] for v in versions(data_dir, kind)), default=0) + 1
+def versions(session: Session, kind: str) -> list[dict[str, Any]]:
+    """The ``kind`` versions (production or reference), oldest first."""
+    return version_log.versions(session, kind)
 
 
 def _image_bytes(store: str | Path, row: dict[str, Any]) -> tuple[bytes, str]:
@@ -138,18 +135,23 @@ def _write_manifest(folder: Path, rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    (folder / "manifest.csv").write_text(buf.getvalue())
+    storage.atomic_write(folder / "manifest.csv", buf.getvalue().encode())
 
 
-def _publish(data_dir: Path, kind: str, tmp: Path, entry: dict[str, Any]) -> Path:
-    """Rename the finished folder into place, then append to the version log."""
-    final = tmp.with_name(f"v{entry['version']}")
-    os.replace(tmp, final)
-    with open(root(data_dir) / kind / "versions.jsonl", "a") as log:
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
-    return final
+def _publish(session: Session, data_dir: Path, kind: str, version: int, tmp: Path,
+             rows: list[dict[str, Any]], by: str,
+             detail: dict[str, Any] | None) -> DatasetVersion:
+    """:func:`version_log.publish`; DatasetError when another request recorded the same
+    number first (the database's UNIQUE (kind, version)): nothing of this one is kept, and
+    the session is rolled back so the caller can still answer."""
+    try:
+        return version_log.publish(session, data_dir, kind, version, tmp, rows, counts(rows),
+                                   by, detail)
+    except IntegrityError as exc:
+        session.rollback()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(f"{kind.capitalize()} version {version} was made by another "
+                           "request at the same moment: nothing was made. Try again.") from exc
 
 
 def snapshot_production(session: Session, data_dir: Path, by: str,
@@ -163,7 +165,7 @@ def snapshot_production(session: Session, data_dir: Path, by: str,
     rows = validated(session)
     if not rows:
         raise DatasetError("No validated image yet: nothing to snapshot.")
-    version = _next_version(data_dir, "production")
+    version = version_log.next_version(session, root(data_dir) / "production", "production")
     tmp = root(data_dir) / "production" / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     kept, missing = [], 0
@@ -176,20 +178,18 @@ def snapshot_production(session: Session, data_dir: Path, by: str,
             missing += 1
             continue
         row["file"] = f"{row['label']}/{row['sha256']}{suffix}"
-        (tmp / row["label"]).mkdir(parents=True, exist_ok=True)
-        (tmp / row["file"]).write_bytes(data)
+        storage.atomic_write(tmp / row["file"], data)
         kept.append(row)
     if not kept:
         raise DatasetError(f"None of the {len(rows)} validated images is still stored "
                            "(the retention period removed them): nothing to snapshot.")
     rows = kept
     _write_manifest(tmp, rows)
-    entry = {"version": version, "created_utc": utcnow().isoformat(timespec="seconds"),
-             "by": by, **counts(rows), **({"missing_images": missing} if missing else {})}
-    _publish(data_dir, "production", tmp, entry)
+    made = _publish(session, data_dir, "production", version, tmp, rows, by,
+                    {"missing_images": missing} if missing else None)
     audit.log(session, "dataset_snapshot", user_id=user_id, target=f"production/v{version}",
               detail={"images": len(rows)})
-    return entry
+    return version_log.entry(made)
 
 
 def _read_manifest(folder: Path) -> list[dict[str, str]]:
@@ -205,17 +205,17 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def build_reference(data_dir: Path, initial: Sequence[Path], production: Sequence[int],
-                    by: str) -> dict[str, Any]:
+def build_reference(session: Session, data_dir: Path, initial: Sequence[Path],
+                    production: Sequence[int], by: str) -> dict[str, Any]:
     """A reference version: the ``initial`` source folders + the chosen production versions."""
-    known = {v["version"] for v in versions(data_dir, "production")}
+    known = {v["version"] for v in versions(session, "production")}
     unknown = sorted(set(production) - known)
     if unknown:
         raise DatasetError(f"No production version {unknown}; known: {sorted(known)}.")
     for folder in initial:
         if not Path(folder).is_dir():
             raise DatasetError(f"The initial source {folder} does not exist.")
-    version = _next_version(data_dir, "reference")
+    version = version_log.next_version(session, root(data_dir) / "reference", "reference")
     tmp = root(data_dir) / "reference" / f".v{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -244,11 +244,10 @@ def build_reference(data_dir: Path, initial: Sequence[Path], production: Sequenc
                 (tmp / name / side).mkdir(exist_ok=True)
             rows.append({**row, "file": str(rel), "source": name})
     _write_manifest(tmp, rows)
-    entry = {"version": version, "created_utc": utcnow().isoformat(timespec="seconds"),
-             "by": by, "initial": [str(Path(p).resolve()) for p in initial],
-             "production": sorted(production), **counts(rows)}
-    _publish(data_dir, "reference", tmp, entry)
-    return entry
+    made = _publish(session, data_dir, "reference", version, tmp, rows, by,
+                    {"initial": [str(Path(p).resolve()) for p in initial],
+                     "production": sorted(production)})
+    return version_log.entry(made)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,20 +268,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("list", help="print the version logs")
     args = parser.parse_args(argv)
     cfg = load_config()
+    db.migrate(cfg.db_url, data_dir=cfg.data_dir)
     try:
-        if args.command == "snapshot":
-            db.migrate(cfg.db_url, data_dir=cfg.data_dir)
-            with db.session_scope(cfg.db_url) as session:
+        with db.session_scope(cfg.db_url) as session:
+            if args.command == "snapshot":
                 entry = snapshot_production(session, cfg.data_dir, args.by,
                                             image_store=images.location(cfg))
-        elif args.command == "reference":
-            entry = build_reference(cfg.data_dir, args.initial, args.production, args.by)
-        else:
-            for kind in ("production", "reference"):
-                for v in versions(cfg.data_dir, kind):
-                    print(f"{kind} v{v['version']}\t{v['created_utc']}\t{v['by']}\t"
-                          f"{v['images']} images")
-            return 0
+            elif args.command == "reference":
+                entry = build_reference(session, cfg.data_dir, args.initial, args.production,
+                                        args.by)
+            else:
+                for kind in ("production", "reference"):
+                    for v in versions(session, kind):
+                        print(f"{kind} v{v['version']}\t{v['created_utc']}\t{v['by']}\t"
+                              f"{v['images']} images")
+                return 0
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

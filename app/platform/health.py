@@ -2,7 +2,9 @@
 
 /health checks each dependency the app needs to do its job (the model server answers its
 ``/ping`` and this worker's breaker is not failing predictions fast; the data directory is
-writable with at least RADIO_MIN_FREE_MB free; the database answers a query) and answers
+writable with at least RADIO_MIN_FREE_MB free; the image store says it can store images,
+a folder by the same test, an S3 bucket by answering HEAD; the database answers a query)
+and answers
 200 ``{"status": "ok"}`` when all pass, 503 ``{"status": "down"}`` when one fails. Anyone
 gets only that. The details (each check, its reason, the model server's address) go to a
 caller on the loopback address with no proxy header (an operator on the host, `make run`)
@@ -31,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.platform import model_client, state
 from app.platform.config import Config
-from app.store import storage
+from app.store import images, storage
 from app.store.db import web as dbweb
 
 bp = Blueprint("health", __name__)
@@ -91,14 +93,16 @@ def health() -> Response:
         breaker.recovered()
     breaker_open = breaker.is_open
     storage_ok, storage_detail = storage.check(cfg.data_dir, cfg.min_free_mb)
+    images_ok, images_detail = images.of(cfg).check(cfg.min_free_mb)
     db_ok, db_detail = database_check()
-    up = model_ok and not breaker_open and storage_ok and db_ok
+    up = model_ok and not breaker_open and storage_ok and images_ok and db_ok
     body: dict = {"status": "ok" if up else "down"}
     if details_allowed(cfg):
         body["checks"] = {
             "model_server": {"ok": model_ok and not breaker_open, "detail": model_detail,
                              "url": cfg.mlflow_url, "breaker_open": breaker_open},
             "storage": {"ok": storage_ok, "detail": storage_detail},
+            "image_store": {"ok": images_ok, "detail": images_detail},
             "database": {"ok": db_ok, "detail": db_detail},
         }
     resp = jsonify(body)

@@ -1,7 +1,9 @@
 """Images kept once by content: ``<sha256[:2]>/<sha256>.<ext>`` in the image store.
 
-The store is a local folder (default ``<data dir>/images``) or an S3 prefix
-(``RADIO_IMAGE_STORE=s3://bucket/prefix``, through boto3 with the host's AWS credentials).
+The store is a local folder (default ``<data dir>/images``, :class:`LocalStore`) or an S3
+prefix (``RADIO_IMAGE_STORE=s3://bucket/prefix``, :class:`S3Store`, through boto3 with the
+host's AWS credentials), both behind :class:`ImageStore`; which one is ``radio_config``'s
+answer (:func:`open_store`), so no other module tells a folder from a bucket.
 The name is the SHA-256 of the stored bytes (the upload itself, or the de-identified DICOM),
 never anything a user chose; storing the same image twice writes nothing new, but marks it
 as just stored (its modification time), which is what lets :func:`remove` (the retention
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +38,15 @@ class ImageMissing(LookupError):
 
 
 def location(cfg: Any) -> str | Path:
-    """The image store of a Config: RADIO_IMAGE_STORE, else ``<data dir>/images``."""
+    """The image store's address of a Config: RADIO_IMAGE_STORE, else ``<data dir>/images``."""
     from radio_config import image_store  # one answer for the app and the jobs
 
     return image_store(cfg.data_dir, cfg.image_store)
+
+
+def of(cfg: Any) -> ImageStore:
+    """The image store of a Config."""
+    return open_store(location(cfg))
 
 
 def _name(sha256: str, fmt: str) -> str:
@@ -47,56 +55,8 @@ def _name(sha256: str, fmt: str) -> str:
     return f"{sha256[:2]}/{sha256}.{EXTENSIONS.get(fmt, 'bin')}"
 
 
-def _s3(where: str) -> tuple[Any, str, str]:
-    """(client, bucket, key prefix) of ``s3://bucket/prefix``."""
-    import boto3  # only when an S3 store is configured
-
-    bucket, _, prefix = where.removeprefix("s3://").partition("/")
-    return boto3.client("s3"), bucket, prefix.strip("/")
-
-
-def store(where: str | Path, data: bytes, fmt: str) -> str:
-    """Keep ``data`` (atomically, durably) unless already kept; its SHA-256. Either way the
-    stored image is now marked as just stored."""
-    sha = hashlib.sha256(data).hexdigest()
-    _write(where, _name(sha, fmt), data)
-    return sha
-
-
-def store_rendering(where: str | Path, sha256: str, png: bytes) -> None:
-    """Keep the PNG rendering of the stored DICOM ``sha256`` beside it."""
-    _write(where, _rendering_name(sha256), png)
-
-
-def load_rendering(where: str | Path, sha256: str) -> bytes:
-    """The PNG rendering of the stored DICOM ``sha256``; ImageMissing when there is none."""
-    return _read(where, _rendering_name(sha256))
-
-
 def _rendering_name(sha256: str) -> str:
     return _name(sha256, "DICOM").removesuffix(".dcm") + "." + RENDERING
-
-
-def _write(where: str | Path, name: str, data: bytes) -> None:
-    if isinstance(where, str) and where.startswith("s3://"):
-        client, bucket, prefix = _s3(where)
-        # S3 writes are atomic; writing again renews LastModified, the "just stored" mark.
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{name}" if prefix else name,
-                          Body=data, ChecksumAlgorithm="SHA256",
-                          ServerSideEncryption="AES256")
-        return
-    path = Path(where) / name
-    try:
-        # Touching is the existence check: it either renews a file that stays (remove()
-        # then sees it is new) or fails because the file is gone, and it is written again.
-        os.utime(path)
-    except FileNotFoundError:
-        try:
-            storage.atomic_write(path, data)
-        except OSError as exc:
-            raise StorageFull() from exc
-    except OSError as exc:
-        raise StorageFull() from exc
 
 
 @dataclass(frozen=True)
@@ -109,33 +69,6 @@ class Stored:
     size: int
 
 
-def listing(where: str | Path) -> Iterator[Stored]:
-    """Every image in the store (files with other names are not Radio's images)."""
-    if isinstance(where, str) and where.startswith("s3://"):
-        client, bucket, prefix = _s3(where)
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
-        for page in pages:
-            for obj in page.get("Contents", []):
-                stored = _parse(obj["Key"].rsplit("/", 1)[-1],
-                                obj["LastModified"].timestamp(), obj["Size"])
-                if stored is not None:
-                    yield stored
-        return
-    root = Path(where)
-    if not root.is_dir():
-        return
-    for folder in root.iterdir():
-        if len(folder.name) != 2 or not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False):
-                st = entry.stat(follow_symlinks=False)
-                stored = _parse(entry.name, st.st_mtime, st.st_size)
-                if stored is not None:
-                    yield stored
-
-
 def _parse(filename: str, mtime: float, size: int) -> Stored | None:
     sha, _, ext = filename.partition(".")
     if ext not in _FORMATS or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
@@ -143,78 +76,238 @@ def _parse(filename: str, mtime: float, size: int) -> Stored | None:
     return Stored(sha, _FORMATS[ext], mtime, size)
 
 
-def remove(where: str | Path, sha256: str, fmt: str, stored_before: float) -> bool:
-    """Delete the image unless it was (re)stored at or after ``stored_before`` (seconds since
-    the epoch); True when deleted.
+class ImageStore(ABC):
+    """Where the images are: bytes under the names :func:`_name` gives."""
 
-    A local file is first renamed aside, then its time is read: a request that stored the
-    same image just before the rename left a new time (the file is put back), one that came
-    after found no file and wrote a new one. On S3 the time is read just before deleting.
-    """
-    name = _name(sha256, fmt)
-    if isinstance(where, str) and where.startswith("s3://"):
-        client, bucket, prefix = _s3(where)
-        key = f"{prefix}/{name}" if prefix else name
+    @abstractmethod
+    def write(self, name: str, data: bytes) -> None:
+        """Keep ``data`` under ``name`` (atomically, durably), or renew the kept copy's
+        "just stored" mark when there is one; StorageFull when the store refuses."""
+
+    @abstractmethod
+    def read(self, name: str) -> bytes:
+        """The bytes under ``name``; ImageMissing when there are none."""
+
+    @abstractmethod
+    def listing(self) -> Iterator[Stored]:
+        """Every image in the store (files with other names are not Radio's images)."""
+
+    @abstractmethod
+    def remove(self, sha256: str, fmt: str, stored_before: float) -> bool:
+        """See :func:`remove`."""
+
+    def put_back(self) -> int:
+        """Images a killed :meth:`remove` left aside, back under their names; how many."""
+        return 0
+
+    def remove_temp_files(self, grace_s: float, now: float) -> int:
+        """Temporary files of interrupted writes older than ``grace_s``, removed; how many."""
+        return 0
+
+    @abstractmethod
+    def check(self, min_free_mb: float) -> tuple[bool, str]:
+        """``(ok, detail)``: whether images can be stored now (for /health)."""
+
+
+class LocalStore(ImageStore):
+    """A folder on this host."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def write(self, name: str, data: bytes) -> None:
+        path = self.folder / name
         try:
-            head = client.head_object(Bucket=bucket, Key=key)
+            # Touching is the existence check: it either renews a file that stays (remove()
+            # then sees it is new) or fails because the file is gone, and it is written again.
+            os.utime(path)
+        except FileNotFoundError:
+            try:
+                storage.atomic_write(path, data)
+            except OSError as exc:
+                raise StorageFull() from exc
+        except OSError as exc:
+            raise StorageFull() from exc
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.folder / name).read_bytes()
+        except OSError as exc:
+            raise ImageMissing(name) from exc
+
+    def listing(self) -> Iterator[Stored]:
+        if not self.folder.is_dir():
+            return
+        for folder in self.folder.iterdir():
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    stored = _parse(entry.name, st.st_mtime, st.st_size)
+                    if stored is not None:
+                        yield stored
+
+    def remove(self, sha256: str, fmt: str, stored_before: float) -> bool:
+        # Renamed aside first, then its time read: a request that stored the same image just
+        # before the rename left a new time (the file is put back), one that came after
+        # found no file and wrote a new one.
+        path = self.folder / _name(sha256, fmt)
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.del")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= stored_before:
+            os.replace(aside, path)  # stored again meanwhile: it stays
+            return False
+        aside.unlink()
+        if fmt == "DICOM":
+            # Stored again just now, it is rendered again on its next view (app/intake/intake.py).
+            (self.folder / _rendering_name(sha256)).unlink(missing_ok=True)
+        return True
+
+    def put_back(self) -> int:
+        count = 0
+        for aside in self.folder.glob("??/.*.del") if self.folder.is_dir() else ():
+            sha, ext = aside.name[1:].split(".")[:2]
+            original = aside.with_name(f"{sha}.{ext}")
+            if not original.exists():
+                os.replace(aside, original)
+                count += 1
+            else:
+                aside.unlink()
+        return count
+
+    def remove_temp_files(self, grace_s: float, now: float) -> int:
+        removed = 0
+        for path in self.folder.glob("??/.*.tmp"):
+            try:
+                if now - path.stat().st_mtime > grace_s:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass  # another worker was faster
+        return removed
+
+    def check(self, min_free_mb: float) -> tuple[bool, str]:
+        ok, detail = storage.check(self.folder, min_free_mb)
+        return ok, detail.replace("data directory", "image folder")
+
+
+class S3Store(ImageStore):
+    """A prefix of an S3 bucket. S3 writes are atomic (no temporary files, nothing set
+    aside); writing again renews LastModified, the "just stored" mark."""
+
+    def __init__(self, url: str) -> None:
+        self.bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        self.prefix = prefix.strip("/")
+
+    @staticmethod
+    def _client(**config: Any) -> Any:
+        import boto3  # only when an S3 store is configured
+        from botocore.config import Config as BotoConfig
+
+        return boto3.client("s3", config=BotoConfig(**config)) if config else boto3.client("s3")
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def write(self, name: str, data: bytes) -> None:
+        self._client().put_object(Bucket=self.bucket, Key=self._key(name), Body=data,
+                                  ChecksumAlgorithm="SHA256", ServerSideEncryption="AES256")
+
+    def read(self, name: str) -> bytes:
+        client = self._client()
+        try:
+            return client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+        except client.exceptions.NoSuchKey as exc:
+            raise ImageMissing(name) from exc
+
+    def listing(self) -> Iterator[Stored]:
+        pages = self._client().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else "")
+        for page in pages:
+            for obj in page.get("Contents", []):
+                stored = _parse(obj["Key"].rsplit("/", 1)[-1],
+                                obj["LastModified"].timestamp(), obj["Size"])
+                if stored is not None:
+                    yield stored
+
+    def remove(self, sha256: str, fmt: str, stored_before: float) -> bool:
+        # The time is read just before deleting.
+        client, key = self._client(), self._key(_name(sha256, fmt))
+        try:
+            head = client.head_object(Bucket=self.bucket, Key=key)
         except client.exceptions.ClientError:
             return False
         if head["LastModified"].timestamp() >= stored_before:
             return False
-        client.delete_object(Bucket=bucket, Key=key)
+        client.delete_object(Bucket=self.bucket, Key=key)
         if fmt == "DICOM":
-            rendering = _rendering_name(sha256)
-            client.delete_object(Bucket=bucket, Key=f"{prefix}/{rendering}" if prefix
-                                 else rendering)
+            client.delete_object(Bucket=self.bucket, Key=self._key(_rendering_name(sha256)))
         return True
-    path = Path(where) / name
-    aside = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.del")
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return False
-    if aside.stat().st_mtime >= stored_before:
-        os.replace(aside, path)  # stored again meanwhile: it stays
-        return False
-    aside.unlink()
-    if fmt == "DICOM":
-        # Stored again just now, it is rendered again on its next view (app/intake/intake.py).
-        (Path(where) / _rendering_name(sha256)).unlink(missing_ok=True)
-    return True
+
+    def check(self, min_free_mb: float) -> tuple[bool, str]:
+        """The bucket answers HEAD with these credentials (one request, short timeouts:
+        /health never waits on S3 for long). A bucket has no free space to count."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client(connect_timeout=2, read_timeout=2,
+                         retries={"max_attempts": 1}).head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            return False, f"bucket {self.bucket} refused ({code})"
+        except BotoCoreError as exc:
+            return False, f"bucket {self.bucket} unreachable ({type(exc).__name__})"
+        return True, f"bucket {self.bucket} reachable"
 
 
-def put_back(where: str | Path) -> int:
+def open_store(where: str | Path | ImageStore) -> ImageStore:
+    """The store at ``where`` (``s3://bucket/prefix`` or a folder); a store is itself."""
+    from radio_config import is_s3  # the one place that tells a bucket from a folder
+
+    if isinstance(where, ImageStore):
+        return where
+    return S3Store(str(where)) if is_s3(where) else LocalStore(where)
+
+
+def store(where: str | Path | ImageStore, data: bytes, fmt: str) -> str:
+    """Keep ``data`` (atomically, durably) unless already kept; its SHA-256. Either way the
+    stored image is now marked as just stored."""
+    sha = hashlib.sha256(data).hexdigest()
+    open_store(where).write(_name(sha, fmt), data)
+    return sha
+
+
+def store_rendering(where: str | Path | ImageStore, sha256: str, png: bytes) -> None:
+    """Keep the PNG rendering of the stored DICOM ``sha256`` beside it."""
+    open_store(where).write(_rendering_name(sha256), png)
+
+
+def load_rendering(where: str | Path | ImageStore, sha256: str) -> bytes:
+    """The PNG rendering of the stored DICOM ``sha256``; ImageMissing when there is none."""
+    return open_store(where).read(_rendering_name(sha256))
+
+
+def load(where: str | Path | ImageStore, sha256: str, fmt: str) -> bytes:
+    """The stored bytes; ImageMissing when there are none."""
+    return open_store(where).read(_name(sha256, fmt))
+
+
+def listing(where: str | Path | ImageStore) -> Iterator[Stored]:
+    """Every image in the store (files with other names are not Radio's images)."""
+    return open_store(where).listing()
+
+
+def remove(where: str | Path | ImageStore, sha256: str, fmt: str, stored_before: float) -> bool:
+    """Delete the image (and a DICOM's rendering) unless it was (re)stored at or after
+    ``stored_before`` (seconds since the epoch); True when deleted."""
+    return open_store(where).remove(sha256, fmt, stored_before)
+
+
+def put_back(where: str | Path | ImageStore) -> int:
     """Files a killed :func:`remove` left aside go back under their names (the next pass
     decides on them again); how many."""
-    if isinstance(where, str) and where.startswith("s3://"):
-        return 0
-    count = 0
-    root = Path(where)
-    for aside in root.glob("??/.*.del") if root.is_dir() else ():
-        sha, ext = aside.name[1:].split(".")[:2]
-        original = aside.with_name(f"{sha}.{ext}")
-        if not original.exists():
-            os.replace(aside, original)
-            count += 1
-        else:
-            aside.unlink()
-    return count
-
-
-def load(where: str | Path, sha256: str, fmt: str) -> bytes:
-    """The stored bytes; ImageMissing when there are none."""
-    return _read(where, _name(sha256, fmt))
-
-
-def _read(where: str | Path, name: str) -> bytes:
-    if isinstance(where, str) and where.startswith("s3://"):
-        client, bucket, prefix = _s3(where)
-        key = f"{prefix}/{name}" if prefix else name
-        try:
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except client.exceptions.NoSuchKey as exc:
-            raise ImageMissing(name) from exc
-    try:
-        return (Path(where) / name).read_bytes()
-    except OSError as exc:
-        raise ImageMissing(name) from exc
+    return open_store(where).put_back()

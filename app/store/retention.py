@@ -28,7 +28,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -72,28 +71,14 @@ def _uses(url: str) -> dict[str, _Use]:
     return {sha: _Use(_epoch(when), sha in kept) for sha, when in newest}
 
 
-def _temp_files(where: str | Path, grace_s: float, now: float) -> int:
-    """Remove ``.*.tmp`` files of interrupted writes older than the grace period."""
-    if isinstance(where, str) and where.startswith("s3://"):
-        return 0  # S3 writes are atomic: there are none
-    removed = 0
-    for path in Path(where).glob("??/.*.tmp"):
-        try:
-            if now - path.stat().st_mtime > grace_s:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            pass  # another worker was faster
-    return removed
-
-
 def clean(cfg: Config, now: float | None = None) -> Report:
     """One pass over the image store of ``cfg`` against its database."""
     now = time.time() if now is None else now
-    where = images.location(cfg)
+    where = images.of(cfg)
     grace_s, max_age_s = cfg.orphan_grace_s, cfg.upload_max_age_days * 86400
     report = Report(put_back=images.put_back(where))
-    report.temp_files = _temp_files(where, grace_s, now)
+    # Temporary files of interrupted writes (S3 writes are atomic: it has none).
+    report.temp_files = where.remove_temp_files(grace_s, now)
     stored = list(images.listing(where))
     if not stored:
         return report

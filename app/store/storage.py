@@ -49,7 +49,12 @@ def atomic_write(path: Path, data: bytes) -> None:
             pass
         raise
     # The rename itself is only durable once the directory entry is on disk.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    sync_dir(path.parent)
+
+
+def sync_dir(folder: Path) -> None:
+    """Make the entries of ``folder`` (a file or folder just renamed into it) durable."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

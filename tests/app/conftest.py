@@ -1,10 +1,28 @@
-"""Fixtures of the browser tests: one Chromium, and one account per role, for the session
-(the accounts are made once on the session's gunicorn app)."""
+"""Fixtures of the app's tests: an S3 bucket (moto); for the browser tests one Chromium, and
+one account per role, for the session (the accounts are made once on the session's gunicorn
+app)."""
 
 from __future__ import annotations
 
 import pytest
 import web_browser as browser_helpers
+
+
+@pytest.fixture()
+def s3(monkeypatch):
+    """The bucket ``radio-images`` in moto's S3 (the only mocked part: AWS); its client."""
+    import moto  # a dev dependency, like boto3 (deploy extra)
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-3"}.items():
+        monkeypatch.setenv(key, value)
+    with moto.mock_aws():
+        import boto3
+
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="radio-images",
+                             CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+        yield client
 
 
 @pytest.fixture(scope="session")

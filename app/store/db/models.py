@@ -10,13 +10,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("clinician", "radiologist", "admin")
 # What a role may do is cumulative: a radiologist can do all a clinician can, and so on.
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 VERDICTS = ("validated", "corrected", "unknown", "discarded")
+# What a predictions row is: the model's analysis of an upload, or an image a radiologist
+# contributed for the dataset (no model answer). The database refuses any other (0010).
+PREDICTION_KINDS = ("analysis", "contribution")
+DATASET_KINDS = ("production", "reference")
 
 
 def utcnow() -> datetime:
@@ -73,6 +88,9 @@ class Prediction(Base):
     """One analysed image: who asked, where, which model answered what, how fast."""
 
     __tablename__ = "predictions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('analysis', 'contribution')", name="ck_predictions_kind"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the request id
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -85,7 +103,9 @@ class Prediction(Base):
     source: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     model_name: Mapped[str | None] = mapped_column(String(128), default=None)
     model_version: Mapped[str | None] = mapped_column(String(32), default=None)
-    status: Mapped[str] = mapped_column(String(16))  # ok | not_xray | error
+    status: Mapped[str] = mapped_column(String(16))  # ok | not_xray | error | contributed
+    kind: Mapped[str] = mapped_column(String(16), default="analysis",
+                                      server_default="analysis")  # PREDICTION_KINDS
     label: Mapped[str | None] = mapped_column(String(64), default=None)
     probabilities: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     confidence: Mapped[float | None] = mapped_column(Float, default=None)
@@ -184,3 +204,29 @@ class TeachingRead(Base):
     label: Mapped[str | None] = mapped_column(String(64), default=None)
     blinded_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class DatasetVersion(Base):
+    """One dataset version (``app.datasets.service``): who made it, when, what it holds.
+    The folder ``artefact`` (relative to the data directory, with its ``manifest.csv``) is
+    the version itself; this row is its record, written in the same step (0010)."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("kind", "version", name="uq_dataset_versions_kind_version"),
+        CheckConstraint("kind IN ('production', 'reference')", name="ck_dataset_versions_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # DATASET_KINDS
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the version's sorted (image, label) pairs: equal content, equal hash.
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    images: Mapped[int] = mapped_column(Integer)
+    per_class: Mapped[dict[str, Any]] = mapped_column()
+    per_source: Mapped[dict[str, Any]] = mapped_column()
+    # Kind-specific facts: missing_images (production); initial, production (reference).
+    detail: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    artefact: Mapped[str] = mapped_column(String(255))

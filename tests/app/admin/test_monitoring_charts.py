@@ -22,6 +22,7 @@ def _pred(pid: str, when: datetime, status: str = "ok", label: str | None = "Nor
     return Prediction(id=pid.ljust(32, "0"), created_at=when,
                       image_sha256=pid.ljust(64, "0"), image_format="PNG", image_bytes=1,
                       status=status, label=label if status == "ok" else None,
+                      kind="contribution" if status == "contributed" else "analysis",
                       latency_ms=latency)
 
 

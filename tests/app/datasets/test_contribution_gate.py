@@ -59,7 +59,8 @@ def test_a_chest_xray_passes_the_gate_and_is_added(make_app, model_server, xray_
     assert status == 201 and "Image stored (labelled Normal)." in page
     assert "could not run" not in page
     (row,) = _rows(app)
-    assert row.status == "contributed" and row.review_reasons is None
+    assert (row.kind, row.status) == ("contribution", "contributed")
+    assert row.review_reasons is None
     assert row.ood_score is not None and row.ood_score <= 1.0  # above 1: refused
     assert len(helpers.stored_images(app.config["RADIO"])) == 1
 

@@ -13,7 +13,7 @@ import accounts
 import helpers
 
 from app.datasets import service as datasets
-from app.store import images
+from app.store import db, images
 
 
 def _contribute(app, side: int, label: str) -> None:
@@ -39,7 +39,8 @@ def test_an_identical_snapshot_is_said_not_made(app):
     assert ("Nothing changed since production version 1: the same images with the same "
             "labels. No new version was made.") in page
     data_dir = app.config["RADIO"].data_dir
-    assert [v["version"] for v in datasets.versions(data_dir, "production")] == [1]
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        assert [v["version"] for v in datasets.versions(s, "production")] == [1]
     assert not (datasets.root(data_dir) / "production" / "v2").exists()
     _contribute(app, 320, "Viral Pneumonia")  # one more validated image: a new version
     status, page = _snapshot(admin, csrf)
@@ -82,7 +83,8 @@ def test_a_reference_version_downloads_as_its_manifest(app):
     _contribute(app, 300, "Normal")
     admin, csrf = accounts.client_as(app, "boss")
     assert _snapshot(admin, csrf)[0] == 201
-    datasets.build_reference(app.config["RADIO"].data_dir, [], [1], "ops")
+    with db.session_scope(app.config["RADIO"].db_url) as s:
+        datasets.build_reference(s, app.config["RADIO"].data_dir, [], [1], "ops")
     page = html.unescape(admin.get("/datasets/reference/v1").get_data(as_text=True))
     assert '<a href="/datasets/production/v1">v1</a>' in page
     assert "<tr><td>production-site-b</td><td>1</td></tr>" in page

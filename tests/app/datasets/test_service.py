@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,10 +15,10 @@ from sqlalchemy import select
 
 from app.accounts import users
 from app.clinical import reviews
-from app.datasets import service
+from app.datasets import service, version_log
 from app.intake import dicom
 from app.store import db, images
-from app.store.db.models import AuditEntry, Prediction
+from app.store.db.models import AuditEntry, DatasetVersion, Prediction
 from training.data import list_samples
 
 
@@ -85,8 +86,8 @@ def test_snapshot_holds_agreed_images_only_with_source_and_label(pool):
         assert service.snapshot_production(s, data_dir, "r1")["version"] == 2
         audit = list(s.scalars(select(AuditEntry.target)
                                .where(AuditEntry.action == "dataset_snapshot")))
+        assert [v["version"] for v in service.versions(s, "production")] == [1, 2]
     assert audit == ["production/v1", "production/v2"]
-    assert [v["version"] for v in service.versions(data_dir, "production")] == [1, 2]
 
 
 def test_the_same_image_with_doubt_anywhere_stays_out(pool):
@@ -112,7 +113,8 @@ def test_reference_keeps_sources_apart_and_training_reads_it(pool, tmp_path):
     with db.session_scope(db_url) as s:
         service.snapshot_production(s, data_dir, "r1")
         service.snapshot_production(s, data_dir, "r1")
-    entry = service.build_reference(data_dir, [initial], [1, 2], "admin")
+    with db.session_scope(db_url) as s:
+        entry = service.build_reference(s, data_dir, [initial], [1, 2], "admin")
     folder = data_dir / "datasets" / "reference" / f"v{entry['version']}"
     rows = _manifest(folder)
     sources = {r["source"] for r in rows}
@@ -123,8 +125,9 @@ def test_reference_keeps_sources_apart_and_training_reads_it(pool, tmp_path):
     assert {(s.source, s.label) for s in samples} >= {("pub-src", "Normal"),
                                                       ("production-site-a", "COVID")}
     assert len(samples) == 5
-    with pytest.raises(service.DatasetError, match="No production version"):
-        service.build_reference(data_dir, [initial], [9], "admin")
+    with pytest.raises(service.DatasetError, match="No production version"), \
+            db.session_scope(db_url) as s:
+        service.build_reference(s, data_dir, [initial], [9], "admin")
 
 
 def test_cli_snapshot_reference_and_list(pool, tmp_path):
@@ -144,3 +147,71 @@ def test_cli_snapshot_reference_and_list(pool, tmp_path):
     listing = run("list").stdout
     assert "production v1" in listing and "reference v1" in listing
     assert run("reference", "--production", "5").returncode == 2
+
+
+def test_each_version_is_recorded_in_the_database(pool):
+    db_url, data_dir, preds = pool
+    with db.session_scope(db_url) as s:
+        service.snapshot_production(s, data_dir, "r1")
+    with db.session_scope(db_url) as s:
+        (row,) = s.scalars(select(DatasetVersion)).all()
+        assert version_log.find(s, "production", 1).id == row.id
+    assert (row.kind, row.version, row.created_by, row.images) == ("production", 1, "r1", 3)
+    assert row.per_class == {"COVID": 2, "Normal": 1} and row.detail is None
+    assert row.artefact == "datasets/production/v1"
+    pairs = sorted(f"{preds[k].image_sha256}\t{label}" for k, label in (
+        ("agreed", "Normal"), ("corrected", "COVID"), ("dicom", "COVID")))
+    assert row.content_sha256 == hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+    # The database is the log now: no JSONL written beside the versions.
+    assert not (data_dir / "datasets" / "production" / "versions.jsonl").exists()
+
+
+def test_a_folder_without_its_row_is_never_overwritten(pool):
+    """A version folder whose commit failed (or one of a log never imported) keeps its
+    number: the next version takes the one after it."""
+    db_url, data_dir, _ = pool
+    stray = data_dir / "datasets" / "production" / "v1"
+    stray.mkdir(parents=True)
+    (stray / "manifest.csv").write_text("file,sha256,label\n")
+    with db.session_scope(db_url) as s:
+        assert service.snapshot_production(s, data_dir, "r1")["version"] == 2
+    assert (stray / "manifest.csv").read_text() == "file,sha256,label\n"
+
+
+def test_a_version_imported_from_its_old_log_is_recognised_as_the_latest(pool):
+    """Migration 0010 hashes an old version's manifest as the service hashes a snapshot:
+    a snapshot identical to an imported version is recognised (the 409 of the pages)."""
+    from alembic import command
+
+    from app.datasets import dataset_versions
+
+    db_url, data_dir, _ = pool
+    with db.session_scope(db_url) as s:
+        entry = service.snapshot_production(s, data_dir, "r1")
+    log = {k: entry[k] for k in ("version", "created_utc", "by", "images", "per_class",
+                                 "per_source")}
+    (data_dir / "datasets" / "production" / "versions.jsonl").write_text(json.dumps(log) + "\n")
+    db.dispose_all()
+    command.downgrade(db.alembic_config(db_url), "0008")  # a database from before 0010
+    db.migrate(db_url, data_dir=data_dir)
+    with db.session_scope(db_url) as s:
+        assert [v["by"] for v in service.versions(s, "production")] == ["r1"]
+        assert dataset_versions.same_as_latest(s) == 1
+
+
+def test_a_twin_of_a_recorded_version_is_refused_before_its_folder_moves(pool, monkeypatch):
+    """Two snapshots that both counted up to the same number (a race): the database's
+    UNIQUE (kind, version) refuses the second before its folder replaces anything."""
+    db_url, data_dir, _ = pool
+    with db.session_scope(db_url) as s:
+        service.snapshot_production(s, data_dir, "r1")
+    folder = data_dir / "datasets" / "production"
+    manifest = (folder / "v1" / "manifest.csv").read_bytes()
+    monkeypatch.setattr(version_log, "next_version", lambda *_: 1)  # counted before v1
+    with db.session_scope(db_url) as s:
+        with pytest.raises(service.DatasetError,
+                           match="Production version 1 was made by another request"):
+            service.snapshot_production(s, data_dir, "r2")
+        assert [v["by"] for v in service.versions(s, "production")] == ["r1"]
+    assert (folder / "v1" / "manifest.csv").read_bytes() == manifest
+    assert sorted(p.name for p in folder.iterdir()) == ["v1"]  # no temporary folder left

@@ -21,6 +21,9 @@ def test_health_ok_with_details_on_loopback(client, model_server):
                                               "url": model_server, "breaker_open": False}
     assert body["checks"]["storage"]["ok"] is True
     assert "MB free" in body["checks"]["storage"]["detail"]
+    # The default image store: the folder under the data directory, checked by itself.
+    assert body["checks"]["image_store"]["ok"] is True
+    assert body["checks"]["image_store"]["detail"].startswith("writable, ")
     assert body["checks"]["database"] == {"ok": True, "detail": "query ok"}
 
 
@@ -163,3 +166,32 @@ def test_a_worker_idle_since_an_outage_closes_its_breaker_on_a_good_ping(make_ap
     time.sleep(0.3)  # past the cooldown, no /predict since
     assert app.test_client().get("/health").status_code == 200
     assert [breaker.allow() for _ in range(8)] == [None] * 8  # all go, not one probe
+
+
+def test_health_asks_the_s3_image_store_itself(s3, make_app, model_server):
+    """With images in S3, /health checks the bucket (not a local image folder): up while
+    the bucket answers, 503 once it is gone, the data directory still fine."""
+    app = make_app(mlflow_url=model_server, image_store="s3://radio-images/site-a")
+    client = app.test_client()
+    resp = client.get("/health")
+    assert resp.status_code == 200, resp.json
+    assert resp.json["checks"]["image_store"] == {"ok": True,
+                                                  "detail": "bucket radio-images reachable"}
+    assert not (app.config["RADIO"].data_dir / "images").exists()
+    s3.delete_bucket(Bucket="radio-images")
+    resp = client.get("/health")
+    assert resp.status_code == 503 and resp.json["status"] == "down"
+    assert resp.json["checks"]["image_store"] == {"ok": False,
+                                                  "detail": "bucket radio-images refused (404)"}
+    assert resp.json["checks"]["storage"]["ok"] is True
+    assert resp.json["checks"]["model_server"]["ok"] is True
+
+
+def test_health_503_when_the_local_image_folder_is_unusable(make_app, model_server, tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    resp = make_app(mlflow_url=model_server,
+                    image_store=str(blocker / "images")).test_client().get("/health")
+    assert resp.status_code == 503
+    assert resp.json["checks"]["image_store"]["detail"].startswith("image folder unusable")
+    assert resp.json["checks"]["storage"]["ok"] is True

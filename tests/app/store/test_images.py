@@ -31,22 +31,6 @@ def test_local_store_is_by_content_and_idempotent(tmp_path):
         images.load(tmp_path, "../../etc/passwd", "PNG")  # never a path from outside
 
 
-@pytest.fixture()
-def s3(monkeypatch):
-    import moto  # a dev dependency, like boto3 (deploy extra)
-
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-3"}.items():
-        monkeypatch.setenv(key, value)
-    with moto.mock_aws():
-        import boto3
-
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="radio-images",
-                             CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
-        yield client
-
-
 def test_s3_store(s3):
     data = helpers.synthetic_image()
     sha = images.store("s3://radio-images/site-a", data, "PNG")
@@ -103,3 +87,38 @@ def test_app_with_an_s3_store_serves_and_snapshots_from_it(s3, make_app):
     assert admin.post("/datasets/snapshot", data={"csrf_token": csrf}).status_code == 201
     snap = app.config["RADIO"].data_dir / "datasets" / "production" / "v1" / "Normal"
     assert [p.read_bytes() for p in snap.iterdir()] == [data]
+
+
+def test_radio_config_alone_tells_a_bucket_from_a_folder(tmp_path):
+    s3_store = images.open_store("s3://radio-images/site-a/")
+    assert isinstance(s3_store, images.S3Store)
+    assert (s3_store.bucket, s3_store.prefix) == ("radio-images", "site-a")
+    local = images.open_store(tmp_path / "images")
+    assert isinstance(local, images.LocalStore) and local.folder == tmp_path / "images"
+    assert images.open_store(local) is local
+    # A folder whose name merely contains "s3" is a folder.
+    assert isinstance(images.open_store(str(tmp_path / "s3:" / "x")), images.LocalStore)
+
+
+def test_a_local_store_checks_its_own_folder(tmp_path):
+    ok, detail = images.open_store(tmp_path / "images").check(min_free_mb=1)
+    assert ok and detail.startswith("writable, ") and detail.endswith(" MB free")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where the folder should be
+    ok, detail = images.open_store(blocker / "images").check(min_free_mb=1)
+    assert not ok and detail.startswith("image folder unusable: ")
+
+
+def test_an_s3_store_checks_its_bucket(s3):
+    assert images.open_store("s3://radio-images/site-a").check(min_free_mb=1e12) == (
+        True, "bucket radio-images reachable")  # a bucket has no free space to fall short
+    ok, detail = images.open_store("s3://no-such-bucket/x").check(min_free_mb=1)
+    assert not ok and detail == "bucket no-such-bucket refused (404)"
+
+
+def test_an_s3_store_has_no_temporary_files_and_nothing_set_aside(s3, tmp_path):
+    where = images.open_store("s3://radio-images/site-a")
+    images.store(where, helpers.synthetic_image(), "PNG")
+    assert where.remove_temp_files(grace_s=0, now=time.time() + 3600) == 0
+    assert images.put_back(where) == 0
+    assert len(s3.list_objects_v2(Bucket="radio-images")["Contents"]) == 1

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from app.store import db
 from app.store.db.models import AuditEntry, Base, Prediction, User
 
-HEAD = "0009"  # the newest migration
+HEAD = "0010"  # the newest migration
 
 
 def _tables(url: str) -> set[str]:
@@ -112,7 +112,7 @@ def test_alembic_command_line_from_the_project_root(db_url, tmp_path):
     run("upgrade", "head")
     assert db.current_revision(db_url) == HEAD
     run("downgrade", "-1")
-    assert db.current_revision(db_url) == "0008"  # the one before HEAD
+    assert db.current_revision(db_url) == "0009"  # the one before HEAD
     run("upgrade", "head")
     assert f"{HEAD} (head)" in run("current")
 
