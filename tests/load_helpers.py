@@ -31,7 +31,8 @@ class Load:
             sent = time.monotonic()
             try:
                 status, version = self.send(session, n)
-            except requests.RequestException as exc:
+            except (requests.RequestException, ValueError, KeyError, IndexError) as exc:
+                # an answer without its version counts as failed too
                 status, version = type(exc).__name__, ""
             n += self.clients
             with self.lock:
