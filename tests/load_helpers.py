@@ -14,11 +14,11 @@ Send = Callable[[requests.Session, int], tuple[object, str]]
 
 
 class Load:
-    """``clients`` threads calling ``send`` until stopped; results (time sent, status,
-    version), in the order the answers came."""
+    """``clients`` threads calling ``send`` until stopped, ``pause_s`` apart; results (time
+    sent, status, version), in the order the answers came."""
 
-    def __init__(self, send: Send, clients: int = 4):
-        self.send, self.clients = send, clients
+    def __init__(self, send: Send, clients: int = 4, pause_s: float = 0.0):
+        self.send, self.clients, self.pause_s = send, clients, pause_s
         self.results: list[tuple[float, object, str]] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -37,6 +37,7 @@ class Load:
             n += self.clients
             with self.lock:
                 self.results.append((sent, status, version))
+            self.stopping.wait(self.pause_s)
 
     def start(self) -> None:
         for t in self.threads:

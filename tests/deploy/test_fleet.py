@@ -51,6 +51,9 @@ from lifecycle.follow import answering_version, probe_body
 pytestmark = pytest.mark.slow
 
 CLIENTS = 2
+# Between a client's requests: continuous load that leaves the starting scoring servers
+# some CPU on a 2-core machine (without it a switch takes minutes there).
+PAUSE_S = 0.2
 LOGS = ROOT / "test-output" / "logs" / "fleet"
 NAME = "radio-cxr"
 
@@ -117,6 +120,7 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
         radio_registry_admin_password=password, radio_common_state_dir=str(state),
         radio_common_src=str(ROOT), radio_common_venv=str(Path(sys.executable).parent.parent),
         radio_model_drain_s=2)
+    t_rendered = time.monotonic()
     model_env = read_env_file(out / "model.env")
     assert model_env["MLFLOW_TRACKING_URI"] == registry_url  # the MLflow host's, not its own
     model_unit = parse_unit(out / "radio-model.service")["Service"]
@@ -149,6 +153,7 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
         mv = host.get_model_version(NAME, first)
         new = str(host.create_model_version(NAME, mv.source, run_id=mv.run_id).version)
         assert new != first
+        t_registry = time.monotonic()
 
         def boot(index: int, folder: Path) -> Instance:
             instance = Instance(subnet, index, folder)
@@ -176,14 +181,16 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
         assert {answering_version(proxy.url) for _ in range(4)} == {first}
 
         # (b) a promotion under load
-        load = Load(invocations(proxy.url), CLIENTS)
+        load = Load(invocations(proxy.url), CLIENTS, PAUSE_S)
         load.start()
         cleanup.callback(load.stop)
         wait_for(lambda: load.count() >= 4, [a.proc, b.proc], 120, "first answers")
+        t_promoted = time.monotonic()
         lifecycle_cli(["--by", "test", "force", new, "--reason", "fleet test"], ops_env)
         wait_for(lambda: switched(a)[-1:] == switched(b)[-1:] == [new], [a.proc, b.proc], 300,
                  "both followers switched", procs.log_tail)
         t_switched = time.monotonic()
+        t_promotion = t_switched - t_promoted
         n = load.count()
         wait_for(lambda: load.count() >= n + 6, [a.proc, b.proc], 120, "answers after it")
 
@@ -193,8 +200,10 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
         assert killed and not [pid for pid in killed if alive(pid)]
         n = load.count()
         wait_for(lambda: load.count() >= n + 4, [b.proc], 120, "answers from the other server")
+        t_replaced = time.monotonic()
         c = boot(0, tmp_path / "instance-0-replacement")
         serving([c], new, "answers from the replacement")
+        t_replacement = time.monotonic() - t_replaced
         n = load.count()
         wait_for(lambda: load.count() >= n + 6, [b.proc, c.proc], 120, "answers after it")
         load.stop()
@@ -202,8 +211,11 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
 
         failures = load.failures()
         versions = [r[2] for r in load.results]
-        print(f"boot {t_up - t0:.0f} s, then {t_end - t_up:.0f} s; {len(load.results)} "
-              f"requests, {len(failures)} failed; versions in order: {runs(versions)}")
+        print(f"\nrender {t_rendered - t0:.0f} s, registry and import "
+              f"{t_registry - t_rendered:.0f} s, boot {t_up - t_registry:.0f} s; promotion -> "
+              f"both switched {t_promotion:.0f} s; replacement boot {t_replacement:.0f} s; "
+              f"total {t_end - t0:.0f} s. {len(load.results)} requests, {len(failures)} "
+              f"failed; versions in order: {runs(versions)}")
         assert failures == []
         assert {r[2] for r in load.results if r[0] >= t_switched} == {new}
         assert versions[0] == first
