@@ -140,20 +140,7 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
         cleanup.callback(procs.stop, registry)
         cleanup.callback(lambda: [i.kill() for i in instances])
         procs.wait_until(f"{registry_url}/health", registry, 180)
-
-        # ./deploy.sh's import, and a second version (same files) for the promotion
-        shipped = tmp_path / "shipped" / "mlflow"
-        shutil.copytree(ROOT / "mlflow", shipped, ignore=shutil.ignore_patterns("*.sh"))
-        first = lifecycle_cli(["import-shipped", "--from", str(shipped), "--to", registry_url],
-                              ops_env)["production"]
-        assert first is not None
-        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-            monkeypatch.setenv(key, ops_env[key])
-        host = reg.client(registry_url)
-        mv = host.get_model_version(NAME, first)
-        new = str(host.create_model_version(NAME, mv.source, run_id=mv.run_id).version)
-        assert new != first
-        t_registry = time.monotonic()
+        t_registry_up = time.monotonic()
 
         def boot(index: int, folder: Path) -> Instance:
             instance = Instance(subnet, index, folder)
@@ -169,7 +156,23 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
             wait_for(lambda: all(answering_version(i.url, 10) == version for i in group),
                      [i.proc for i in group], 300, what, procs.log_tail)
 
+        # A first deploy: the instances boot while ./deploy.sh imports the shipped versions
+        # (their followers wait for a production alias).
         a, b = boot(0, tmp_path / "instance-0"), boot(1, tmp_path / "instance-1")
+        # ./deploy.sh's import, and a second version (same files) for the promotion
+        shipped = tmp_path / "shipped" / "mlflow"
+        shutil.copytree(ROOT / "mlflow", shipped, ignore=shutil.ignore_patterns("*.sh"))
+        first = lifecycle_cli(["import-shipped", "--from", str(shipped), "--to", registry_url],
+                              ops_env)["production"]
+        assert first is not None
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            monkeypatch.setenv(key, ops_env[key])
+        host = reg.client(registry_url)
+        mv = host.get_model_version(NAME, first)
+        new = str(host.create_model_version(NAME, mv.source, run_id=mv.run_id).version)
+        assert new != first
+        t_registry = time.monotonic()
+
         serving([a, b], first, "answers of the first version from both servers")
         t_up = time.monotonic()
 
@@ -211,8 +214,9 @@ def test_two_servers_follow_one_registry_through_a_promotion_and_a_crash(subnet,
 
         failures = load.failures()
         versions = [r[2] for r in load.results]
-        print(f"\nrender {t_rendered - t0:.0f} s, registry and import "
-              f"{t_registry - t_rendered:.0f} s, boot {t_up - t_registry:.0f} s; promotion -> "
+        print(f"\nrender {t_rendered - t0:.0f} s, registry {t_registry_up - t_rendered:.0f} s, "
+              f"import {t_registry - t_registry_up:.0f} s, until both serve "
+              f"{t_up - t_registry:.0f} s more; promotion -> "
               f"both switched {t_promotion:.0f} s; replacement boot {t_replacement:.0f} s; "
               f"total {t_end - t0:.0f} s. {len(load.results)} requests, {len(failures)} "
               f"failed; versions in order: {runs(versions)}")
