@@ -66,6 +66,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_read_timeout 60s;
+            # A server that vanished (its address no longer answers at all) costs a
+            # request 2 s before it goes to the next one, not nginx's default 60 s.
+            proxy_connect_timeout 2s;
             # Like a load balancer's health check, but per request: a server that
             # refuses or drops the connection is skipped for 10 s, and the request
             # goes to the next one (once).
@@ -102,14 +105,17 @@ def nginx_binary() -> str:
 
 
 class Proxy:
-    """nginx on a loopback port, balancing over the given model server ports."""
+    """nginx on a loopback port, balancing over the given model servers: loopback ports,
+    or ``host:port`` addresses (the servers of tests/deploy/test_fleet.py, each in its own
+    network namespace)."""
 
-    def __init__(self, tmp: Path, ports: list[int]):
+    def __init__(self, tmp: Path, ports: list[int] | list[str]):
         self.port = procs.free_port()
         prefix = tmp / f"proxy-{self.port}"
         prefix.mkdir(parents=True)
+        addresses = [p if isinstance(p, str) else f"127.0.0.1:{p}" for p in ports]
         servers = "\n".join(
-            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;" for p in ports
+            f"        server {a} max_fails=1 fail_timeout=10s;" for a in addresses
         )
         conf = prefix / "nginx.conf"
         conf.write_text(

@@ -10,11 +10,9 @@ must succeed, and the answers must name the new version after each switch.
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +24,8 @@ import pytest
 import requests
 from helpers import ROOT
 from lifecycle_helpers import settings_for
+from load_helpers import Load, Send, runs, wait_for
+from proxy_helpers import private_nginx
 
 from lifecycle import events, operations
 from lifecycle import model_versions as reg
@@ -34,27 +34,8 @@ from lifecycle.follow import Follower, FollowSettings, answering_version, follow
 CLIENTS = 4
 LOGS = ROOT / "test-output" / "logs" / "follow"
 
-NGINX_MAIN = """\
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-worker_processes 1;
-events {{ worker_connections 128; }}
-http {{
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {site};
-}}
-"""
-
-
 def nginx_proxy(prefix: Path, port: int, first_port: int) -> tuple[Path, list[str]]:
     """The role's proxy site in a private nginx; (conf, reload command)."""
-    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
-        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     prefix.mkdir(parents=True)
     upstream = prefix / "upstream.conf"
     upstream.write_text(f"server 127.0.0.1:{first_port};\n")
@@ -63,15 +44,9 @@ def nginx_proxy(prefix: Path, port: int, first_port: int) -> tuple[Path, list[st
     site.write_text(jinja2.Template(template).render(
         radio_model_upstream_file=upstream, radio_model_host="127.0.0.1", radio_model_port=port,
         radio_model_timeout_s=60))
-    conf = prefix / "nginx.conf"
-    main = NGINX_MAIN.format(prefix=prefix, site=site)
-    if getpass.getuser() == "root":
-        main = f"user {getpass.getuser()};\n" + main
-    conf.write_text(main)
-    base = [nginx, "-p", str(prefix), "-c", str(conf)]
-    subprocess.run([*base, "-t"], check=True, capture_output=True)
+    base = private_nginx(prefix, site)
     subprocess.run(base, check=True, capture_output=True)  # daemonises
-    return conf, [*base, "-s", "reload"]
+    return prefix / "nginx.conf", [*base, "-s", "reload"]
 
 
 def test_follow_settings_from_the_environment():
@@ -210,7 +185,7 @@ def test_promotion_and_rollback_under_load_lose_no_request(tmp_path, real_source
         helpers.wait_until(f"http://127.0.0.1:{port}/health", app, 60, lambda r: r.ok)
         token = accounts.cli_token(app_env, "load-clinician", "clinician")
         images = [p.read_bytes() for p in sorted((real_sources[0] / "val").rglob("*.*"))[:8]]
-        load = Load(f"http://127.0.0.1:{port}", token, images)
+        load = Load(predict_sender(f"http://127.0.0.1:{port}", token, images), CLIENTS)
         load.start()
         _wait_for(lambda: load.count() >= 8, follower, 120, "first answers")
         other = helpers.register_again(tmp_path / "mlflow", first)
@@ -233,82 +208,29 @@ def test_promotion_and_rollback_under_load_lose_no_request(tmp_path, real_source
     failures = [r for r in load.results if r[1] != 200]
     versions = [r[2] for r in load.results]
     print(f"{len(load.results)} requests, {len(failures)} failed; versions in order: "
-          f"{_runs(versions)}")
+          f"{runs(versions)}")
     assert not failures, failures[:5]
     # the answers name the old version, then the new one, then the old one again
-    assert [v for v, _ in _runs(versions)][:1] == [first] and _runs(versions)[-1][0] == first
+    assert [v for v, _ in runs(versions)][:1] == [first] and runs(versions)[-1][0] == first
     assert other in versions
     switched = [e for e in events.read(s.events_log) if e["action"] == "switched"]
     assert [e["version"] for e in switched] == [first, other, first]
 
 
-def _runs(values: list) -> list[tuple[str, int]]:
-    """Run-length encoding: [(value, how many in a row)]."""
-    out: list[tuple[str, int]] = []
-    for v in values:
-        if out and out[-1][0] == v:
-            out[-1] = (v, out[-1][1] + 1)
-        else:
-            out.append((v, 1))
-    return out
-
-
 def _wait_for(cond, proc, deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while not cond():
-        if proc.poll() is not None:
-            raise AssertionError(f"follower exited:\n{helpers.log_tail(proc)}")
-        if time.monotonic() > end:
-            raise AssertionError(f"no {what} within {deadline_s} s:\n{helpers.log_tail(proc)}")
-        time.sleep(0.2)
+    wait_for(cond, [proc], deadline_s, what, helpers.log_tail)
 
 
-class Load:
-    """CLIENTS threads uploading X-rays to /predict; results (time, status, version)."""
+def predict_sender(url: str, token: str, images: list[bytes]) -> Send:
+    """An X-ray upload to the app's /predict; (status, version of the answer)."""
+    auth = {"Authorization": f"Bearer {token}"}
 
-    def __init__(self, url: str, token: str, images: list[bytes]):
-        self.url, self.images = url, images
-        self.auth = {"Authorization": f"Bearer {token}"}
-        self.results: list[tuple[float, object, str]] = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(CLIENTS)]
+    def send(session: requests.Session, n: int) -> tuple[object, str]:
+        r = session.post(f"{url}/predict", files={"file": ("x.png", images[n % len(images)])},
+                         headers=auth, timeout=120)
+        return r.status_code, str(r.json()["model"]["version"]) if r.status_code == 200 else ""
 
-    def client(self, i: int) -> None:
-        session = requests.Session()
-        session.headers.update(self.auth)
-        n = i
-        while not self.stopping.is_set():
-            data = self.images[n % len(self.images)]
-            n += CLIENTS
-            version = ""
-            try:
-                r = session.post(f"{self.url}/predict", files={"file": ("x.png", data)},
-                                 timeout=120)
-                status: object = r.status_code
-                if status == 200:
-                    version = str(r.json()["model"]["version"])
-            except requests.RequestException as exc:
-                status = type(exc).__name__
-            with self.lock:
-                self.results.append((time.monotonic(), status, version))
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for t in self.threads:
-            t.join(timeout=180)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.results)
-
-    def latest(self) -> str:
-        with self.lock:
-            return self.results[-1][2] if self.results else ""
+    return send
 
 
 def test_a_scoring_server_reads_the_registry_it_is_given(tmp_path, monkeypatch):
