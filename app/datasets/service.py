@@ -80,8 +80,14 @@ def source_of(pred: Prediction) -> str:
 
 def validated(session: Session) -> list[dict[str, Any]]:
     """One row per distinct image with an agreed label (conflicting duplicates left out)."""
+    # Only images with a copy whose stored review state can give a label or a doubt are
+    # read (an unreviewed or discarded image gives neither): the database filters, by the
+    # state app/store/db/review_state.py keeps on every write.
+    reviewed = select(Prediction.image_sha256).where(
+        Prediction.review_state.in_(("agreed", "disagreement", "unknown")))
     preds = session.scalars(
-        select(Prediction).options(selectinload(Prediction.reviews).selectinload(Review.reviewer))
+        select(Prediction).where(Prediction.image_sha256.in_(reviewed))
+        .options(selectinload(Prediction.reviews).selectinload(Review.reviewer))
         .order_by(Prediction.created_at)
     ).all()
     by_image: dict[str, dict[str, Any]] = {}

@@ -70,13 +70,13 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {
     ("GET", "/datasets/production/v<int:number>.zip"): ((401, 403, 403, 404),
                                                         (401, 403, 403, 404)),
     # Teaching mode and notes: any clinician or above. The read form of a case that awaits no
-    # read sends to the case (302); recording a read there is a conflict (409); a note on
-    # another's case is refused on the case page (302 with the reason, nothing stored).
+    # read sends to the case (302); recording a read there is a conflict (409); a note is
+    # saved on one's own case (302 to it) and refused on another's (403, nothing stored).
     ("POST", "/teaching/predict"): ((401, 415, 415, 415), (401, 415, 415, 415)),
     ("GET", "/predictions/<pred_id>/read"): ((401, 302, 302, 302), (401, 302, 302, 302)),
     ("POST", "/predictions/<pred_id>/read"): ((401, 409, 409, 409), (401, 409, 409, 409)),
     ("GET", "/teaching"): ((401, 200, 200, 200), (401, 200, 200, 200)),
-    ("POST", "/predictions/<pred_id>/note"): ((401, 302, 302, 302), (401, 302, 302, 302)),
+    ("POST", "/predictions/<pred_id>/note"): ((401, 302, 403, 403), (401, 302, 403, 403)),
 }
 
 
