@@ -106,7 +106,7 @@ def subnet():
         pytest.skip("network and mount namespaces need root")
     for tool in ("ip", "unshare", "mount"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+            pytest.skip(f"{tool} is not installed (.ci/run installs it)")
     net = Subnet()
     try:
         yield net
