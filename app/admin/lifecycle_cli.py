@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.admin import detached
 from app.platform.config import PROJECT_ROOT, Config
 
 ACTIONS = ("prepare", "deploy", "force", "rollback", "train")
@@ -107,18 +108,11 @@ def start(cfg: Config, args: list[str], by: str) -> str:
     """Start ``lifecycle --json --by BY ARGS`` detached; its task id."""
     task_id = secrets.token_hex(8)
     folder = tasks_dir(cfg) / task_id
-    folder.mkdir(parents=True)
-    (folder / "task.json").write_text(json.dumps(
-        {"id": task_id, "args": args, "by": by, "started": time.time()}))
-    # sh writes the exit status once the command is done: the page tells running from done
-    # without keeping a child process of the worker.
-    script = '"$@" >"$TASK/out.json" 2>"$TASK/err.txt"; echo $? >"$TASK/rc.tmp"; ' \
-             'mv "$TASK/rc.tmp" "$TASK/rc"'
-    cmd = ["sh", "-c", script, "sh", *command(cfg), "--json", "--by", by, *args]
-    env = _env({"TASK": str(folder), "RADIO_LIFECYCLE_PROGRESS": str(folder / "progress.json")})
-    subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
+    detached.start(folder, ("task.json", {"id": task_id, "args": args, "by": by,
+                                          "started": time.time()}),
+                   [*command(cfg), "--json", "--by", by, *args],
+                   _env({"RADIO_LIFECYCLE_PROGRESS": str(folder / "progress.json")}),
+                   "out.json")
     return task_id
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from flask.typing import ResponseReturnValue
 
 from app.accounts import audit
 from app.accounts.auth import client_ip, current_user, requires
+from app.admin import detached
 from app.platform.config import PROJECT_ROOT, Config
 from app.store.db import web as dbweb
 
@@ -92,19 +92,10 @@ def recent(cfg: Config, limit: int = 6) -> list[dict[str, Any]]:
 def start(cfg: Config, kind: str, by: str) -> str:
     """Start the ``kind`` job detached; its run id."""
     run_id = secrets.token_hex(8)
-    folder = runs_dir(cfg) / run_id
-    folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps(
-        {"id": run_id, "kind": kind, "by": by, "started": time.time()}))
-    # sh writes the exit status once the job ends: the page tells running from ended
-    # without a child process of the worker.
-    script = '"$@" >"$RUN/out.txt" 2>"$RUN/err.txt"; echo $? >"$RUN/rc.tmp"; ' \
-             'mv "$RUN/rc.tmp" "$RUN/rc"'
-    cmd = ["sh", "-c", script, "sh", sys.executable, "-m", "lifecycle", "--json", "job",
-           f"{kind}-drift"]
-    subprocess.Popen(cmd, env=_env(cfg) | {"RUN": str(folder)}, cwd=PROJECT_ROOT,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True)
+    detached.start(runs_dir(cfg) / run_id, ("run.json", {"id": run_id, "kind": kind, "by": by,
+                                                         "started": time.time()}),
+                   [sys.executable, "-m", "lifecycle", "--json", "job", f"{kind}-drift"],
+                   _env(cfg), "out.txt")
     return run_id
 
 
